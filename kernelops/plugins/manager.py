@@ -25,7 +25,7 @@ from typing import Any
 
 import pluggy
 
-from kernelops.errors import KernelopsWarning, PluginLoadError
+from kernelops.errors import KernelopsError, KernelopsWarning, PluginLoadError
 from kernelops.plugins import hookspecs
 from kernelops.plugins.registry import KINDS, Entry, Registry, Source
 
@@ -183,6 +183,8 @@ class PluginHost:
         info = PluginInfo(name, dist, version, "failed", reason=reason)
         self.plugins[name] = info
         if strict if strict is not None else _strict():
+            if isinstance(exc, KernelopsError):  # already says what is wrong (e.g. a duplicate name)
+                raise exc
             raise PluginLoadError(f"plugin {name!r} ({dist or 'no distribution'} {version or ''}) failed: {reason}") from exc
         where = f" from {dist} {version}" if dist else ""
         warnings.warn(f"kernelops: skipped plugin {name!r}{where}: {reason}", KernelopsWarning, stacklevel=3)

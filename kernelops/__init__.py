@@ -34,3 +34,18 @@ __all__ = [
     "__version__", "dataset", "feature_map", "hookimpl", "list_plugins", "path",
     "plugin_report", "register", "solver", "unregister",
 ]
+
+_SUBPACKAGES = frozenset(
+    {"chains", "data", "embeddings", "features", "flows", "metrics", "operators", "paths",
+     "plugins", "solvers", "viz"}
+)
+
+
+def __getattr__(name: str):
+    """Import subpackages on first attribute access, so ``ko.flows.SpectralMeanFlow`` works
+    after a bare ``import kernelops`` without importing everything up front."""
+    if name in _SUBPACKAGES:
+        import importlib
+
+        return importlib.import_module(f"kernelops.{name}")
+    raise AttributeError(f"module 'kernelops' has no attribute {name!r}")

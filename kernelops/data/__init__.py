@@ -1,0 +1,21 @@
+"""Data: the Sines generator, user files, registered datasets, windows and min-max scaling.
+
+Every loader returns a :class:`WindowDataset`: float32 windows (num, seq_len, features)
+scaled per feature to [0, 1], the :class:`MinMaxScaler` that undoes it, feature names and a
+``source`` string. :func:`resolve_dataset` is what the command line calls: a registered
+name (``"sines"``, ``"stocks"``...) or a file path.
+"""
+
+from __future__ import annotations
+
+from kernelops.data.base import WindowDataset
+from kernelops.data.resolve import list_datasets, resolve_dataset
+from kernelops.data.scaling import MinMaxScaler
+from kernelops.data.sines import Sines, make_sines
+from kernelops.data.user import load_series, load_user_windows
+from kernelops.data.windows import sliding_windows
+
+__all__ = [
+    "MinMaxScaler", "Sines", "WindowDataset", "list_datasets", "load_series", "load_user_windows",
+    "make_sines", "resolve_dataset", "sliding_windows",
+]

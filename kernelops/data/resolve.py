@@ -1,0 +1,116 @@
+"""One entry point for "the data" of a command: a registered dataset name or a user file."""
+
+from __future__ import annotations
+
+import inspect
+import os
+from typing import Any
+
+from kernelops.data.base import WindowDataset
+from kernelops.data.user import Columns, load_user_windows
+from kernelops.errors import DataError
+
+
+def resolve_dataset(dataset: str | None = None, data: str | os.PathLike[str] | None = None, window: int = 24,
+                    stride: int = 1, columns: Columns = None, **kwargs: Any) -> WindowDataset:
+    """Build the windows a command works on from exactly one of ``dataset`` or ``data``.
+
+    Args:
+        dataset: a registered dataset name (``kernelops datasets`` lists them), built with
+            ``ko.dataset(name, **kwargs)``; an unknown name raises the plugin error that lists
+            the known ones. ``window`` / ``stride`` are passed on as ``seq_len`` / ``stride``
+            when the factory takes them (non-default values for a factory that does not take
+            them raise instead of being silently ignored).
+        data: a user file (.csv, .csv.gz, .npy, .npz), see :func:`kernelops.data.load_user_windows`.
+        window: window length (sequence length N).
+        stride: step between windows.
+        columns: for ``data``: the columns to keep (names or indices).
+        **kwargs: for ``dataset``: extra factory arguments (e.g. ``num``, ``seed``, ``root``);
+            for ``data``: ``key`` (the .npz array).
+
+    Raises:
+        ValueError: both or neither of ``dataset`` and ``data`` given.
+        UnknownPluginError: no dataset registered under that name.
+        DataError / FileNotFoundError: the file cannot be used.
+    """
+    if (dataset is None) == (data is None):
+        which = "both" if dataset is not None else "neither"
+        raise ValueError(f"give exactly one of dataset (a registered name) or data (a file path); got {which}")
+    if data is not None:
+        return load_user_windows(data, window=window, stride=stride, columns=columns, **kwargs)
+
+    from kernelops.plugins.manager import get_host
+
+    if columns is not None:
+        raise ValueError(f"columns: only applies to a user file (data=...), not to dataset {dataset!r}")
+    assert dataset is not None
+    factory = get_host().entry("datasets", dataset).resolve()  # unknown name -> lists known ones
+    params = _parameters(factory)
+    for arg, value, default, target in (("window", window, 24, "seq_len"), ("stride", stride, 1, "stride")):
+        if target in kwargs:
+            continue
+        if params is None or target in params:
+            kwargs[target] = value
+        elif value != default:
+            raise ValueError(f"{arg}: dataset {dataset!r} has a fixed layout and takes no {target!r} argument; "
+                             f"got {arg}={value}")
+    from kernelops.plugins.api import dataset as build
+
+    result = build(dataset, **kwargs)
+    if not isinstance(result, WindowDataset):
+        raise DataError(f"dataset {dataset!r}: its factory returned {type(result).__name__}, "
+                        "expected a kernelops.data.WindowDataset")
+    return result
+
+
+def _parameters(factory: Any) -> set[str] | None:
+    """Names the factory accepts, or None when it takes ``**kwargs`` (accepts anything)."""
+    try:
+        sig = inspect.signature(factory)
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values()):
+        return None
+    return set(sig.parameters)
+
+
+def list_datasets(build: bool = True) -> list[dict[str, Any]]:
+    """Every registered dataset, for ``kernelops datasets``.
+
+    Each dict has ``name``, ``aliases``, ``description``, ``provider`` (the plugin), and, when
+    ``build`` is true, ``status`` (``"ok"``, ``"missing"`` or ``"error"``), ``shape``
+    ([windows, seq_len, features] or None), ``source`` and ``reason``. A dataset that cannot be
+    built (file missing, plugin import failing) is reported, never raised.
+    """
+    from kernelops.plugins.api import dataset as build_dataset
+    from kernelops.plugins.manager import get_host
+
+    host = get_host()
+    host.ensure_loaded()
+    out = []
+    for entry in host.registries["datasets"]:
+        info: dict[str, Any] = {
+            "name": entry.name,
+            "aliases": list(entry.aliases),
+            "description": entry.description,
+            "provider": entry.source.plugin if not entry.source.dist
+            else f"{entry.source.dist} {entry.source.version or ''}".strip(),
+        }
+        if build:
+            info.update(status="ok", shape=None, source="", reason="")
+            try:
+                ds = build_dataset(entry.name)
+                desc = ds.describe() if isinstance(ds, WindowDataset) else None
+                if desc is None:
+                    raise DataError(f"factory returned {type(ds).__name__}, not a WindowDataset")
+                info.update(shape=desc["shape"], source=desc["source"])
+            except (DataError, FileNotFoundError) as exc:
+                info.update(status="missing", reason=_one_line(exc))
+            except Exception as exc:  # a broken third-party dataset must not break the listing
+                info.update(status="error", reason=f"{type(exc).__name__}: {_one_line(exc)}")
+        out.append(info)
+    return out
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())

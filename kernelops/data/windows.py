@@ -1,0 +1,55 @@
+"""Cut a long series into overlapping windows (the protocol uses length 24, stride 1)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from kernelops.errors import DataError, ShapeError
+
+
+def num_windows(length: int, window: int, stride: int = 1) -> int:
+    """How many windows ``sliding_windows`` returns for a series of ``length`` steps."""
+    return (length - window) // stride + 1
+
+
+def sliding_windows(series: np.ndarray | torch.Tensor, window: int = 24, stride: int = 1) -> np.ndarray | torch.Tensor:
+    """All windows ``series[i*stride : i*stride + window]`` for i = 0 … num − 1.
+
+    Windows are built as a zero-copy strided view and then copied once, so the result owns
+    its memory (writing to one window never changes its overlapping neighbours).
+    A tensor input gives a tensor on the same device and dtype.
+
+    Args:
+        series: the series, time along the first axis.
+        window: window length, at least 2 and at most T.
+        stride: step between window starts, at least 1.
+
+    Shape:
+        series: (T, d). returns: (num, window, d) with num = (T − window) // stride + 1.
+
+    Raises:
+        DataError: window < 2, window > T or stride < 1.
+        ShapeError: series is not 2-d.
+    """
+    if isinstance(window, bool) or int(window) != window:
+        raise DataError(f"window: expected an integer, got {window!r}")
+    if isinstance(stride, bool) or int(stride) != stride:
+        raise DataError(f"stride: expected an integer, got {stride!r}")
+    window, stride = int(window), int(stride)
+    if not isinstance(series, (np.ndarray, torch.Tensor)):
+        series = np.asarray(series)
+    if series.ndim != 2:
+        raise ShapeError(f"series: expected shape (T, d), got {tuple(series.shape)}")
+    length = series.shape[0]
+    if window < 2:
+        raise DataError(f"window: expected at least 2 steps, got {window}")
+    if stride < 1:
+        raise DataError(f"stride: expected at least 1, got {stride}")
+    if window > length:
+        raise DataError(f"window: {window} steps is longer than the series ({length} steps)")
+    if isinstance(series, torch.Tensor):
+        # unfold gives (num, d, window) as a view; contiguous() makes the single copy
+        return series.unfold(0, window, stride).transpose(1, 2).contiguous()
+    view = np.lib.stride_tricks.sliding_window_view(series, window, axis=0)[::stride]
+    return np.ascontiguousarray(view.transpose(0, 2, 1))

@@ -11,19 +11,21 @@ from kernelops.data.user import Columns, load_user_windows
 from kernelops.errors import DataError
 
 
-def resolve_dataset(dataset: str | None = None, data: str | os.PathLike[str] | None = None, window: int = 24,
-                    stride: int = 1, columns: Columns = None, **kwargs: Any) -> WindowDataset:
+def resolve_dataset(dataset: str | None = None, data: str | os.PathLike[str] | None = None,
+                    window: int | None = None, stride: int | None = None, columns: Columns = None,
+                    **kwargs: Any) -> WindowDataset:
     """Build the windows a command works on from exactly one of ``dataset`` or ``data``.
 
     Args:
         dataset: a registered dataset name (``kernelops datasets`` lists them), built with
             ``ko.dataset(name, **kwargs)``; an unknown name raises the plugin error that lists
-            the known ones. ``window`` / ``stride`` are passed on as ``seq_len`` / ``stride``
-            when the factory takes them (non-default values for a factory that does not take
-            them raise instead of being silently ignored).
+            the known ones. ``window`` / ``stride``, when given, are passed on as ``seq_len`` /
+            ``stride``; a factory that does not take them raises instead of silently ignoring
+            them.
         data: a user file (.csv, .csv.gz, .npy, .npz), see :func:`kernelops.data.load_user_windows`.
-        window: window length (sequence length N).
-        stride: step between windows.
+        window: window length (sequence length N); None: 24 for a file, the dataset's own
+            default for a registered name (e.g. full-length series for "fred_md").
+        stride: step between windows; None: 1 for a file, the dataset's default otherwise.
         columns: for ``data``: the columns to keep (names or indices).
         **kwargs: for ``dataset``: extra factory arguments (e.g. ``num``, ``seed``, ``root``);
             for ``data``: ``key`` (the .npz array).
@@ -37,7 +39,8 @@ def resolve_dataset(dataset: str | None = None, data: str | os.PathLike[str] | N
         which = "both" if dataset is not None else "neither"
         raise ValueError(f"give exactly one of dataset (a registered name) or data (a file path); got {which}")
     if data is not None:
-        return load_user_windows(data, window=window, stride=stride, columns=columns, **kwargs)
+        return load_user_windows(data, window=24 if window is None else window,
+                                 stride=1 if stride is None else stride, columns=columns, **kwargs)
 
     from kernelops.plugins.manager import get_host
 
@@ -46,14 +49,14 @@ def resolve_dataset(dataset: str | None = None, data: str | os.PathLike[str] | N
     assert dataset is not None
     factory = get_host().entry("datasets", dataset).resolve()  # unknown name -> lists known ones
     params = _parameters(factory)
-    for arg, value, default, target in (("window", window, 24, "seq_len"), ("stride", stride, 1, "stride")):
-        if target in kwargs:
+    for arg, value, target in (("window", window, "seq_len"), ("stride", stride, "stride")):
+        if value is None:
             continue
-        if params is None or target in params:
-            kwargs[target] = value
-        elif value != default:
-            raise ValueError(f"{arg}: dataset {dataset!r} has a fixed layout and takes no {target!r} argument; "
-                             f"got {arg}={value}")
+        if target in kwargs:
+            raise ValueError(f"{arg}: given twice, as {arg}={value} and {target}={kwargs[target]}")
+        if params is not None and target not in params:
+            raise ValueError(f"{arg}: dataset {dataset!r} takes no {target!r} argument; got {arg}={value}")
+        kwargs[target] = value
     from kernelops.plugins.api import dataset as build
 
     result = build(dataset, **kwargs)

@@ -3,18 +3,31 @@
 The statistics are kept as float64 NumPy arrays; :meth:`MinMaxScaler.state_dict` turns them
 into plain lists and floats so that a checkpoint loaded with ``torch.load(weights_only=True)``
 or a ``config.json`` can carry the scaler without pickling objects.
+
+torch is not imported here: a tensor can only exist once torch is imported, so the tensor
+branch looks torch up in ``sys.modules`` (keeps ``kernelops datasets`` and data-only scripts
+free of torch's import time).
 """
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+import sys
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
-import torch
 
 from kernelops.errors import DataError, ShapeError
 
-ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
+if TYPE_CHECKING:
+    import torch
+
+ArrayT = TypeVar("ArrayT")  # np.ndarray or torch.Tensor: results have the input's type
+
+
+def _torch_if_tensor(x: Any) -> Any:
+    """The torch module when ``x`` is a tensor, else None (never imports torch)."""
+    torch = sys.modules.get("torch")
+    return torch if torch is not None and isinstance(x, torch.Tensor) else None
 
 
 def _shape(x: np.ndarray | torch.Tensor) -> str:
@@ -131,7 +144,8 @@ class MinMaxScaler:
 
     def _params_like(self, x: Any, name: str) -> tuple[Any, Any]:
         mn, scale = self._check_fitted()
-        if isinstance(x, torch.Tensor):
+        torch = _torch_if_tensor(x)
+        if torch is not None:
             if x.dim() < 1 or x.shape[-1] != len(mn):
                 raise ShapeError(f"{name}: expected shape (..., {len(mn)}), got {_shape(x)}")
             dtype = x.dtype if x.is_floating_point() else torch.get_default_dtype()
@@ -152,7 +166,8 @@ class MinMaxScaler:
 
 
 def _as_float64(x: Any, name: str) -> np.ndarray:
-    if isinstance(x, torch.Tensor):
+    torch = _torch_if_tensor(x)
+    if torch is not None:
         # statistics are tiny host-side state; moving them off the device is intended
         return x.detach().to("cpu", torch.float64).numpy()
     if isinstance(x, np.ndarray):

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import sys
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
 
 from kernelops.errors import DataError, ShapeError
+
+if TYPE_CHECKING:
+    import torch
 
 
 def num_windows(length: int, window: int, stride: int = 1) -> int:
@@ -37,7 +42,9 @@ def sliding_windows(series: np.ndarray | torch.Tensor, window: int = 24, stride:
     if isinstance(stride, bool) or int(stride) != stride:
         raise DataError(f"stride: expected an integer, got {stride!r}")
     window, stride = int(window), int(stride)
-    if not isinstance(series, (np.ndarray, torch.Tensor)):
+    torch_mod = sys.modules.get("torch")  # a tensor implies torch is imported; never import it here
+    is_tensor = torch_mod is not None and isinstance(series, torch_mod.Tensor)
+    if not is_tensor and not isinstance(series, np.ndarray):
         series = np.asarray(series)
     if series.ndim != 2:
         raise ShapeError(f"series: expected shape (T, d), got {tuple(series.shape)}")
@@ -48,7 +55,7 @@ def sliding_windows(series: np.ndarray | torch.Tensor, window: int = 24, stride:
         raise DataError(f"stride: expected at least 1, got {stride}")
     if window > length:
         raise DataError(f"window: {window} steps is longer than the series ({length} steps)")
-    if isinstance(series, torch.Tensor):
+    if is_tensor:
         # unfold gives (num, d, window) as a view; contiguous() makes the single copy
         return series.unfold(0, window, stride).transpose(1, 2).contiguous()
     view = np.lib.stride_tricks.sliding_window_view(series, window, axis=0)[::stride]

@@ -10,6 +10,7 @@ into pyplot's registry. matplotlib is imported inside the functions, never at
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -45,13 +46,9 @@ def save_png(fig: Any, path: str | os.PathLike[str]) -> Path:
 
 def to_numpy(x: Any, name: str, ndim: int | None = None) -> np.ndarray:
     """Host copy of an array-like (tensors are detached and copied off their device to plot)."""
-    try:
-        import torch
-
-        if isinstance(x, torch.Tensor):
-            x = x.detach().cpu().numpy()
-    except ImportError:  # pragma: no cover - torch is a dependency
-        pass
+    torch = sys.modules.get("torch")  # a tensor implies torch is imported; never import it here
+    if torch is not None and isinstance(x, torch.Tensor):
+        x = x.detach().cpu().numpy()
     arr = np.asarray(x)
     if ndim is not None and arr.ndim != ndim:
         raise ShapeError(f"{name}: expected a {ndim}-d array, got shape {arr.shape}")

@@ -166,3 +166,30 @@ def test_cme_bad_input():
         CMEOperator(rank=2, estimator="rrr").fit(x, y)
     with pytest.raises(ValueError, match="reg: expected a finite non-negative"):
         CMEOperator(reg=float("nan"))
+
+
+@pytest.mark.parametrize("complex_features", [False, True])
+def test_registered_rff_features_learn_a_nonlinear_conditional_mean(complex_features):
+    import kernelops as ko
+
+    g = torch.Generator().manual_seed(0)
+    x = 4 * torch.rand(800, 1, generator=g, dtype=F64) - 2
+    y = torch.sin(2 * x) + 0.05 * torch.randn(800, 1, generator=g, dtype=F64)
+    fm = ko.feature_map("rff", in_dim=1, out_dim=200, bandwidth=0.5, complex=complex_features, seed=0, dtype=F64)
+    op = CMEOperator(feature_map=fm, target_feature_map=lambda v: v, reg=1e-6).fit(x, y)
+    assert op.operator_.shape == (1, 200) and op.operator_.is_complex() == complex_features
+    xq = torch.linspace(-1.8, 1.8, 13, dtype=F64)[:, None]
+    pred = op.predict(xq)
+    assert (pred.real - torch.sin(2 * xq)).abs().max() < 0.05
+    if complex_features:  # E[Y|x] is real: the fitted embedding has (almost) no imaginary part
+        assert pred.imag.abs().max() < 0.01
+
+
+def test_affine_features_add_the_constant_mode(rotation_trajectories):
+    import kernelops as ko
+
+    fm = ko.feature_map("linear", in_dim=2, constant=1.0)
+    res = CMEOperator(feature_map=fm, reg=1e-8).fit_trajectories(rotation_trajectories).eig()
+    expected = torch.tensor([1.0, RHO * np.exp(1j * THETA), RHO * np.exp(-1j * THETA)], dtype=torch.complex128)
+    assert (res.eigvals - expected).abs().max() < 0.02
+    assert math.isinf(res.decay_time[0]) or res.decay_time[0] > 1e4

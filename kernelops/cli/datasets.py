@@ -14,6 +14,7 @@ HELP = "list registered datasets with their shape and source"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("names", nargs="*", metavar="NAME", help="only these datasets (default: all)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
@@ -47,7 +48,7 @@ def format_table(rows: list[dict]) -> str:
 def run(args: argparse.Namespace) -> int:
     from kernelops.data.resolve import list_datasets
 
-    rows = list_datasets(build=True)
+    rows = list_datasets(build=True, names=args.names or None)
     if args.json:
         json.dump(rows, sys.stdout, indent=2)
         sys.stdout.write("\n")

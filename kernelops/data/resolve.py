@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import os
+from collections.abc import Sequence
 from typing import Any
 
 from kernelops.data.base import WindowDataset
@@ -77,21 +78,24 @@ def _parameters(factory: Any) -> set[str] | None:
     return set(sig.parameters)
 
 
-def list_datasets(build: bool = True) -> list[dict[str, Any]]:
-    """Every registered dataset, for ``kernelops datasets``.
+def list_datasets(build: bool = True, names: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """Every registered dataset (or those in ``names``), for ``kernelops datasets``.
 
     Each dict has ``name``, ``aliases``, ``description``, ``provider`` (the plugin), and, when
     ``build`` is true, ``status`` (``"ok"``, ``"missing"`` or ``"error"``), ``shape``
     ([windows, seq_len, features] or None), ``source`` and ``reason``. A dataset that cannot be
-    built (file missing, plugin import failing) is reported, never raised.
+    built (file missing, plugin import failing) is reported, never raised; an unknown name in
+    ``names`` raises the plugin error listing the known ones.
     """
     from kernelops.plugins.api import dataset as build_dataset
     from kernelops.plugins.manager import get_host
 
     host = get_host()
     host.ensure_loaded()
+    registry = host.registries["datasets"]
+    entries = list(registry) if names is None else [registry.get(n) for n in names]
     out = []
-    for entry in host.registries["datasets"]:
+    for entry in entries:
         info: dict[str, Any] = {
             "name": entry.name,
             "aliases": list(entry.aliases),

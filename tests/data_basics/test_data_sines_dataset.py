@@ -37,13 +37,18 @@ def test_every_channel_obeys_the_sine_recurrence():
 
 
 def test_each_channel_is_a_sine_with_f_and_phase_in_0_01():
-    x = make_sines(num=60, seq_len=24, features=5, seed=1).astype(np.float64)
+    x = make_sines(num=30, seq_len=24, features=5, seed=1).astype(np.float64)
     t = np.arange(24.0)
+
+    def jac(p):
+        c = np.cos(p[0] * t + p[1]) / 2
+        return np.stack([c * t, c], axis=1)
+
     freqs, phases = [], []
     for seq in x:
         for ch in seq.T:
             phi0 = np.arcsin(np.clip(2 * ch[0] - 1, -1, 1))
-            fit = least_squares(lambda p: (np.sin(p[0] * t + p[1]) + 1) / 2 - ch, x0=[0.05, phi0],
+            fit = least_squares(lambda p: (np.sin(p[0] * t + p[1]) + 1) / 2 - ch, x0=[0.05, phi0], jac=jac,
                                 bounds=([-0.05, -0.05], [0.2, 0.2]), xtol=1e-14, ftol=1e-14, gtol=1e-14)
             assert np.abs(fit.fun).max() < 2e-7  # exact up to float32 rounding
             freqs.append(fit.x[0])
@@ -51,7 +56,7 @@ def test_each_channel_is_a_sine_with_f_and_phase_in_0_01():
     freqs, phases = np.array(freqs), np.array(phases)
     for v in (freqs, phases):
         assert v.min() > -1e-4 and v.max() < 0.1 + 1e-4
-        # U[0, 0.1]: mean 0.05, std of the mean of 300 draws is about 0.0017
+        # U[0, 0.1] over 150 draws: mean 0.05 (s.e. 0.0024), std 0.0289 (s.e. about 0.001)
         assert abs(v.mean() - 0.05) < 0.01
         assert abs(v.std() - 0.1 / np.sqrt(12)) < 0.006
 

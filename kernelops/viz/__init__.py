@@ -3,7 +3,8 @@
 Every function takes arrays or tensors (on any device), writes the PNG atomically and returns
 its path: :func:`plot_samples` (generated vs real, per channel), :func:`plot_eigenvalues`
 (complex plane with the unit circle), :func:`plot_curve` (loss, MMD vs time) and
-:func:`plot_loss_csv`. PCA/t-SNE and value histograms live in ``kernelops.viz.embedding`` and
+:func:`plot_loss_csv`; the ``*_figure`` functions return the figure instead, to adjust before
+saving. PCA/t-SNE and value histograms live in ``kernelops.viz.embedding`` and
 ``kernelops.viz.distributions`` and are re-exported here lazily.
 """
 
@@ -13,9 +14,9 @@ import importlib
 import importlib.util
 from typing import Any
 
-from kernelops.viz.curves import plot_curve, plot_loss_csv
-from kernelops.viz.eigenvalues import plot_eigenvalues
-from kernelops.viz.samples import plot_samples
+from kernelops.viz.curves import curve_figure, loss_csv_figure, plot_curve, plot_loss_csv
+from kernelops.viz.eigenvalues import eigenvalues_figure, plot_eigenvalues
+from kernelops.viz.samples import plot_samples, samples_figure
 
 _LAZY = {
     "pca_2d": "embedding", "tsne_2d": "embedding", "plot_embedding": "embedding",
@@ -23,7 +24,8 @@ _LAZY = {
 }
 
 # list lazy names only when their module is installed, so ``from kernelops.viz import *`` works
-__all__ = ["plot_curve", "plot_eigenvalues", "plot_loss_csv", "plot_samples",
+__all__ = ["curve_figure", "eigenvalues_figure", "loss_csv_figure", "plot_curve", "plot_eigenvalues",
+           "plot_loss_csv", "plot_samples", "samples_figure",
            *(n for n, m in _LAZY.items() if importlib.util.find_spec(f"kernelops.viz.{m}") is not None)]
 
 

@@ -31,6 +31,12 @@ def plot_curve(x: Sequence[float] | Any | None, ys: Mapping[str, Sequence[float]
     Returns:
         the path written.
     """
+    return save_png(curve_figure(x, ys, xlabel=xlabel, ylabel=ylabel, title=title, logy=logy), path)
+
+
+def curve_figure(x: Sequence[float] | Any | None, ys: Mapping[str, Sequence[float] | Any], *, xlabel: str = "step",
+                 ylabel: str = "value", title: str | None = None, logy: bool = False) -> Any:
+    """The figure :func:`plot_curve` saves (a ``matplotlib.figure.Figure``)."""
     if not ys:
         raise ValueError("ys: expected at least one curve, got none")
     curves = {str(k): to_numpy(v, f"ys[{k!r}]", ndim=1).astype(np.float64) for k, v in ys.items()}
@@ -54,19 +60,20 @@ def plot_curve(x: Sequence[float] | Any | None, ys: Mapping[str, Sequence[float]
     if title:
         ax.set_title(title)
     fig.tight_layout()
-    return save_png(fig, path)
+    return fig
 
 
 def read_numeric_csv(csv_path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
     """Columns of a CSV with a header row and numeric cells (e.g. ``loss.csv``: step, loss, lr)."""
     p = Path(csv_path)
     with open(p, newline="") as handle:
-        rows = [r for r in csv.reader(handle) if r and any(c.strip() for c in r)]
+        reader = csv.reader(handle)
+        rows = [(reader.line_num, r) for r in reader if r and any(c.strip() for c in r)]
     if len(rows) < 2:
         raise DataError(f"{p}: expected a header row and at least one data row")
-    header = [h.strip() for h in rows[0]]
+    header = [h.strip() for h in rows[0][1]]
     columns: dict[str, list[float]] = {h: [] for h in header}
-    for line, row in enumerate(rows[1:], start=2):
+    for line, row in rows[1:]:
         if len(row) != len(header):
             raise DataError(f"{p}: line {line} has {len(row)} fields, the header has {len(header)}")
         for h, cell in zip(header, row):
@@ -86,6 +93,11 @@ def plot_loss_csv(csv_path: str | os.PathLike[str], png_path: str | os.PathLike[
     Returns:
         the PNG path written.
     """
+    return save_png(loss_csv_figure(csv_path), png_path)
+
+
+def loss_csv_figure(csv_path: str | os.PathLike[str]) -> Any:
+    """The figure :func:`plot_loss_csv` saves (a ``matplotlib.figure.Figure``)."""
     cols = read_numeric_csv(csv_path)
     names = list(cols)
     xname = "step" if "step" in cols else names[0]
@@ -114,4 +126,4 @@ def plot_loss_csv(csv_path: str | os.PathLike[str], png_path: str | os.PathLike[
         axes[1].grid(alpha=0.3)
     axes[-1].set_xlabel(xname)
     fig.tight_layout()
-    return save_png(fig, png_path)
+    return fig

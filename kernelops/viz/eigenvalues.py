@@ -25,6 +25,11 @@ def plot_eigenvalues(eigvals: Any, path: str | os.PathLike[str], *, title: str |
     Returns:
         the path written.
     """
+    return save_png(eigenvalues_figure(eigvals, title=title), path)
+
+
+def eigenvalues_figure(eigvals: Any, *, title: str | None = None) -> Any:
+    """The figure :func:`plot_eigenvalues` saves (a ``matplotlib.figure.Figure``)."""
     lam = to_numpy(eigvals, "eigvals", ndim=1).astype(np.complex128)
     if lam.size and not np.isfinite(lam).all():
         raise ValueError(f"eigvals: contains {int((~np.isfinite(lam)).sum())} NaN or infinite value(s)")
@@ -50,4 +55,4 @@ def plot_eigenvalues(eigvals: Any, path: str | os.PathLike[str], *, title: str |
     default = f"{lam.size} eigenvalues, max |\u03bb| = {np.abs(lam).max():.3g}" if lam.size else "no eigenvalues"
     ax.set_title(title or default)
     fig.tight_layout()
-    return save_png(fig, path)
+    return fig

@@ -42,6 +42,13 @@ def plot_samples(real: Any, fake: Any, path: str | os.PathLike[str], *, title: s
     Returns:
         the path written.
     """
+    return save_png(samples_figure(real, fake, title=title, max_series=max_series, channels=channels,
+                                   feature_names=feature_names), path)
+
+
+def samples_figure(real: Any, fake: Any, *, title: str | None = None, max_series: int = 8,
+                   channels: Sequence[int] | None = None, feature_names: Sequence[str] | None = None) -> Any:
+    """The figure :func:`plot_samples` saves (a ``matplotlib.figure.Figure``), to adjust or save elsewhere."""
     real_np, fake_np = to_numpy(real, "real", ndim=3), to_numpy(fake, "fake", ndim=3)
     d = real_np.shape[-1]
     if fake_np.shape[-1] != d:
@@ -80,4 +87,4 @@ def plot_samples(real: Any, fake: Any, path: str | os.PathLike[str], *, title: s
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    return save_png(fig, path)
+    return fig

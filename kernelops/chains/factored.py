@@ -1,0 +1,139 @@
+"""Factored spectral chains: the read-out-head form used by the neural spectral mean flow.
+
+With complex per-step features h ∈ C^K and heads B, Lh, Rh, H ∈ C^{K×r} (DESIGN.md §2.6)
+
+    β(x) = hB,   W(x) = Lhᵀ diag(h) Rh,   η(x) = hH,
+    TN(x) = β(x¹)ᵀ Λ W(x²) Λ ⋯ Λ W(x^{N−1}) Λ η(x^N)   (N ≥ 2, features NOT conjugated).
+
+This is :meth:`SpectralChain.evaluate` with start = Bᵀ, end = Hᵀ and the rank-one-per-feature
+transfer tensor transfer[k, i, j] = Lh[k, i]·Rh[k, j], but W(x) is never formed: the running row
+vector is updated as v ← Rhᵀ((Lh(Λv)) ⊙ h), which costs O(K·r) per step instead of O(K·r²).
+
+Block-diagonal heads (one block per network layer) are given per block: h (batch, N, L, k), heads
+(L, k, r_b), eigenvalues (L, r_b) or flat (L·r_b,). Block-diagonal heads make every W(x)
+block-diagonal, so TN is the sum over blocks of L independent chains; the log-scale variant
+renormalises all blocks jointly, which is exactly the log-scale pass of the assembled chain.
+
+Everything is plain differentiable torch (matmul, mul, norm), so it can be differentiated
+twice, as flow-matching training does (the velocity is a gradient of TN).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from kernelops.chains._checks import check_chain_tensor, common_dtype, fmt_shape
+from kernelops.errors import ShapeError
+
+__all__ = ["factored_chain_evaluate"]
+
+_HEADS = ("B", "Lh", "Rh", "H")
+
+
+def _validate(
+    h: torch.Tensor, heads: tuple[torch.Tensor, ...], eigvals: torch.Tensor, finite: bool
+) -> tuple[torch.Tensor, tuple[torch.Tensor, ...], torch.Tensor]:
+    """Check shapes; return everything in block form: h (b, N, L, k), heads (L, k, r), λ (L, r)."""
+    if not isinstance(h, torch.Tensor) or h.dim() not in (3, 4):
+        got = fmt_shape(h.shape) if isinstance(h, torch.Tensor) else type(h).__name__
+        raise ShapeError(f"h: expected shape (batch, N, K) or, for block heads, (batch, N, L, k), got {got}")
+    block = h.dim() == 4
+    if block:
+        check_chain_tensor(h, "h", ("batch", "N", "L", "k"), (None, None, None, None), finite=finite)
+        _, _, nblocks, k = h.shape
+        check_chain_tensor(heads[0], "B", ("L", "k", "r"), (nblocks, k, None), finite=finite)
+        r = heads[0].shape[-1]
+        for name, head in zip(_HEADS[1:], heads[1:]):
+            check_chain_tensor(head, name, ("L", "k", "r"), (nblocks, k, r), finite=finite)
+        if isinstance(eigvals, torch.Tensor) and eigvals.dim() == 1:
+            check_chain_tensor(eigvals, "eigvals", ("L*r",), (nblocks * r,), finite=finite)
+            eigvals = eigvals.reshape(nblocks, r)
+        else:
+            check_chain_tensor(eigvals, "eigvals", ("L", "r"), (nblocks, r), finite=finite)
+    else:
+        check_chain_tensor(h, "h", ("batch", "N", "K"), (None, None, None), finite=finite)
+        k = h.shape[-1]
+        check_chain_tensor(heads[0], "B", ("K", "r"), (k, None), finite=finite)
+        r = heads[0].shape[-1]
+        for name, head in zip(_HEADS[1:], heads[1:]):
+            check_chain_tensor(head, name, ("K", "r"), (k, r), finite=finite)
+        check_chain_tensor(eigvals, "eigvals", ("r",), (r,), finite=finite)
+        h, heads, eigvals = h.unsqueeze(2), tuple(x.unsqueeze(0) for x in heads), eigvals.unsqueeze(0)
+    if h.shape[1] < 2:
+        raise ShapeError(
+            f"h: expected N >= 2 steps (a chain has a start and an end), got shape {fmt_shape(h.shape)}"
+        )
+    devices = {t.device for t in (h, eigvals, *heads)}
+    if len(devices) > 1:
+        raise ShapeError(f"h, B, Lh, Rh, H, eigvals: expected tensors on one device, got {sorted(map(str, devices))}")
+    return h, heads, eigvals
+
+
+def _unit(v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Normalise each sequence's state (all blocks jointly); return it and the log of the norm."""
+    norm = torch.linalg.vector_norm(v, dim=(-2, -1))
+    safe = torch.where(norm > 0, norm, torch.ones_like(norm))
+    return v / safe[:, None, None].to(v.dtype), torch.log(norm)
+
+
+def factored_chain_evaluate(
+    h: torch.Tensor,
+    B: torch.Tensor,  # noqa: N803 - the paper's names
+    Lh: torch.Tensor,  # noqa: N803
+    Rh: torch.Tensor,  # noqa: N803
+    H: torch.Tensor,  # noqa: N803
+    eigvals: torch.Tensor,
+    *,
+    log_scale: bool = False,
+    check_finite: bool = True,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """TN(x) = β(x¹)ᵀ Λ W(x²) Λ ⋯ Λ W(x^{N−1}) Λ η(x^N) with factored heads (no conjugation).
+
+    Args:
+        h: per-step features (usually complex).
+        B: start head, β(x) = hB.
+        Lh: left transfer head.
+        Rh: right transfer head, W(x) = Lhᵀ diag(h) Rh.
+        H: end head, η(x) = hH.
+        eigvals: the diagonal of Λ.
+        log_scale: return ``(log_abs, phase)`` with TN = phase · exp(log_abs), finite for any N.
+        check_finite: also reject NaN/inf inputs (a device sync; turn off in hot training loops
+            once inputs are known to be sane).
+
+    Returns:
+        TN per sequence, or the ``(log_abs, phase)`` pair when ``log_scale``.
+
+    Shape:
+        dense heads: h (batch, N, K); B, Lh, Rh, H (K, r); eigvals (r,).
+        block heads: h (batch, N, L, k); B, Lh, Rh, H (L, k, r_b); eigvals (L, r_b) or (L·r_b,).
+        returns: (batch,); with ``log_scale`` log_abs (batch,) real and phase (batch,).
+
+    Raises:
+        ShapeError: a tensor has the wrong shape (the message names it), N < 2, NaN/inf, mixed devices.
+    """
+    h, heads, lam = _validate(h, (B, Lh, Rh, H), eigvals, check_finite)
+    dtype = common_dtype(h, lam, *heads)
+    h, lam = h.to(dtype), lam.to(dtype)
+    b_head, l_head, r_head, h_head = (x.to(dtype) for x in heads)
+    l_head_t = l_head.transpose(-1, -2)  # (L, r, k)
+
+    def read(x: torch.Tensor, head: torch.Tensor) -> torch.Tensor:  # (batch, L, k) -> (batch, L, r)
+        return (x.unsqueeze(-2) @ head).squeeze(-2)
+
+    v = read(h[:, 0], b_head)
+    logacc = None
+    if log_scale:
+        v, logacc = _unit(v)
+    for n in range(1, h.shape[1] - 1):
+        # v ← Rhᵀ((Lh (Λ v)) ⊙ h): two thin matmuls, W(xⁿ) is never formed.
+        v = read(read(v * lam, l_head_t) * h[:, n], r_head)
+        if log_scale:
+            v, dlog = _unit(v)
+            logacc = logacc + dlog
+    val = (v * lam * read(h[:, -1], h_head)).sum(dim=(-2, -1))
+    if not log_scale:
+        return val
+    mag = val.abs()
+    safe = torch.where(mag > 0, mag, torch.ones_like(mag))
+    phase = torch.where(mag > 0, val / safe.to(val.dtype), torch.ones_like(val))
+    return torch.log(mag) + logacc, phase

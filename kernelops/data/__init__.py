@@ -15,7 +15,10 @@ from kernelops.data.sines import Sines, make_sines
 from kernelops.data.user import load_series, load_user_windows
 from kernelops.data.windows import sliding_windows
 
+#: what a registered dataset factory returns (the name the plugin hookspec uses)
+Dataset = WindowDataset
+
 __all__ = [
-    "MinMaxScaler", "Sines", "WindowDataset", "list_datasets", "load_series", "load_user_windows",
+    "Dataset", "MinMaxScaler", "Sines", "WindowDataset", "list_datasets", "load_series", "load_user_windows",
     "make_sines", "resolve_dataset", "sliding_windows",
 ]

@@ -57,6 +57,20 @@ def test_missing_and_nan_cells_name_the_row(tmp_path):
         load_series(nan)
 
 
+def test_gzipped_and_semicolon_csv(tmp_path):
+    import gzip
+
+    text = "\ufeffTimestamp;x;y\n2020-01-01T00:00;1.5;-2\n2020-01-01T01:00;2.5;-3\n"  # BOM as Excel writes
+    (tmp_path / "g.csv").write_text(text, encoding="utf-8")
+    with gzip.open(tmp_path / "g.csv.gz", "wt", encoding="utf-8") as handle:
+        handle.write(text)
+    for name in ("g.csv", "g.csv.gz"):
+        values, names = load_series(tmp_path / name)
+        assert names == ["x", "y"]
+        np.testing.assert_array_equal(values, [[1.5, -2.0], [2.5, -3.0]])
+    assert load_user_windows(tmp_path / "g.csv.gz", window=2).name == "g"
+
+
 def test_header_is_required(tmp_path):
     with pytest.raises(DataError, match="looks like data, not a header"):
         load_series(_write(tmp_path / "h.csv", "1,2\n3,4\n"))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from kernelops.errors import ShapeError
 from kernelops.utils.validation import check_tensor
 
 
@@ -58,7 +59,7 @@ class FeatureMap(nn.Module):
         """Raise a clear error unless ``x`` is a finite real tensor of shape (..., in_dim)."""
         check_tensor(x, name, min_ndim=1, allow_complex=False)
         if x.shape[-1] != self.in_dim:
-            raise ValueError(
+            raise ShapeError(
                 f"{name}: expected last dimension {self.in_dim} (the feature map's in_dim), "
                 f"got shape {tuple(x.shape)}"
             ) from None

@@ -40,6 +40,10 @@ def resolve_dataset(dataset: str | None = None, data: str | os.PathLike[str] | N
         which = "both" if dataset is not None else "neither"
         raise ValueError(f"give exactly one of dataset (a registered name) or data (a file path); got {which}")
     if data is not None:
+        unknown = sorted(set(kwargs) - {"key"})
+        if unknown:
+            raise ValueError(f"{', '.join(unknown)}: not an option for a user file (data={str(data)!r}); "
+                             "only window, stride, columns and key apply")
         return load_user_windows(data, window=24 if window is None else window,
                                  stride=1 if stride is None else stride, columns=columns, **kwargs)
 

@@ -152,6 +152,8 @@ def test_resolve_dataset_builds_registered_and_user_data(tmp_path):
     np.testing.assert_array_equal(ds.windows, Sines(num=40, seq_len=12, seed=2).windows)
     user = resolve_dataset(data=str(_csv(tmp_path)), window=24, columns="a")
     assert user.windows.shape == (7, 24, 1)
+    with pytest.raises(ValueError, match="num: not an option for a user file"):
+        resolve_dataset(data=str(_csv(tmp_path)), num=5)
     with pytest.raises(ValueError, match="dataset 'sines' takes no 'stride' argument"):
         resolve_dataset("sines", stride=2)  # refuse rather than silently ignore
     with pytest.raises(ValueError, match="given twice"):

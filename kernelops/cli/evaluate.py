@@ -1,0 +1,313 @@
+"""``kernelops evaluate``: score generated windows against real ones and plot both.
+
+Two ways to name the data::
+
+    kernelops evaluate --real REAL.npy --fake FAKE.npy [--runs 5] [--metrics ...] [--fast]
+    kernelops evaluate RUN [--real REAL.npy] [--fake FAKE.npy] [--num N]
+
+Arrays are ``.npy`` files of shape (n, seq_len, features) on the [0, 1] scale the metrics use
+(``kernelops sample`` writes that version as ``*_scaled.npy``). With a run folder from
+``kernelops fit``, the generated windows are ``RUN/fake_scaled.npy`` when it exists; otherwise
+the checkpoint samples as many windows as there are real ones (``--num`` to change) and they
+are saved as ``OUT/fake_scaled.npy``. The real windows default to the run's own dataset
+(from ``RUN/config.json``).
+
+Writes ``metrics.json`` (every metric's mean, std and per-run values, plus the inputs and
+settings) and ``pca.png``, ``tsne.png``, ``histogram.png``, ``channels.png`` into ``--out``
+(default: the run folder, or the folder of the fake file), and prints a table of
+mean ± std. Lower is better for every metric.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kernelops.errors import DataError, ShapeError
+
+HELP = "score generated windows against real ones (FID, correlational, ...) and plot them"
+
+METRIC_NAMES = ("context_fid", "correlational", "discriminative", "predictive")
+PLOTS = ("pca", "tsne", "histogram", "channels")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``kernelops evaluate``."""
+    parser.add_argument("run", nargs="?", default=None, metavar="RUN",
+                        help="a run folder from 'kernelops fit' (real windows from its dataset, "
+                             "generated ones from RUN/fake_scaled.npy or sampled from its checkpoint)")
+    parser.add_argument("--real", default=None, metavar="REAL.npy",
+                        help="real windows, shape (n, seq_len, features), scaled to [0, 1]")
+    parser.add_argument("--fake", default=None, metavar="FAKE.npy",
+                        help="generated windows, same (seq_len, features), scaled to [0, 1]")
+    parser.add_argument("--metrics", nargs="+", default=list(METRIC_NAMES), choices=METRIC_NAMES,
+                        metavar="NAME", help=f"metrics to compute (default: all of {', '.join(METRIC_NAMES)})")
+    parser.add_argument("--runs", type=int, default=5, help="repetitions with seeds seed, seed+1, ... (default 5)")
+    parser.add_argument("--fast", action="store_true",
+                        help="10x fewer training iterations for the learned metrics (quick look; "
+                             "numbers not comparable with published tables)")
+    parser.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
+    parser.add_argument("--out", default=None, metavar="DIR",
+                        help="where metrics.json and the PNGs go (default: RUN, or the fake file's folder)")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default cpu)")
+    parser.add_argument("--num", type=int, default=None,
+                        help="with RUN and no generated file: windows to sample (default: as many as real)")
+    parser.add_argument("--no-plots", action="store_true", help="skip the PNGs")
+
+
+# -- inputs -------------------------------------------------------------------------------------
+def load_windows(path: str | Path, role: str) -> np.ndarray:
+    """Read a .npy of windows (n, seq_len, features) as float32, naming the file in every error.
+
+    Args:
+        path: the file.
+        role: ``"real"`` or ``"fake"`` (used in messages).
+
+    Raises:
+        FileNotFoundError: no such file.
+        DataError: unreadable, not numeric, wrong rank, empty, or NaN / inf values.
+
+    Shape:
+        returns: (n, seq_len, features).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"--{role}: no such file: {path}")
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except Exception as exc:  # not an .npy, truncated, or an object array
+        raise DataError(f"--{role} {path}: cannot read it as a .npy array ({exc})") from None
+    if isinstance(arr, np.lib.npyio.NpzFile):
+        arr.close()
+        raise DataError(f"--{role} {path}: is an .npz archive; expected a .npy array of windows")
+    if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
+        raise DataError(f"--{role} {path}: expected numbers, got dtype {arr.dtype}")
+    if arr.ndim != 3:
+        raise ShapeError(f"--{role} {path}: expected shape (n, seq_len, features), got {arr.shape}")
+    if min(arr.shape) < 1 or arr.shape[0] < 2 or arr.shape[1] < 2:
+        raise ShapeError(f"--{role} {path}: expected at least 2 windows of at least 2 steps, got {arr.shape}")
+    bad = int(np.size(arr) - np.isfinite(arr).sum())
+    if bad:
+        first = tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0])
+        raise DataError(f"--{role} {path}: contains {bad} NaN or infinite value(s) (first at index {first})")
+    return arr.astype(np.float32, copy=False)
+
+
+def check_compatible(real: np.ndarray, fake: np.ndarray, real_name: str, fake_name: str) -> None:
+    """Real and generated windows must share seq_len and the number of features."""
+    if real.shape[2] != fake.shape[2]:
+        raise ShapeError(f"{fake_name} has {fake.shape[2]} features but {real_name} has {real.shape[2]} "
+                         f"(shapes {fake.shape} and {real.shape})")
+    if real.shape[1] != fake.shape[1]:
+        raise ShapeError(f"{fake_name} has windows of {fake.shape[1]} steps but {real_name} has {real.shape[1]} "
+                         f"(shapes {fake.shape} and {real.shape})")
+
+
+def scale_warning(arr: np.ndarray, name: str) -> str | None:
+    """A one-line warning when values are far outside [0, 1] (an unscaled file, most likely)."""
+    lo, hi = float(arr.min()), float(arr.max())
+    if lo < -0.5 or hi > 1.5:
+        return (f"warning: {name} values span [{lo:.4g}, {hi:.4g}]; the metrics expect the [0, 1] scale "
+                "(pass the *_scaled.npy file that 'kernelops sample' writes)")
+    return None
+
+
+def _device(name: str) -> str:
+    if name == "auto":
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return name
+
+
+# -- run folders ---------------------------------------------------------------------------------
+def read_run_config(run: Path) -> dict[str, Any]:
+    """``RUN/config.json`` as a dict (the run folder layout of ``kernelops fit``)."""
+    if not run.is_dir():
+        raise FileNotFoundError(f"RUN: no such run folder: {run}")
+    path = run / "config.json"
+    if not path.is_file():
+        raise DataError(f"RUN {run}: has no config.json; expected a run folder written by 'kernelops fit'")
+    try:
+        config = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(config, dict):
+        raise DataError(f"{path}: expected a JSON object")
+    return config
+
+
+def data_spec(config: dict[str, Any]) -> dict[str, Any]:
+    """The dataset arguments of a run config, for :func:`kernelops.data.resolve_dataset`.
+
+    Accepts the spec at the top level or under ``"data"`` (a dict); keys ``dataset`` (a
+    registered name) or ``data`` / ``data_path`` (a user file), ``window`` (or ``seq_len``),
+    ``stride``, ``columns`` and ``dataset_kwargs``.
+    """
+    spec = config.get("data") if isinstance(config.get("data"), dict) else config
+    dataset = spec.get("dataset")
+    data = spec.get("data_path", spec.get("data") if not isinstance(spec.get("data"), dict) else None)
+    out: dict[str, Any] = {"dataset": dataset, "data": data}
+    window = spec.get("window", spec.get("seq_len"))
+    if window is not None:
+        out["window"] = int(window)
+    if spec.get("stride") is not None:
+        out["stride"] = int(spec["stride"])
+    if spec.get("columns") is not None:
+        out["columns"] = spec["columns"]
+    extra = spec.get("dataset_kwargs") or {}
+    if not isinstance(extra, dict):
+        raise DataError(f"run config: dataset_kwargs should be a JSON object, got {extra!r}")
+    out.update(extra)
+    if (dataset is None) == (data is None):
+        raise DataError("run config: expected exactly one of 'dataset' (a registered name) or 'data' "
+                        f"(a file path); found dataset={dataset!r}, data={data!r}")
+    return out
+
+
+def real_from_run(run: Path) -> tuple[np.ndarray, str]:
+    """The run's real windows on the [0, 1] scale, rebuilt from its config; with a description."""
+    from kernelops.data import resolve_dataset
+
+    spec = data_spec(read_run_config(run))
+    ds = resolve_dataset(**spec)
+    return ds.windows, f"{ds.name} ({ds.source})"
+
+
+def sample_from_run(run: Path, num: int, seed: int, device: str) -> np.ndarray:
+    """Sample ``num`` windows on the [0, 1] scale from ``RUN/checkpoint.pt``.
+
+    Shape:
+        returns: (num, seq_len, features), float32.
+    """
+    from kernelops.flows import SpectralMeanFlow
+
+    checkpoint = run / "checkpoint.pt"
+    if not checkpoint.is_file():
+        raise FileNotFoundError(f"RUN {run}: has neither fake_scaled.npy nor checkpoint.pt to sample from")
+    model = SpectralMeanFlow.load(checkpoint, map_location=device)
+    fake = model.sample(int(num), seed=seed)
+    return fake.detach().cpu().numpy().astype(np.float32)
+
+
+# -- output --------------------------------------------------------------------------------------
+def format_table(results: dict[str, dict[str, Any]]) -> str:
+    """Metric, mean ± std and runs as an aligned text table."""
+    rows = [("metric", "mean ± std", "runs")]
+    for name, r in results.items():
+        rows.append((name, f"{r['mean']:.4f} ± {r['std']:.4f}", str(r.get("runs", len(r.get("values", []))))))
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def write_plots(real: np.ndarray, fake: np.ndarray, out: Path, seed: int,
+                feature_names: list[str] | None = None) -> list[str]:
+    """pca.png, tsne.png, histogram.png and channels.png in ``out``; returns their names."""
+    from kernelops.viz.distributions import plot_channel_overlays, plot_histogram
+    from kernelops.viz.embedding import plot_embedding
+
+    written = [
+        plot_embedding(real, fake, out / "pca.png", method="pca", seed=seed),
+        plot_embedding(real, fake, out / "tsne.png", method="tsne", seed=seed),
+        plot_histogram(real, fake, out / "histogram.png"),
+        plot_channel_overlays(real, fake, out / "channels.png", seed=seed, feature_names=feature_names),
+    ]
+    return [p.name for p in written]
+
+
+def _finite_or_none(obj: Any) -> Any:
+    """Replace NaN / inf floats by None so the JSON is strict (e.g. ci95 of a single run)."""
+    if isinstance(obj, float):
+        return obj if np.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite_or_none(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite_or_none(v) for v in obj]
+    return obj
+
+
+def run(args: argparse.Namespace) -> int:
+    """Entry point of ``kernelops evaluate``."""
+    from kernelops.utils.atomic import atomic_write
+
+    if args.runs < 1:
+        raise ValueError(f"--runs: expected a positive integer, got {args.runs}")
+    if args.num is not None and args.num < 2:
+        raise ValueError(f"--num: expected at least 2 windows, got {args.num}")
+    device = _device(args.device)
+    run_dir = Path(args.run) if args.run else None
+    if run_dir is None and (args.real is None or args.fake is None):
+        raise ValueError("give a run folder (kernelops evaluate RUN) or both --real REAL.npy and --fake FAKE.npy")
+
+    # real windows
+    if args.real is not None:
+        real = load_windows(args.real, "real")
+        real_desc = str(args.real)
+    else:
+        assert run_dir is not None
+        real, real_desc = real_from_run(run_dir)
+    # generated windows
+    sampled = False
+    if args.fake is not None:
+        fake_path: Path | None = Path(args.fake)
+    else:
+        assert run_dir is not None
+        fake_path = run_dir / "fake_scaled.npy" if (run_dir / "fake_scaled.npy").is_file() else None
+    if fake_path is not None:
+        fake = load_windows(fake_path, "fake")
+        fake_desc = str(fake_path)
+    else:
+        assert run_dir is not None
+        num = args.num or len(real)
+        print(f"sampling {num} windows from {run_dir / 'checkpoint.pt'} ...", file=sys.stderr)
+        fake = sample_from_run(run_dir, num, args.seed, device)
+        fake_desc = f"{num} windows sampled from {run_dir / 'checkpoint.pt'} (seed {args.seed})"
+        sampled = True
+    check_compatible(real, fake, f"real ({real_desc})", f"fake ({fake_desc})")
+    for arr, name in ((real, f"real ({real_desc})"), (fake, f"fake ({fake_desc})")):
+        warning = scale_warning(arr, name)
+        if warning:
+            print(warning, file=sys.stderr)
+
+    out = Path(args.out) if args.out else (run_dir if run_dir is not None else Path(args.fake).parent)
+    out.mkdir(parents=True, exist_ok=True)
+    if sampled:
+        atomic_write(out / "fake_scaled.npy", lambda fh: np.save(fh, fake))
+        fake_desc += f", saved to {out / 'fake_scaled.npy'}"
+
+    from kernelops.metrics import evaluate_all  # torch is imported only once the inputs are known good
+
+    start = time.perf_counter()
+    results = evaluate_all(real, fake, metrics=args.metrics, runs=args.runs, seed=args.seed, fast=args.fast,
+                           device=device, progress=sys.stderr.isatty())
+    seconds = time.perf_counter() - start
+    plots = [] if args.no_plots else write_plots(real, fake, out, args.seed)
+
+    from kernelops import __version__
+
+    report = {
+        "metrics": results,
+        "real": {"source": real_desc, "shape": list(real.shape)},
+        "fake": {"source": fake_desc, "shape": list(fake.shape)},
+        "runs": args.runs, "seed": args.seed, "fast": bool(args.fast), "device": device,
+        "metric_seconds": round(seconds, 3), "plots": plots, "kernelops_version": __version__,
+        "note": "lower is better; the larger set is subsampled to the size of the smaller in each run",
+    }
+    text = json.dumps(_finite_or_none(report), indent=2, allow_nan=False) + "\n"
+    atomic_write(out / "metrics.json", lambda fh: fh.write(text), mode="w")
+
+    print(f"real: {real_desc} {tuple(real.shape)}")
+    print(f"fake: {fake_desc} {tuple(fake.shape)}")
+    print(format_table(results))
+    if args.fast:
+        print("(fast mode: fewer training iterations; not comparable with published numbers)")
+    print(f"wrote {out / 'metrics.json'}" + (f" and {', '.join(plots)}" if plots else ""))
+    return 0

@@ -266,6 +266,36 @@ class SpectralChain:
         return cls(start.to(dtype), transfer.to(dtype), end.to(dtype), eigvals.to(dtype))
 
     @classmethod
+    def from_heads(
+        cls,
+        B: torch.Tensor,  # noqa: N803 - the paper's names
+        Lh: torch.Tensor,  # noqa: N803
+        Rh: torch.Tensor,  # noqa: N803
+        H: torch.Tensor,  # noqa: N803
+        eigvals: torch.Tensor,
+    ) -> SpectralChain:
+        """The dense chain of factored read-out heads (see :func:`kernelops.chains.factored_chain_evaluate`).
+
+        start = Bᵀ, transfer[k, i, j] = Lh[k, i]·Rh[k, j], end = Hᵀ, so that
+        ``from_heads(...).evaluate(h)`` equals ``factored_chain_evaluate(h, B, Lh, Rh, H, eigvals)``.
+        Block heads (L, k, r_b) are assembled block-diagonally (features then concatenate the
+        blocks: h.reshape(batch, N, L·k)). Meant for tests and small cases: transfer has K·r² entries.
+
+        Shape:
+            B, Lh, Rh, H: (K, r) or (L, k, r_b). eigvals: (r,), or (L, r_b) / (L·r_b,) for blocks.
+        """
+        heads = [B, Lh, Rh, H]
+        for name, head in zip(("B", "Lh", "Rh", "H"), heads):
+            if not isinstance(head, torch.Tensor) or head.dim() not in (2, 3):
+                got = tuple(head.shape) if isinstance(head, torch.Tensor) else type(head).__name__
+                raise ShapeError(f"{name}: expected shape (K, r) or block shape (L, k, r), got {got}")
+        if B.dim() == 3:
+            heads = [torch.block_diag(*head.unbind(0)) if head.dim() == 3 else head for head in heads]
+            eigvals = eigvals.reshape(-1)
+        b, lh, rh, hh = heads
+        return cls(b.T, lh[:, :, None] * rh[:, None, :], hh.T, eigvals)
+
+    @classmethod
     def from_hmm(cls, initial: torch.Tensor, transition: Any, observation: Any = None, rank: int | None = None) -> SpectralChain:
         """The chain of a finite-state HMM; see :func:`kernelops.chains.hmm.chain_from_hmm`."""
         from kernelops.chains.hmm import chain_from_hmm
@@ -281,10 +311,14 @@ class SpectralChain:
         eta = cached_contract("bk,ik->bi", feats[:, -1], self.end)
         return beta, eta
 
-    def _step_matrices(self, feats: torch.Tensor) -> torch.Tensor:
+    def _scaled_transfer(self) -> torch.Tensor:
+        """λᵢ·transfer[k, i, j]: folding Λ in once (D·r² work) saves an N·r² pass and buffer."""
+        return self.eigvals[:, None] * self.transfer
+
+    @staticmethod
+    def _step_matrices(feats: torch.Tensor, lam_transfer: torch.Tensor) -> torch.Tensor:
         """Mₙ = ΛW(xⁿ) for the given steps; (batch, m, D) -> (batch, m, r, r)."""
-        w = cached_contract("bnk,kij->bnij", feats, self.transfer)
-        return self.eigvals.to(w.dtype)[:, None] * w  # scales row i by λᵢ
+        return cached_contract("bnk,kij->bnij", feats, lam_transfer)
 
     def _sequential(self, feats: torch.Tensor, chunk: int, log: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Run the vector pass; returns (final value, accumulated log-norm or None)."""
@@ -293,8 +327,9 @@ class SpectralChain:
         if log:
             v, logacc = _safe_normalise(v)
         n_mid = feats.shape[1] - 2
+        lam_transfer = self._scaled_transfer() if n_mid else None
         for s in range(0, n_mid, chunk):
-            mats = self._step_matrices(feats[:, 1 + s : 1 + min(s + chunk, n_mid)])
+            mats = self._step_matrices(feats[:, 1 + s : 1 + min(s + chunk, n_mid)], lam_transfer)
             for t in range(mats.shape[1]):
                 v = (v.unsqueeze(-2) @ mats[:, t]).squeeze(-2)
                 if log:
@@ -315,7 +350,7 @@ class SpectralChain:
         lam_eta = self.eigvals.to(eta.dtype) * eta
         if feats.shape[1] == 2:
             return (beta * lam_eta).sum(-1)
-        prod = tree_matmul(self._step_matrices(feats[:, 1:-1]))
+        prod = tree_matmul(self._step_matrices(feats[:, 1:-1], self._scaled_transfer()))
         return cached_contract("bi,bij,bj->b", beta, prod, lam_eta)
 
     def _log_contract(self, feats: torch.Tensor, method: str, chunk: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -333,7 +368,7 @@ class SpectralChain:
         if feats.shape[1] == 2:
             log_abs, phase = _safe_phase((beta * lam_eta).sum(-1))
             return log_abs + log_beta, phase
-        unit, log_prod = tree_matmul_logscale(self._step_matrices(feats[:, 1:-1]))
+        unit, log_prod = tree_matmul_logscale(self._step_matrices(feats[:, 1:-1], self._scaled_transfer()))
         log_abs, phase = _safe_phase(cached_contract("bi,bij,bj->b", beta, unit, lam_eta))
         return log_abs + log_beta + log_prod, phase
 

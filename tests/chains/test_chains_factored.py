@@ -28,8 +28,20 @@ def _heads(k: int, r: int, gen: torch.Generator, blocks: int | None = None):
 
 
 def _dense_chain(b, lh, rh, hh, lam) -> SpectralChain:
-    """start = Bᵀ, end = Hᵀ, transfer[k, i, j] = Lh[k, i] Rh[k, j]."""
+    """start = Bᵀ, end = Hᵀ, transfer[k, i, j] = Lh[k, i] Rh[k, j], written out here independently."""
     return SpectralChain(b.T, lh[:, :, None] * rh[:, None, :], hh.T, lam)
+
+
+def test_from_heads_builds_the_same_dense_chain_plain_and_block():
+    gen = torch.Generator().manual_seed(7)
+    heads = _heads(4, 3, gen)
+    h = _cn(2, 5, 4, gen=gen)
+    assert_close(SpectralChain.from_heads(*heads).evaluate(h), factored_chain_evaluate(h, *heads))
+    bheads = _heads(3, 2, gen, blocks=2)
+    hb = _cn(2, 5, 2, 3, gen=gen)
+    chain = SpectralChain.from_heads(*bheads)
+    assert (chain.rank, chain.dim) == (4, 6)
+    assert_close(chain.evaluate(hb.reshape(2, 5, 6)), factored_chain_evaluate(hb, *bheads))
 
 
 def _explicit(h, b, lh, rh, hh, lam) -> torch.Tensor:

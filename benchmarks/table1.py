@@ -1,0 +1,345 @@
+"""Table 1 of the paper: train, sample and score a spectral mean flow on each 24-step dataset.
+
+Usage (from the repository root)::
+
+    python benchmarks/table1.py --datasets sines stocks etth energy fmri mujoco \
+        [--runs 5] [--fast-metrics] [--device cpu|cuda|auto] [--budget-minutes M] [--force]
+    python benchmarks/table1.py --datasets sines --smoke --out /tmp/t1   # pipeline check, ~minutes
+
+For every dataset: build the real windows (``ko.dataset(name)``, the protocol of DESIGN §3),
+train ``SpectralMeanFlow`` with the fixed settings in :data:`CONFIGS` on all of them, sample as
+many windows as there are real ones, score them with ``kernelops.metrics.evaluate_all`` and
+measure the **floor** — what the same metrics give for two real sets:
+
+* Sines: the training draw (``make_sines(10000, seed=0)``) against a fresh independent draw
+  (``seed=1``), same size — exactly a perfect generator.
+* real data: a seeded random split of the real windows into two disjoint halves, one scored
+  against the other. Stride-1 windows overlap, so each half holds near-copies of windows next
+  to the other half's; the floor is therefore slightly optimistic, and it is measured at half
+  the sample size (the FID and correlational noise grows as the sets shrink). A generator
+  cannot be expected to go below it.
+
+Results go to ``OUT/table1.json`` ({dataset: {metric: {"mean", "std"}, "train_seconds", "device",
+...}}), ``OUT/table1.md`` (ours, floor, distance from floor, the paper's row and real-data
+predictive baseline, training time, device, command) and the generated windows to
+``OUT/samples/<dataset>.npy`` ([0, 1] scale, float32). The run is resumable per dataset: a
+dataset already in the json is skipped (``--force`` redoes it), and a dataset whose samples
+were saved but whose scoring did not finish is scored from the saved samples.
+
+``--budget-minutes M`` caps training time: each dataset gets M / (number of datasets) minutes;
+a short calibration fit measures seconds per step, and the configured steps are cut to fit
+(recorded in the json as ``steps`` next to ``configured_steps``). The metrics' own time is
+not part of the budget.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # run from a checkout without installing
+    sys.path.insert(0, str(REPO))
+
+METRICS = ("context_fid", "correlational", "discriminative", "predictive")
+
+#: Fixed training settings per dataset (SpectralMeanFlow arguments + fit/sample settings).
+#: Depth/width follow the paper's reported range scaled to what trains in reasonable time;
+#: edit here, not on the command line, so every row of the table has one recorded config.
+CONFIGS: dict[str, dict[str, Any]] = {
+    "sines": dict(path="vp", solver="midpoint", depth=4, width=64, steps=6000, batch_size=128, lr=2e-3,
+                  sample_steps=32),
+    "stocks": dict(path="vp", solver="midpoint", depth=6, width=64, steps=8000, batch_size=128, lr=1e-3,
+                   sample_steps=32),
+    "etth": dict(path="vp", solver="midpoint", depth=6, width=64, steps=10000, batch_size=128, lr=1e-3,
+                 sample_steps=32),
+    "energy": dict(path="vp", solver="midpoint", depth=8, width=96, steps=12000, batch_size=128, lr=1e-3,
+                   sample_steps=32),
+    "fmri": dict(path="vp", solver="midpoint", depth=8, width=96, steps=12000, batch_size=128, lr=1e-3,
+                 sample_steps=32),
+    "mujoco": dict(path="vp", solver="midpoint", depth=6, width=64, steps=10000, batch_size=128, lr=1e-3,
+                   sample_steps=32),
+}
+
+#: --smoke: proves the pipeline end to end in minutes on a CPU (numbers are meaningless)
+SMOKE = dict(depth=2, width=16, steps=50, batch_size=64, sample_steps=8, max_windows=1000)
+
+#: DESIGN §2.7: the paper's Table 1 (context_fid, correlational, discriminative, predictive)
+PAPER: dict[str, tuple[float, float, float, float]] = {
+    "sines": (0.004, 0.027, 0.006, 0.093), "stocks": (0.008, 0.010, 0.022, 0.037),
+    "etth": (0.058, 0.040, 0.027, 0.123), "mujoco": (0.018, 0.173, 0.005, 0.008),
+    "energy": (0.051, 0.732, 0.161, 0.251), "fmri": (0.116, 0.737, 0.136, 0.100),
+}
+#: DESIGN §2.7: predictive score of the real data itself (train on real, test on real)
+REAL_PREDICTIVE = {"sines": 0.094, "stocks": 0.036, "etth": 0.121, "mujoco": 0.007, "energy": 0.250,
+                   "fmri": 0.090}
+
+
+# -- small helpers --------------------------------------------------------------------------------
+def device_description(device: str) -> str:
+    """The device in words, e.g. ``cuda (NVIDIA H100 80GB HBM3)`` or ``cpu (2 threads)``."""
+    import torch
+
+    if device.startswith("cuda") and torch.cuda.is_available():
+        return f"{device} ({torch.cuda.get_device_name(torch.device(device))})"
+    return f"cpu ({torch.get_num_threads()} threads)"
+
+
+def resolve_device(name: str) -> str:
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise SystemExit(f"table1: --device {name}: CUDA is not available on this machine")
+    return name
+
+
+def write_json(path: Path, obj: Any) -> None:
+    from kernelops.utils.atomic import atomic_write
+
+    text = json.dumps(obj, indent=2, allow_nan=False) + "\n"
+    atomic_write(path, lambda fh: fh.write(text), mode="w")
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    data = json.loads(path.read_text())
+    if not isinstance(data, dict):
+        raise SystemExit(f"table1: {path} is not a JSON object; move it away or pass another --out")
+    return data
+
+
+def summary(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Keep mean, std and per-run values of each metric (drop NaN like a one-run ci95)."""
+    return {m: {"mean": float(r["mean"]), "std": float(r["std"]), "values": [float(v) for v in r["values"]]}
+            for m, r in results.items()}
+
+
+# -- the real windows and the floor -------------------------------------------------------------
+def real_windows(name: str, max_windows: int | None, seed: int) -> tuple[np.ndarray, str]:
+    """Training windows ([0, 1], float32) and a description of their source."""
+    import kernelops as ko
+
+    ds = ko.dataset(name)
+    windows = ds.windows
+    if max_windows is not None and len(windows) > max_windows:
+        idx = np.sort(np.random.default_rng(seed).choice(len(windows), max_windows, replace=False))
+        windows = windows[idx]
+    return windows, ds.source
+
+
+def floor_pair(name: str, real: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray, str]:
+    """Two real sets whose scores are the floor (see the module docstring)."""
+    if name == "sines":
+        from kernelops.data import make_sines
+
+        fresh = make_sines(len(real), seed=seed + 1).astype(np.float32)
+        return real, fresh, f"training draw vs an independent draw (make_sines seed {seed + 1}), {len(real)} each"
+    perm = np.random.default_rng(seed).permutation(len(real))
+    half = len(real) // 2
+    a, b = real[np.sort(perm[:half])], real[np.sort(perm[half:2 * half])]
+    return a, b, f"random disjoint halves of the real windows (seed {seed}), {half} each"
+
+
+# -- training -----------------------------------------------------------------------------------
+def make_model(cfg: dict[str, Any], device: str, seed: int):
+    from kernelops.flows import SpectralMeanFlow
+
+    return SpectralMeanFlow(path=cfg["path"], solver=cfg["solver"], depth=cfg["depth"], width=cfg["width"],
+                            rank=cfg.get("rank"), seed=seed, device=device, sample_steps=cfg["sample_steps"])
+
+
+def seconds_per_step(cfg: dict[str, Any], windows: np.ndarray, device: str, seed: int, probe: int = 12) -> float:
+    """Time a short throwaway fit; the first steps (warm-up, allocation) are not counted."""
+    stamps: list[float] = []
+    model = make_model(cfg, device, seed)
+    model.fit(windows, steps=probe, batch_size=cfg["batch_size"], lr=cfg["lr"], warmup=0, progress=False,
+              callback=lambda step, loss, lr: stamps.append(time.perf_counter()))
+    skip = min(4, probe - 2)
+    return (stamps[-1] - stamps[skip]) / (len(stamps) - 1 - skip)
+
+
+def plan_steps(cfg: dict[str, Any], budget_seconds: float | None, windows: np.ndarray, device: str,
+               seed: int) -> tuple[int, float | None]:
+    """Configured steps, cut to fit the budget when one is given; with the measured s/step."""
+    if budget_seconds is None:
+        return int(cfg["steps"]), None
+    per_step = seconds_per_step(cfg, windows, device, seed)
+    fit = int(budget_seconds / per_step)
+    steps = max(min(int(cfg["steps"]), fit), min(int(cfg["steps"]), 100))
+    return steps, per_step
+
+
+def train_and_sample(name: str, cfg: dict[str, Any], real: np.ndarray, steps: int, device: str,
+                     seed: int) -> tuple[np.ndarray, dict[str, Any]]:
+    """Train on all real windows, sample as many; returns samples and timing metadata."""
+    import torch
+
+    model = make_model(cfg, device, seed)
+    warmup = min(int(cfg.get("warmup", 100)), max(steps // 10, 1))
+    start = time.perf_counter()
+    model.fit(real, steps=steps, batch_size=cfg["batch_size"], lr=cfg["lr"], warmup=warmup,
+              progress=sys.stderr.isatty())
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    train_seconds = time.perf_counter() - start
+    losses = [h[1] for h in model.history]
+    start = time.perf_counter()
+    fake, nfe = model.sample(len(real), seed=seed + 1, return_nfe=True)
+    fake = fake.detach().cpu().numpy().astype(np.float32)
+    sample_seconds = time.perf_counter() - start
+    tail = losses[-max(len(losses) // 10, 1):]
+    meta = {"train_seconds": round(train_seconds, 2), "sample_seconds": round(sample_seconds, 2), "nfe": int(nfe),
+            "steps": steps, "final_loss": float(np.mean(tail)) if tail else None,
+            "first_loss": float(losses[0]) if losses else None}
+    return fake, meta
+
+
+# -- the markdown table -------------------------------------------------------------------------
+def _fmt(entry: dict[str, Any] | None) -> str:
+    if not entry:
+        return "–"
+    return f"{entry['mean']:.3f} ± {entry['std']:.3f}"
+
+
+def render_markdown(table: dict[str, Any]) -> str:
+    """table1.md from the json (every dataset done so far)."""
+    lines = [
+        "# Table 1 — spectral mean flow on 24-step windows",
+        "",
+        "Written by `benchmarks/table1.py` from `table1.json`; lower is better for every metric.",
+        "*floor*: the same metrics on two real sets (Sines: an independent draw; real data: random",
+        "disjoint halves of the windows, see the script's docstring). *Δ floor* = ours − floor.",
+        "*paper*: Spectral Mean Flows, Table 1 (DESIGN §2.7). Predictive *real*: the real data's own",
+        "predictive score reported in the paper. Means ± std over the listed number of metric runs.",
+        "",
+    ]
+    for name, row in table.items():
+        paper = PAPER.get(name)
+        lines += [f"## {name}", ""]
+        fast = " (fast metrics: NOT comparable with the paper)" if row.get("fast_metrics") else ""
+        lines.append(f"{row.get('num_windows', '?')} windows; {row.get('runs', '?')} metric run(s){fast}; "
+                     f"trained {row.get('steps', '?')} steps in {row.get('train_seconds', float('nan')):.0f} s "
+                     f"on {row.get('device', '?')}; sampled with NFE {row.get('nfe', '?')} in "
+                     f"{row.get('sample_seconds', float('nan')):.0f} s.")
+        lines += ["", "| metric | ours | floor | Δ floor | paper |", "|---|---|---|---|---|"]
+        for k, metric in enumerate(METRICS):
+            ours, floor = row.get(metric), row.get("floor", {}).get(metric)
+            delta = f"{ours['mean'] - floor['mean']:+.3f}" if ours and floor else "–"
+            ref = f"{paper[k]:.3f}" if paper else "–"
+            if metric == "predictive" and name in REAL_PREDICTIVE:
+                ref += f" (real {REAL_PREDICTIVE[name]:.3f})"
+            lines.append(f"| {metric} | {_fmt(ours)} | {_fmt(floor)} | {delta} | {ref} |")
+        lines += ["", f"Floor: {row.get('floor_method', '?')}.",
+                  f"Config: `{json.dumps(row.get('config', {}), sort_keys=True)}`.",
+                  f"Command: `{row.get('command', '?')}`", ""]
+    return "\n".join(lines)
+
+
+# -- main ---------------------------------------------------------------------------------------
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--datasets", nargs="+", default=["sines", "stocks", "etth", "energy", "fmri"],
+                        choices=sorted(CONFIGS), metavar="NAME", help=f"datasets ({', '.join(CONFIGS)})")
+    parser.add_argument("--runs", type=int, default=5, help="metric repetitions (default 5)")
+    parser.add_argument("--fast-metrics", action="store_true", help="10x fewer metric training iterations")
+    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default auto)")
+    parser.add_argument("--budget-minutes", type=float, default=None,
+                        help="total training budget, split evenly over the datasets")
+    parser.add_argument("--out", default=str(REPO / "benchmarks" / "results"), help="output folder")
+    parser.add_argument("--seed", type=int, default=0, help="seed of model, sampling, split and metrics")
+    parser.add_argument("--force", action="store_true", help="redo datasets already in table1.json")
+    parser.add_argument("--smoke", action="store_true",
+                        help=f"pipeline check: tiny model {SMOKE}, 1 metric run, fast metrics")
+    args = parser.parse_args(argv)
+    if args.runs < 1:
+        parser.error("--runs must be at least 1")
+    if args.budget_minutes is not None and args.budget_minutes <= 0:
+        parser.error("--budget-minutes must be positive")
+    if args.smoke:
+        args.runs, args.fast_metrics = 1, True
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    from kernelops.metrics import evaluate_all
+
+    out = Path(args.out)
+    samples_dir = out / "samples"
+    samples_dir.mkdir(parents=True, exist_ok=True)
+    json_path, md_path = out / "table1.json", out / "table1.md"
+    table = read_json(json_path)
+    device = resolve_device(args.device)
+    command = "python benchmarks/table1.py " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
+    budget = None if args.budget_minutes is None else 60.0 * args.budget_minutes / len(args.datasets)
+
+    for name in args.datasets:
+        if name in table and not args.force:
+            print(f"[{name}] already in {json_path}; skipped (--force to redo)", flush=True)
+            continue
+        cfg = {**CONFIGS[name], **(SMOKE if args.smoke else {})}
+        real, source = real_windows(name, cfg.get("max_windows"), args.seed)
+        print(f"[{name}] {real.shape[0]} real windows × {real.shape[1]} steps × {real.shape[2]} features "
+              f"from {source}", flush=True)
+        sample_path, meta_path = samples_dir / f"{name}.npy", samples_dir / f"{name}.json"
+        if sample_path.is_file() and meta_path.is_file() and not args.force:
+            fake, meta = np.load(sample_path), read_json(meta_path)
+            print(f"[{name}] reusing {sample_path} (trained {meta.get('steps')} steps)", flush=True)
+        else:
+            steps, per_step = plan_steps(cfg, budget, real, device, args.seed)
+            if per_step is not None:
+                print(f"[{name}] {per_step:.3f} s/step measured; {steps} of {cfg['steps']} steps fit "
+                      f"{budget / 60:.1f} min", flush=True)
+            fake, meta = train_and_sample(name, cfg, real, steps, device, args.seed)
+            meta.update(configured_steps=int(cfg["steps"]), seconds_per_step_probe=per_step)
+            from kernelops.utils.atomic import atomic_write
+
+            atomic_write(sample_path, lambda fh: np.save(fh, fake))
+            write_json(meta_path, meta)
+            print(f"[{name}] trained {steps} steps in {meta['train_seconds']:.0f} s (loss {meta['first_loss']:.3f} → "
+                  f"{meta['final_loss']:.3f}); sampled {len(fake)} windows in {meta['sample_seconds']:.0f} s", flush=True)
+        if fake.shape != real.shape:
+            raise SystemExit(f"table1: {sample_path} has shape {fake.shape}, the real windows {real.shape}; "
+                             "rerun with --force")
+        start = time.perf_counter()
+        ours = evaluate_all(real, fake, metrics=METRICS, runs=args.runs, seed=args.seed, fast=args.fast_metrics,
+                            device=device, progress=sys.stderr.isatty())
+        a, b, floor_method = floor_pair(name, real, args.seed)
+        floor = evaluate_all(a, b, metrics=METRICS, runs=args.runs, seed=args.seed, fast=args.fast_metrics,
+                             device=device, progress=sys.stderr.isatty())
+        eval_seconds = time.perf_counter() - start
+        row: dict[str, Any] = {**summary(ours)}
+        row.update(
+            train_seconds=meta["train_seconds"], device=device_description(device), floor=summary(floor),
+            floor_method=floor_method, steps=meta["steps"], configured_steps=meta.get("configured_steps"),
+            sample_seconds=meta["sample_seconds"], nfe=meta["nfe"], eval_seconds=round(eval_seconds, 2),
+            num_windows=int(real.shape[0]), runs=args.runs, fast_metrics=bool(args.fast_metrics),
+            smoke=bool(args.smoke), config={k: v for k, v in cfg.items()}, command=command,
+            first_loss=meta.get("first_loss"), final_loss=meta.get("final_loss"),
+            samples=str(sample_path.relative_to(out)) if sample_path.is_relative_to(out) else str(sample_path),
+        )
+        table[name] = row
+        write_json(json_path, table)
+        from kernelops.utils.atomic import atomic_write
+
+        markdown = render_markdown(table)
+        atomic_write(md_path, lambda fh: fh.write(markdown), mode="w")
+        print(f"[{name}] " + ", ".join(f"{m} {row[m]['mean']:.4f} (floor {row['floor'][m]['mean']:.4f})"
+                                        for m in METRICS), flush=True)
+    print(f"wrote {json_path} and {md_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -3,6 +3,7 @@
 Two ways to name the data::
 
     kernelops evaluate --real REAL.npy --fake FAKE.npy [--runs 5] [--metrics ...] [--fast]
+    kernelops evaluate --real-dataset sines --fake FAKE.npy
     kernelops evaluate RUN [--real REAL.npy] [--fake FAKE.npy] [--num N]
 
 Arrays are ``.npy`` files of shape (n, seq_len, features) on the [0, 1] scale the metrics use
@@ -10,7 +11,8 @@ Arrays are ``.npy`` files of shape (n, seq_len, features) on the [0, 1] scale th
 ``kernelops fit``, the generated windows are ``RUN/fake_scaled.npy`` when it exists; otherwise
 the checkpoint samples as many windows as there are real ones (``--num`` to change) and they
 are saved as ``OUT/fake_scaled.npy``. The real windows default to the run's own dataset
-(from ``RUN/config.json``).
+(from ``RUN/config.json``); ``--real-dataset NAME`` takes them from a registered dataset
+(its default windows, e.g. the 10 000 Sines windows ``kernelops fit --dataset sines`` trains on).
 
 Writes ``metrics.json`` (every metric's mean, std and per-run values, plus the inputs and
 settings) and ``pca.png``, ``tsne.png``, ``histogram.png``, ``channels.png`` into ``--out``
@@ -44,6 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "generated ones from RUN/fake_scaled.npy or sampled from its checkpoint)")
     parser.add_argument("--real", default=None, metavar="REAL.npy",
                         help="real windows, shape (n, seq_len, features), scaled to [0, 1]")
+    parser.add_argument("--real-dataset", default=None, metavar="NAME",
+                        help="take the real windows from a registered dataset instead (kernelops datasets)")
     parser.add_argument("--fake", default=None, metavar="FAKE.npy",
                         help="generated windows, same (seq_len, features), scaled to [0, 1]")
     parser.add_argument("--metrics", nargs="+", default=list(METRIC_NAMES), choices=METRIC_NAMES,
@@ -244,13 +248,22 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--num: expected at least 2 windows, got {args.num}")
     device = _device(args.device)
     run_dir = Path(args.run) if args.run else None
-    if run_dir is None and (args.real is None or args.fake is None):
-        raise ValueError("give a run folder (kernelops evaluate RUN) or both --real REAL.npy and --fake FAKE.npy")
+    if args.real is not None and args.real_dataset is not None:
+        raise ValueError("give --real REAL.npy or --real-dataset NAME, not both")
+    has_real = args.real is not None or args.real_dataset is not None
+    if run_dir is None and (not has_real or args.fake is None):
+        raise ValueError("give a run folder (kernelops evaluate RUN) or --fake FAKE.npy with --real REAL.npy "
+                         "or --real-dataset NAME")
 
     # real windows
     if args.real is not None:
         real = load_windows(args.real, "real")
         real_desc = str(args.real)
+    elif args.real_dataset is not None:
+        from kernelops.data import resolve_dataset
+
+        ds = resolve_dataset(dataset=args.real_dataset)
+        real, real_desc = ds.windows, f"{ds.name} ({ds.source})"
     else:
         assert run_dir is not None
         real, real_desc = real_from_run(run_dir)

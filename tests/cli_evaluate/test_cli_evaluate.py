@@ -136,3 +136,19 @@ def test_console_entry_point_reports_a_missing_file(tmp_path):
                            "--fake", str(missing)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [f"kernelops evaluate: error: --real: no such file: {missing}"]
+
+
+def test_real_dataset_option_takes_registered_windows(tmp_path, capsys):
+    real = make_sines(50, seed=2)
+    fake_path = tmp_path / "fake_scaled.npy"
+    np.save(fake_path, real)
+    assert _evaluate("--real-dataset", "sines", "--fake", str(fake_path), "--fast", "--runs", "1",
+                     "--metrics", "correlational", "--no-plots") == 0
+    report = json.loads((tmp_path / "metrics.json").read_text())
+    assert report["real"]["shape"] == [10000, 24, 5] and report["real"]["source"].startswith("sines")
+    # both real sources at once, or an unknown dataset name, are refused with one line
+    assert _evaluate("--real-dataset", "sines", "--real", str(fake_path), "--fake", str(fake_path)) == 2
+    assert "not both" in capsys.readouterr().err
+    assert _evaluate("--real-dataset", "nosuch", "--fake", str(fake_path)) == 2
+    err = capsys.readouterr().err
+    assert "unknown dataset 'nosuch'" in err and "stocks" in err and err.count("\n") == 1

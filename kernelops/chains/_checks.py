@@ -9,7 +9,7 @@ import torch
 from kernelops.errors import ShapeError
 from kernelops.utils.validation import check_tensor
 
-__all__ = ["check_chain_tensor", "check_sequence_features", "common_dtype", "fmt_shape"]
+__all__ = ["check_chain_tensor", "check_finite", "check_sequence_features", "common_dtype", "fmt_shape"]
 
 
 def fmt_shape(shape: Sequence[object]) -> str:
@@ -26,14 +26,31 @@ def check_chain_tensor(
     ``sizes`` entries that are ``None`` accept any size. The message reads e.g.
     ``transfer: expected shape (D, r, r) = (3, 2, 2), got (3, 2)``.
     """
-    check_tensor(x, name, finite=finite)
+    check_tensor(x, name, finite=False)
     assert isinstance(x, torch.Tensor)
     if not (x.is_floating_point() or x.is_complex()):
         raise ShapeError(f"{name}: expected a floating-point or complex tensor, got dtype {x.dtype}")
+    if finite:
+        check_finite(x, name)
     want = fmt_shape(s if s is not None else "*" for s in sizes)
     if x.dim() != len(labels) or any(s is not None and g != s for g, s in zip(x.shape, sizes)):
         raise ShapeError(f"{name}: expected shape {fmt_shape(labels)} = {want}, got {fmt_shape(x.shape)}")
     return x
+
+
+def check_finite(x: torch.Tensor, name: str) -> None:
+    """Raise ShapeError if ``x`` has NaN/inf entries, in O(1) extra memory on the common path.
+
+    ``torch.isfinite`` on a (batch, N, D) complex tensor allocates several tensors of that size
+    (it was the largest allocation of a long chain contraction); a sum is finite whenever all
+    entries are (NaN and inf propagate), so the elementwise check only runs when the sum is not
+    finite: to count the bad entries, or to find that the sum merely overflowed.
+    """
+    if x.numel() == 0 or bool(torch.isfinite(x.sum())):
+        return
+    bad = int(x.numel() - torch.isfinite(x).sum())
+    if bad:
+        raise ShapeError(f"{name}: contains {bad} NaN or infinite value(s); expected finite values")
 
 
 def check_sequence_features(

@@ -99,3 +99,14 @@ def test_factored_errors_name_the_argument():
     nan_h[0, 0, 0] = complex("nan")
     with pytest.raises(ShapeError, match="h: contains"):
         factored_chain_evaluate(nan_h, *heads, lam)
+
+
+def test_finite_check_accepts_huge_finite_values_whose_sum_overflows():
+    """The O(1)-memory check sums first; an overflowing sum of finite values must not be rejected."""
+    chain = SpectralChain(**_parts())
+    phi = torch.full((2, 3, 3), 3e38)  # float32: the sum is inf, every entry is finite
+    assert not bool(torch.isfinite(phi.sum()))
+    chain.inner(phi)  # no ShapeError (the value itself may overflow; that is not an input error)
+    phi[0, 0, 0] = float("inf")
+    with pytest.raises(ShapeError, match="phi: contains 1 NaN or infinite"):
+        chain.inner(phi)

@@ -66,6 +66,16 @@ def as_time_tensor(
     return check_time_range(out, name) if check_range else out
 
 
+def _broadcasts_into(small: torch.Size, big: torch.Size) -> bool:
+    """Whether a tensor of shape ``small`` broadcasts against ``big`` without enlarging it.
+
+    (Written out: torch.broadcast_shapes imports torch._refs on first use, about a second.)
+    """
+    if len(small) > len(big):
+        return False
+    return all(s in (1, b) for s, b in zip(reversed(small), reversed(big)))
+
+
 def broadcast_time(
     t: float | torch.Tensor, x: torch.Tensor, name: str = "t", *, check_range: bool = True
 ) -> torch.Tensor:
@@ -93,11 +103,7 @@ def broadcast_time(
     t = as_time_tensor(t, dtype=dtype, device=x.device, name=name, check_range=check_range)
     if t.dim() == 1 and x.dim() >= 2 and t.shape[0] == x.shape[0]:
         return t.reshape(t.shape[0], *([1] * (x.dim() - 1)))
-    try:
-        joint = torch.broadcast_shapes(t.shape, x.shape)
-    except RuntimeError:
-        joint = None
-    if joint != x.shape:
+    if not _broadcasts_into(t.shape, x.shape):
         raise ShapeError(
             f"{name}: expected a number, a 0-d tensor, a tensor of shape ({x.shape[0] if x.dim() else 1},) "
             f"(one time per sample) or a shape broadcastable to {tuple(x.shape)}; got shape {tuple(t.shape)}"

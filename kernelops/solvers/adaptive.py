@@ -3,8 +3,8 @@
 torchdiffeq does the step-size control; we add the common :class:`~kernelops.solvers.base.Solver`
 interface, exact NFE counting (every call of f, including the initial step-size probe and
 rejected steps), steps that land on every output time (torchdiffeq otherwise interpolates the
-outputs, losing accuracy for dopri8 and bosh3), the t convention (0-d tensor of x0's dtype; torchdiffeq itself passes float64
-times), and a clear error when ``steps`` is passed.
+outputs, losing accuracy for dopri8 and bosh3), the t convention (0-d tensor of x0's dtype;
+torchdiffeq itself passes float64 times), and a clear error when ``steps`` is passed.
 """
 
 from __future__ import annotations

@@ -200,7 +200,8 @@ def check_path(path: Any, *, endpoint_atol: float = 0.05, fd_rtol: float = 1e-5)
     dtype (float32 by default) and is reproducible with a seeded generator; ``sample_t(n)`` returns
     n times in [0, 1]; ``interpolate``/``velocity`` keep the shape; ``velocity`` equals the central
     finite difference in t of ``interpolate`` (float64, relative tolerance ``fd_rtol``) at
-    t = 0.1, 0.3, 0.5, 0.7, 0.9; ``interpolate(x0, x1, 1)`` is within ``endpoint_atol`` of x1;
+    t = 0.1, 0.3, 0.5, 0.7, 0.9; ``interpolate(x0, x1, 1)`` is within RMS ``endpoint_atol`` of x1
+    (noise of std ≤ 0.05 may remain at t = 1, like σ_min);
     per-sample times of shape (batch,) agree with one call per sample; ``sample`` agrees with
     ``interpolate`` and ``velocity``; if present, ``conditional_velocity(x_t, x1, t)`` equals
     ``velocity`` and ``marginal_velocity`` has a symmetric Jacobian.
@@ -251,8 +252,8 @@ def check_path(path: Any, *, endpoint_atol: float = 0.05, fd_rtol: float = 1e-5)
                      f"velocity(x0, x1, t) by {err:.3g}")
 
     end = path.interpolate(x0, x1, 1.0)
-    err = _max_abs(end - x1)
-    _require(err <= endpoint_atol, who, f"interpolate(x0, x1, 1) must be x1 (data at t = 1): max error {err:.3g} "
+    err = float((end - x1).pow(2).mean().sqrt())  # RMS: the std of the noise left at t = 1
+    _require(err <= endpoint_atol, who, f"interpolate(x0, x1, 1) must be x1 (data at t = 1): RMS error {err:.3g} "
              f"> {endpoint_atol}")
 
     t_vec = torch.tensor([0.15, 0.4, 0.65, 0.9], dtype=F64)

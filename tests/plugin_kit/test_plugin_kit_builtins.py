@@ -64,3 +64,18 @@ def test_the_kit_does_not_touch_the_global_rng():
     check_path(OTPath())
     check_solver(ko.solver("heun"))
     assert torch.equal(torch.rand(3), expected)
+
+
+@pytest.mark.parametrize(
+    "kind,name,kwargs",
+    [
+        ("feature_maps", "rff", {"in_dim": 2, "out_dim": 64, "complex": True, "seed": 1}),
+        ("feature_maps", "rff", {"in_dim": 4, "kernel": "laplace", "seed": 2}),
+        ("feature_maps", "linear", {"in_dim": 3, "constant": 1.0}),
+        ("paths", "vp", {"beta_min": 1.0, "beta_max": 4.0}),
+        ("paths", "ve", {"sigma_min": 0.02, "sigma_max": 2.0}),
+        ("solvers", "dopri5", {"rtol": 1e-3, "atol": 1e-3}),
+    ],
+)
+def test_builtin_variants_conform(kind, name, kwargs):
+    check_plugin(kind, name, **kwargs)

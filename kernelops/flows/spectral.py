@@ -1,0 +1,138 @@
+"""Spectral parameters of the neural spectral mean flow: eigenvalues λ and block-diagonal heads.
+
+DESIGN §2.6. The hidden-chain operator is represented by its spectrum and read-out heads:
+
+* eigenvalues λ ∈ C^r, parameterised λ = exp(−exp(ν) + iθ) (EVD mode), so |λ| = exp(−exp(ν))
+  lies in (0, 1) for every real ν and the chain can never blow up through Λ; in SVD mode
+  σ = exp(−exp(ν)) is real and non-negative (singular values, no phase);
+* heads B, L, R, H, complex and block diagonal by feature layer: block l maps the k = width/2
+  complex features of layer l to its r_b = r / depth chain modes, stored as (depth, k, r_b).
+  With h the features of one step, β(x) = hB, W(x) = Lᵀ diag(h) R, η(x) = hH per block.
+
+Initialisation (measured, see docs/spectral_mean_flow.md):
+
+* |λ| uniform on the ring ε ≤ |λ| ≤ 1 − ε in area (|λ|² uniform), default ring (0.05, 0.95),
+  θ uniform in [0, 2π) — the design's data point;
+* complex Gaussian heads with E|entry|² = 1/r_b for L and 1/k for R, B, H (the per-block fan-in),
+  so that with the RMS-normalised features (E|h_k|² = 1) one transfer step preserves the norm of
+  the running row vector in expectation, E‖ΛW(x)v‖ ≈ |λ|·‖v‖, and β, η have unit-variance
+  entries. Per block sizes (not the global r, d_f) are the ones that make the block-diagonal
+  transfer norm-preserving;
+* ``step_gain``: an extra constant c multiplying W (default 1). A product of N − 2 transfer steps
+  with the ring above shrinks like rms|λ|^{N−2} ≈ 0.6^{N−2}; ``step_gain="auto"`` sets
+  c = 1/rms|λ| of the initial ring so that the expected step gain is 1 — what long sequences
+  (N in the hundreds) need to stay representable in float32.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+MODES = ("evd", "svd")
+
+
+def _complex_dtype(dtype: torch.dtype) -> torch.dtype:
+    return torch.complex128 if dtype == torch.float64 else torch.complex64
+
+
+def ring_radii(n: tuple[int, ...], ring: tuple[float, float], generator: torch.Generator | None = None,
+               dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Radii of points uniform (in area) on the annulus ring[0] ≤ |λ| ≤ ring[1].
+
+    Shape:
+        returns: ``n``.
+    """
+    lo, hi = ring
+    u = torch.rand(n, generator=generator, dtype=torch.float64)
+    return torch.sqrt(u * (hi**2 - lo**2) + lo**2).to(dtype)
+
+
+def complex_gaussian(shape: tuple[int, ...], variance: float, dtype: torch.dtype,
+                     generator: torch.Generator | None = None) -> torch.Tensor:
+    """Circular complex Gaussian entries with E|z|² = ``variance``."""
+    re = torch.randn(shape, generator=generator, dtype=torch.float64)
+    im = torch.randn(shape, generator=generator, dtype=torch.float64)
+    return (torch.complex(re, im) * math.sqrt(variance / 2)).to(_complex_dtype(dtype))
+
+
+class SpectralHeads(nn.Module):
+    """Eigenvalues and block-diagonal complex read-out heads of the spectral chain.
+
+    Args:
+        num_blocks: number of feature blocks (the MLP depth).
+        block_dim: complex features per block k (width/2).
+        block_rank: chain modes per block r_b (total rank r = num_blocks·r_b).
+        mode: "evd" (complex λ) or "svd" (real σ ≥ 0).
+        ring: (ε_low, ε_high) radii of the initial eigenvalue ring, 0 < ε_low < ε_high < 1.
+        step_gain: constant multiplying every transfer matrix W; "auto" = 1/rms|λ| at init.
+        dtype: real dtype; heads are the matching complex dtype.
+        generator: torch.Generator for the initial draw (reproducible initialisation).
+
+    Shape:
+        B, L, R, H: (num_blocks, block_dim, block_rank) complex. nu, theta: (num_blocks, block_rank).
+    """
+
+    def __init__(self, num_blocks: int, block_dim: int, block_rank: int, mode: str = "evd",
+                 ring: tuple[float, float] = (0.05, 0.95), step_gain: float | str = 1.0,
+                 dtype: torch.dtype = torch.float32, generator: torch.Generator | None = None):
+        super().__init__()
+        if mode not in MODES:
+            raise ValueError(f"mode: expected one of {MODES}, got {mode!r}")
+        for name, value in (("num_blocks", num_blocks), ("block_dim", block_dim), ("block_rank", block_rank)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+        lo, hi = (float(v) for v in ring)
+        if not 0.0 < lo < hi < 1.0:
+            raise ValueError(f"ring: expected 0 < low < high < 1, got {ring!r}")
+        self.mode, self.ring = mode, (lo, hi)
+        self.num_blocks, self.block_dim, self.block_rank = num_blocks, block_dim, block_rank
+        shape = (num_blocks, block_rank)
+        radii = ring_radii(shape, self.ring, generator, torch.float64)
+        # |λ| = exp(−exp(ν))  ⇔  ν = log(−log|λ|)
+        self.nu = nn.Parameter(torch.log(-torch.log(radii)).to(dtype))
+        if mode == "evd":
+            self.theta = nn.Parameter((2 * math.pi * torch.rand(shape, generator=generator, dtype=torch.float64)).to(dtype))
+        else:
+            self.register_parameter("theta", None)
+        if step_gain == "auto":
+            # E|λ|² for |λ|² uniform on [lo², hi²] is (lo² + hi²)/2
+            step_gain = 1.0 / math.sqrt((lo**2 + hi**2) / 2)
+        if not isinstance(step_gain, (int, float)) or not step_gain > 0:
+            raise ValueError(f"step_gain: expected a positive number or 'auto', got {step_gain!r}")
+        self.step_gain = float(step_gain)
+        k, r = block_dim, block_rank
+        full = (num_blocks, k, r)
+        self.B = nn.Parameter(complex_gaussian(full, 1.0 / k, dtype, generator))
+        self.L = nn.Parameter(complex_gaussian(full, self.step_gain**2 / r, dtype, generator))
+        self.R = nn.Parameter(complex_gaussian(full, 1.0 / k, dtype, generator))
+        self.H = nn.Parameter(complex_gaussian(full, 1.0 / k, dtype, generator))
+
+    @property
+    def rank(self) -> int:
+        """Total chain rank r = num_blocks·block_rank."""
+        return self.num_blocks * self.block_rank
+
+    def eigvals(self) -> torch.Tensor:
+        """λ = exp(−exp(ν) + iθ) (EVD, complex) or σ = exp(−exp(ν)) (SVD, real ≥ 0).
+
+        Shape:
+            returns: (num_blocks, block_rank).
+        """
+        log_mod = -torch.exp(self.nu)
+        if self.mode == "svd":
+            return torch.exp(log_mod)
+        return torch.exp(torch.complex(log_mod, self.theta))
+
+    def config(self) -> dict:
+        return {"num_blocks": self.num_blocks, "block_dim": self.block_dim, "block_rank": self.block_rank,
+                "mode": self.mode, "ring": list(self.ring), "step_gain": self.step_gain}
+
+    def extra_repr(self) -> str:
+        return (f"blocks={self.num_blocks}, k={self.block_dim}, r_b={self.block_rank}, mode={self.mode}, "
+                f"ring={self.ring}, step_gain={self.step_gain:.3g}")
+
+
+__all__ = ["MODES", "SpectralHeads", "complex_gaussian", "ring_radii"]

@@ -1,0 +1,137 @@
+"""Checkpoints: exact resume, identical samples after load, safe loading and clear errors."""
+
+from __future__ import annotations
+
+import json
+import signal
+
+import pytest
+import torch
+
+import kernelops as ko
+from kernelops.errors import CheckpointError
+from kernelops.flows import SpectralMeanFlow
+from kernelops.io.checkpoint import load_checkpoint, save_checkpoint
+
+
+def _data(n=40):
+    return 0.5 + 0.3 * torch.rand(n, 4, 2, generator=torch.Generator().manual_seed(0))
+
+
+def _model(**kw):
+    args = dict(path="vp", depth=1, width=4, time_features=2, seed=3)
+    args.update(kw)
+    return SpectralMeanFlow(**args)
+
+
+FIT = dict(batch_size=8, lr=1e-2, warmup=2, progress=False)
+
+
+def test_resume_after_ctrl_c_reproduces_the_uninterrupted_loss_sequence(tmp_path):
+    data = _data()
+    full = _model().fit(data, steps=6, **FIT)
+    reference = [loss for _, loss, _ in full.history]
+
+    ckpt = tmp_path / "run.pt"
+
+    def ctrl_c_after_three(step, loss, lr):
+        if step == 3:
+            signal.raise_signal(signal.SIGINT)  # handled between steps: checkpoint, then KeyboardInterrupt
+
+    interrupted = _model()
+    with pytest.raises(KeyboardInterrupt):
+        interrupted.fit(data, steps=6, checkpoint=ckpt, checkpoint_every=100, callback=ctrl_c_after_three, **FIT)
+    assert interrupted.step == 3
+    torch.manual_seed(12345)  # the global RNG is part of the checkpoint too
+    resumed = SpectralMeanFlow.load(ckpt)
+    assert resumed.step == 3
+    resumed.fit(data, steps=6, progress=False)  # settings come from the checkpoint
+    losses = [loss for _, loss, _ in interrupted.history] + [loss for _, loss, _ in resumed.history]
+    assert losses == reference  # bit-for-bit on CPU
+    for a, b in zip(full.net.parameters(), resumed.net.parameters()):
+        assert torch.equal(a, b)
+    for a, b in zip(full.ema.module.parameters(), resumed.ema.module.parameters()):
+        assert torch.equal(a, b)
+
+
+def test_save_load_gives_identical_samples(tmp_path):
+    model = _model(path="ot").fit(_data(), steps=3, **FIT)
+    model.save(tmp_path / "m.pt")
+    loaded = SpectralMeanFlow.load(tmp_path / "m.pt", map_location="cpu")
+    assert torch.equal(model.sample(6, steps=3, seed=7), loaded.sample(6, steps=3, seed=7))
+    assert loaded.config() == model.config()
+    assert not loaded.training
+
+
+def test_checkpoint_contents_are_safe_primitives(tmp_path):
+    model = _model().fit(_data(), steps=2, **FIT)
+    model.scaler_state = {"min": [0.0, 0.0], "scale": [1.0, 1.0]}
+    model.save(tmp_path / "m.pt")
+    state = torch.load(tmp_path / "m.pt", weights_only=True)
+    assert state["format"] == "kernelops.spectral_mean_flow" and state["step"] == 2
+    json.dumps(state["config"])  # config is plain JSON
+    assert set(state["rng"]) == {"torch_cpu", "batch", "time", "noise"}
+    assert all(v.dtype == torch.uint8 for v in state["rng"].values())
+    assert state["config"]["plugins_needed"][0]["name"] == "vp"
+    assert state["plugins"]["kernelops.plugins.builtin.paths"] == ko.__version__
+    assert state["scaler"] == {"min": [0.0, 0.0], "scale": [1.0, 1.0]}
+    assert state["optimizer"]["state"]  # AdamW moments are saved
+
+
+def test_missing_corrupt_and_foreign_checkpoints(tmp_path):
+    with pytest.raises(CheckpointError, match="no such checkpoint"):
+        SpectralMeanFlow.load(tmp_path / "missing.pt")
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint at all")
+    with pytest.raises(CheckpointError, match="corrupt"):
+        SpectralMeanFlow.load(bad)
+    # truncated file
+    good = tmp_path / "good.pt"
+    _model().fit(_data(), steps=1, **FIT).save(good)
+    (tmp_path / "cut.pt").write_bytes(good.read_bytes()[:200])
+    with pytest.raises(CheckpointError, match="corrupt"):
+        SpectralMeanFlow.load(tmp_path / "cut.pt")
+    # arbitrary pickled objects are refused (weights_only)
+    torch.save({"format": "kernelops.spectral_mean_flow", "obj": _Evil()}, tmp_path / "evil.pt")
+    with pytest.raises(CheckpointError, match="corrupt"):
+        load_checkpoint(tmp_path / "evil.pt")
+    save_checkpoint(tmp_path / "other.pt", {"format": "something.else"})
+    with pytest.raises(CheckpointError, match="not a kernelops.spectral_mean_flow checkpoint"):
+        SpectralMeanFlow.load(tmp_path / "other.pt")
+    save_checkpoint(tmp_path / "nokeys.pt", {"format": "kernelops.spectral_mean_flow", "config": {}})
+    with pytest.raises(CheckpointError, match="missing"):
+        SpectralMeanFlow.load(tmp_path / "nokeys.pt")
+
+
+class _Evil:
+    pass
+
+
+def test_atomic_save_keeps_the_previous_file_on_failure(tmp_path):
+    target = tmp_path / "ck.pt"
+    save_checkpoint(target, {"format": "x", "value": torch.arange(3)})
+    with pytest.raises(Exception):
+        save_checkpoint(target, {"format": "x", "bad": lambda: None})  # cannot be pickled
+    assert torch.equal(load_checkpoint(target)["value"], torch.arange(3))
+    assert [p.name for p in tmp_path.iterdir()] == ["ck.pt"]  # no temporary left behind
+
+
+def test_checkpoint_naming_an_uninstalled_plugin(tmp_path):
+    from kernelops.paths.affine import OTPath
+    from kernelops.plugins.manager import reset_host
+
+    class MyPath(OTPath):
+        name = "mypath"
+
+    class Plugin:
+        @ko.hookimpl
+        def register_paths(self, register):
+            register("mypath", MyPath)
+
+    ko.register(Plugin(), name="kernelops_mypath")
+    model = _model(path="mypath").fit(_data(), steps=1, **FIT)
+    model.save(tmp_path / "m.pt")
+    assert SpectralMeanFlow.load(tmp_path / "m.pt").path_name == "mypath"
+    reset_host()  # a fresh process without the plugin
+    with pytest.raises(CheckpointError, match=r"path 'mypath' from plugin 'kernelops_mypath'"):
+        SpectralMeanFlow.load(tmp_path / "m.pt")

@@ -1,0 +1,161 @@
+"""SpectralMeanFlow: curl-free field, flow-matching loss, training, sampling, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import kernelops as ko
+from kernelops.errors import ShapeError, UnknownPluginError
+from kernelops.features.kernels import rbf_kernel
+from kernelops.flows import SpectralMeanFlow
+
+
+def _tiny(path="ot", **kw):
+    args = dict(path=path, depth=1, width=4, time_features=2, dtype=torch.float64, seed=0)
+    args.update(kw)
+    return SpectralMeanFlow(**args)
+
+
+def _data(n=64, N=3, d=2, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return 0.5 + 0.2 * torch.rand(n, N, d, generator=g, dtype=torch.float64)
+
+
+@pytest.mark.parametrize("path", ["ot", "vp", "ve"])
+def test_jacobian_of_trained_field_is_symmetric(path):
+    """v_t = −∇f_t: after a little training, ∂v/∂x is symmetric (curl-free) on every path."""
+    model = _tiny(path).fit(_data(), steps=3, batch_size=8, lr=1e-2, warmup=0, progress=False)
+    assert model.step == 3
+    x = torch.randn(1, 3, 2, dtype=torch.float64)
+    for t in (0.2, 0.8):
+        jac = torch.autograd.functional.jacobian(lambda z: model.velocity(z, t, create_graph=True), x)
+        jac = jac.reshape(6, 6)
+        assert jac.abs().max() > 1e-8
+        torch.testing.assert_close(jac, jac.T, atol=1e-10, rtol=1e-8)
+        # and it is −(Hessian of f) computed independently
+        hess = torch.autograd.functional.hessian(lambda z: model.potential(z, t).sum(), x).reshape(6, 6)
+        torch.testing.assert_close(jac, -hess, atol=1e-10, rtol=1e-8)
+
+
+def test_loss_is_flow_matching_objective():
+    """loss(x1, g) = mean (v_t(x_t) − u_t)² with t, x0 drawn from g in that order."""
+    model = _tiny("vp", in_dim=2, seq_len=3)
+    x1 = _data(5)
+    loss = model.loss(x1, generator=torch.Generator().manual_seed(3))
+    g = torch.Generator().manual_seed(3)
+    t = model.path.sample_t(5, generator=g, dtype=torch.float64)
+    x0 = model.path.sample_source((5, 3, 2), generator=g, dtype=torch.float64)
+    ps = model.path.sample(x0, model.to_model(x1), t)
+    v = model.velocity(ps.x_t, t, create_graph=False)
+    torch.testing.assert_close(loss.detach(), (v - ps.u_t).square().mean())
+    loss.backward()  # differentiable in the parameters through the gradient
+    assert model.net.heads.L.grad.abs().max() > 0
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_initial_loss_is_close_to_zero_velocity_loss(seed):
+    """The design's scaling (depth 4, width 64, N = 24) starts near v ≡ 0: loss ≈ E[u²], not 10¹¹."""
+    model = SpectralMeanFlow(path="ot", depth=4, width=64, seed=seed, in_dim=5, seq_len=24)
+    x1 = 0.5 + 0.5 * torch.rand(32, 24, 5, generator=torch.Generator().manual_seed(seed))
+    loss = float(model.loss(x1, generator=torch.Generator().manual_seed(0)).detach())
+    g = torch.Generator().manual_seed(0)
+    t = model.path.sample_t(32, generator=g)
+    x0 = model.path.sample_source((32, 24, 5), generator=g)
+    zero_v = float(model.path.sample(x0, model.to_model(x1), t).u_t.square().mean())
+    assert abs(loss - zero_v) < 0.15 * zero_v, (loss, zero_v)
+
+
+@pytest.mark.slow
+def test_flow_matching_moves_samples_onto_a_gaussian_target():
+    """N = 2 steps × d = 1: a correlated 2-D Gaussian. MMD to the target falls far below the source's."""
+    g = torch.Generator().manual_seed(0)
+    n = 2000
+    mean = torch.tensor([0.7, 0.3], dtype=torch.float64)
+    chol = torch.tensor([[0.08, 0.0], [0.06, 0.03]], dtype=torch.float64)
+    data = (mean + torch.randn(n, 2, generator=g, dtype=torch.float64) @ chol.T).reshape(n, 2, 1)
+    model = SpectralMeanFlow(path="ot", depth=1, width=8, dtype=torch.float64, seed=0)
+    model.fit(data, steps=250, batch_size=128, lr=2e-2, warmup=20, progress=False)
+    fake = model.sample(500, steps=16, seed=1).reshape(500, 2)
+    source = model.from_model(model.path.sample_source((500, 2), generator=torch.Generator().manual_seed(2),
+                                                       dtype=torch.float64))
+    target = data[:500].reshape(500, 2)
+
+    def mmd(a, b):
+        return float((rbf_kernel(a, a, 0.1).mean() + rbf_kernel(b, b, 0.1).mean()
+                      - 2 * rbf_kernel(a, b, 0.1).mean()).clamp_min(0).sqrt())
+
+    before, after = mmd(source, target), mmd(fake, target)
+    assert after < before / 5, (before, after)
+    # the sample mean and correlation are those of the target
+    assert (fake.mean(0) - mean).abs().max() < 0.05
+    assert np.corrcoef(fake.T.numpy())[0, 1] > 0.5
+
+
+def test_sample_shapes_lengths_nfe_and_determinism():
+    model = _tiny("ot", in_dim=2, seq_len=3)
+    out, nfe = model.sample(5, steps=3, solver="midpoint", batch_size=2, return_nfe=True, seed=4)
+    assert out.shape == (5, 3, 2) and nfe == 6
+    torch.testing.assert_close(model.sample(5, steps=3, solver="midpoint", batch_size=5, seed=4), out)
+    assert model.sample(2, steps=2, seq_len=7, seed=0).shape == (2, 7, 2)  # any length
+    _, nfe_e = model.sample(2, steps=4, solver="euler", return_nfe=True, seed=0)
+    assert nfe_e == 4
+    # sampling is the solver's integral of the velocity: Euler by hand gives the same result
+    g = torch.Generator().manual_seed(9)
+    x = model.path.sample_source((2, 3, 2), generator=g, dtype=torch.float64)
+    for i in range(4):
+        x = x + 0.25 * model.velocity(x, torch.tensor(i * 0.25, dtype=torch.float64), ema=True)
+    torch.testing.assert_close(model.sample(2, steps=4, solver="euler", seed=9), model.from_model(x))
+
+
+def test_sample_with_adaptive_solver_refuses_steps():
+    model = _tiny("ot", in_dim=2, seq_len=3)
+    out, nfe = model.sample(2, solver="dopri5", seed=0, return_nfe=True, solver_kwargs={"rtol": 1e-3, "atol": 1e-3})
+    assert out.shape == (2, 3, 2) and nfe > 0
+    with pytest.raises(ValueError, match="adaptive"):
+        model.sample(2, steps=4, solver="dopri5")
+
+
+def test_ema_weights_are_used_for_sampling():
+    model = _tiny("ot").fit(_data(), steps=4, batch_size=8, lr=5e-2, warmup=0, progress=False)
+    assert model.ema.updates == 4
+    raw = model.sample(3, steps=2, seed=1, ema=False)
+    ema = model.sample(3, steps=2, seed=1)
+    assert (raw - ema).abs().max() > 0
+    with torch.no_grad():
+        for p_ema, p in zip(model.ema.module.parameters(), model.net.parameters()):
+            p_ema.copy_(p)
+    torch.testing.assert_close(model.sample(3, steps=2, seed=1), raw)
+
+
+def test_rank_mode_and_bad_arguments():
+    model = SpectralMeanFlow(path="ot", depth=2, width=8, rank=6, mode="svd", in_dim=3, seq_len=4)
+    assert model.net.heads.block_rank == 3 and not model.net.heads.eigvals().is_complex()
+    with pytest.raises(UnknownPluginError, match="known paths"):
+        SpectralMeanFlow(path="nope")
+    with pytest.raises(UnknownPluginError, match="known solvers"):
+        SpectralMeanFlow(solver="nope")
+    with pytest.raises(ValueError, match="rank"):
+        SpectralMeanFlow(depth=2, rank=3)
+    with pytest.raises(ValueError, match="mode"):
+        SpectralMeanFlow(mode="eig")
+    with pytest.raises(ValueError, match="width"):
+        SpectralMeanFlow(width=7)
+    fitted = _tiny(in_dim=2, seq_len=3)
+    with pytest.raises(ShapeError, match="data"):
+        fitted.fit(torch.rand(4, 3, 5, dtype=torch.float64), steps=1, progress=False)
+    with pytest.raises(ShapeError, match="data"):
+        fitted.fit(torch.rand(4, 3), steps=1, progress=False)
+    with pytest.raises(ShapeError, match="NaN"):
+        fitted.fit(torch.full((4, 3, 2), float("nan"), dtype=torch.float64), steps=1, progress=False)
+    with pytest.raises(ValueError, match="steps"):
+        fitted.fit(_data(), steps=-1, progress=False)
+    with pytest.raises(ValueError, match="seq_len"):
+        fitted.sample(2, seq_len=1)
+
+
+def test_registered_paths_and_solvers_by_name():
+    for path in ko.list_plugins("paths")["paths"]:
+        model = SpectralMeanFlow(path=path, depth=1, width=4, in_dim=1, seq_len=2, dtype=torch.float64)
+        assert model.path_name == path and model.config()["path"] == path

@@ -1,0 +1,87 @@
+"""``kernelops sample RUN``: generate windows from a trained run.
+
+Writes the windows in the data's original scale to ``--out`` (default ``RUN/fake.npy``) and the
+[0, 1]-scaled ones beside it with ``_scaled`` added to the stem (``fake_scaled.npy``), both of
+shape (num, seq_len, features), and prints the number of vector-field evaluations (NFE).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+HELP = "generate windows from a trained run (.npy in original and [0, 1] scale)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run", metavar="RUN", help="run folder written by `kernelops fit` (or its checkpoint.pt)")
+    parser.add_argument("--num", type=int, default=10000, help="number of windows (default 10000)")
+    parser.add_argument("--out", metavar="FILE.npy", help="output file (default RUN/fake.npy)")
+    parser.add_argument("--steps", type=int, help="solver steps (default: the run's --sample-steps)")
+    parser.add_argument("--solver", help="ODE solver name (default: the run's); adaptive ones ignore --steps")
+    parser.add_argument("--seq-len", type=int, help="window length to generate (default: the training length)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the source noise (default 0)")
+    parser.add_argument("--batch-size", type=int, default=1000, help="windows integrated together (default 1000)")
+    parser.add_argument("--device", choices=("cpu", "cuda", "auto"), default="auto", help="where to sample (default auto)")
+
+
+def scaled_path(out: Path) -> Path:
+    """fake.npy → fake_scaled.npy (same folder)."""
+    return out.with_name(f"{out.stem}_scaled{out.suffix or '.npy'}")
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from kernelops.errors import CheckpointError
+    from kernelops.flows import SpectralMeanFlow
+    from kernelops.utils.atomic import atomic_write
+
+    for name in ("num", "steps", "batch_size", "seq_len"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise ValueError(f"--{name.replace('_', '-')}: expected a positive integer, got {value}")
+    target = Path(args.run)
+    if target.is_dir():
+        ckpt = target / "checkpoint.pt"
+        if not ckpt.exists():
+            raise CheckpointError(f"{target}: no checkpoint.pt in this folder (is it a `kernelops fit` run folder?)")
+    elif target.exists():
+        ckpt = target
+    else:
+        raise FileNotFoundError(f"no run folder or checkpoint {str(target)!r}")
+    model = SpectralMeanFlow.load(ckpt, map_location=args.device)
+    if args.solver is not None:
+        import kernelops as ko
+
+        ko.solver(args.solver)  # an unknown name lists the known ones
+    solver = ko_solver_is_adaptive(args.solver or model.solver_name)
+    steps = None if solver else args.steps
+    if solver and args.steps is not None:
+        print(f"kernelops sample: note: --steps ignored, solver {args.solver or model.solver_name!r} is adaptive")
+    scaled, nfe = model.sample(args.num, steps=steps, solver=args.solver, seq_len=args.seq_len,
+                               batch_size=args.batch_size, seed=args.seed, return_nfe=True)
+    scaled = scaled.detach().cpu().numpy().astype(np.float32)
+    if model.scaler_state:
+        from kernelops.data.scaling import MinMaxScaler
+
+        original = MinMaxScaler.from_state_dict(model.scaler_state).inverse_transform(scaled).astype(np.float32)
+    else:
+        original = scaled
+        print("kernelops sample: note: the checkpoint has no data scaler; both files hold [0, 1]-scale values")
+    out = Path(args.out) if args.out else (ckpt.parent / "fake.npy")
+    if out.suffix != ".npy":
+        out = out.with_name(out.name + ".npy")
+    out_scaled = scaled_path(out)
+    atomic_write(out, lambda fh: np.save(fh, original))
+    atomic_write(out_scaled, lambda fh: np.save(fh, scaled))
+    print(f"kernelops sample: {args.num} windows of shape {tuple(original.shape[1:])} "
+          f"with {args.solver or model.solver_name}, NFE {nfe} per window")
+    print(f"  original scale {out}\n  [0, 1] scale   {out_scaled}")
+    return 0
+
+
+def ko_solver_is_adaptive(name: str) -> bool:
+    import kernelops as ko
+
+    return bool(getattr(ko.solver(name), "is_adaptive", False))

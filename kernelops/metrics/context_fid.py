@@ -141,7 +141,9 @@ def context_fid(
         encoder = TS2Vec(r.shape[2], device=dev, seed=seed)
         encoder.fit(r.to(dev), iterations=iterations, batch_size=8, lr=1e-3)
     elif encoder.input_dims != r.shape[2]:
-        raise ShapeError(f"real: expected {encoder.input_dims} features (the encoder's input_dims), got {tuple(r.shape)}")
+        raise ShapeError(
+            f"real: expected {encoder.input_dims} features (the encoder's input_dims), got {tuple(r.shape)}"
+        )
     mu_r, cov_r = gaussian_fit(encoder.encode(r))
     mu_f, cov_f = gaussian_fit(encoder.encode(f))
     return frechet_distance(mu_r, cov_r, mu_f, cov_f)

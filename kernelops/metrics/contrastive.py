@@ -69,7 +69,9 @@ def hierarchical_contrastive_loss(
         z1, z2: (B, T, C), T ≥ 1. returns: a scalar.
     """
     if z1.shape != z2.shape or z1.dim() != 3:
-        raise ValueError(f"z1, z2: expected two tensors of one shape (B, T, C), got {tuple(z1.shape)} and {tuple(z2.shape)}")
+        raise ValueError(
+            f"z1, z2: expected two tensors of one shape (B, T, C), got {tuple(z1.shape)} and {tuple(z2.shape)}"
+        )
     loss = z1.new_zeros(())
     levels = 0
     while z1.shape[1] > 1:

@@ -16,7 +16,8 @@ def lag0_cross_correlation(x: torch.Tensor) -> torch.Tensor:
 
     Each channel is standardised with its mean and unbiased standard deviation taken over all
     windows and steps together; entry (i, j), i ≥ j, is the mean over windows and steps of
-    z_i · z_j (a constant channel is standardised to 0). Entries are in ``torch.tril_indices`` order (row-major over the lower triangle).
+    z_i · z_j (a constant channel is standardised to 0). Entries are in ``torch.tril_indices``
+    order (row-major over the lower triangle).
 
     Shape:
         x: (n, T, d). returns: (d (d + 1) / 2,).
@@ -26,7 +27,8 @@ def lag0_cross_correlation(x: torch.Tensor) -> torch.Tensor:
     # A constant channel has no correlation to speak of; the reference would return NaN (or
     # noise from a round-off std), we set its standardised values to 0 (so its entries are 0).
     constant = std <= 16 * torch.finfo(x.dtype).eps * (1 + mean.abs())
-    z = torch.where(constant, torch.zeros_like(x), (x - mean) / torch.where(constant, torch.ones_like(std), std))
+    safe_std = torch.where(constant, torch.ones_like(std), std)
+    z = torch.where(constant, torch.zeros_like(x), (x - mean) / safe_std)
     rows, cols = torch.tril_indices(x.shape[2], x.shape[2], device=x.device)
     return (z[..., rows] * z[..., cols]).mean(dim=(0, 1))
 

@@ -274,7 +274,10 @@ class TS2Vec:
             data: (n, T, input_dims).
         """
         x_all = self._prepare(data, "data", min_len=2 ** (self.temporal_unit + 1))
-        n_iter = default_iterations(tuple(x_all.shape)) if iterations is None else check_count(iterations, "iterations")
+        if iterations is None:
+            n_iter = default_iterations(tuple(x_all.shape))
+        else:
+            n_iter = check_count(iterations, "iterations")
         batch = min(check_count(batch_size, "batch_size"), x_all.shape[0])
         if not lr > 0:
             raise ValueError(f"lr: expected a positive number, got {lr!r}")
@@ -315,15 +318,22 @@ class TS2Vec:
         offset = torch.randint(-eleft, t - eright + 1, (b,), generator=g)
         view1 = _take_per_row(x, offset + eleft, right - eleft)
         view2 = _take_per_row(x, offset + left, eright - left)
-        out1 = self.net(view1, self._noise(view1.shape[:2], MASK_P), self._noise((b, self.output_dims, view1.shape[1]), 1 - DROPOUT_P))
-        out2 = self.net(view2, self._noise(view2.shape[:2], MASK_P), self._noise((b, self.output_dims, view2.shape[1]), 1 - DROPOUT_P))
-        loss = hierarchical_contrastive_loss(out1[:, -crop_l:], out2[:, :crop_l], temporal_unit=self.temporal_unit)
+        out1 = self._forward_train(view1)[:, -crop_l:]
+        out2 = self._forward_train(view2)[:, :crop_l]
+        loss = hierarchical_contrastive_loss(out1, out2, temporal_unit=self.temporal_unit)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         self.averaged.update_parameters(self.net)
         self.n_iters += 1
         return float(loss.detach())
+
+    def _forward_train(self, view: torch.Tensor) -> torch.Tensor:
+        # Each view gets its own timestamp mask and dropout mask.
+        b, t = view.shape[0], view.shape[1]
+        keep = self._noise((b, t), MASK_P)
+        dropout_keep = self._noise((b, self.output_dims, t), 1 - DROPOUT_P)
+        return self.net(view, keep, dropout_keep)
 
     @torch.no_grad()
     def encode(

@@ -150,38 +150,30 @@ def read_run_config(run: Path) -> dict[str, Any]:
 def data_spec(config: dict[str, Any]) -> dict[str, Any]:
     """The dataset arguments of a run config, for :func:`kernelops.data.resolve_dataset`.
 
-    Accepts the spec at the top level or under ``"data"`` (a dict); keys ``dataset`` (a
-    registered name) or ``data`` / ``data_path`` (a user file), ``window`` (or ``seq_len``),
-    ``stride``, ``columns`` and ``dataset_kwargs``.
+    ``kernelops fit`` records them under ``"source"``: ``dataset`` (a registered name) or
+    ``data`` (a user file), ``window``, ``stride`` and ``columns`` (None: the dataset's own
+    layout). A flat config with those keys at the top level is accepted too.
     """
-    spec = config.get("data") if isinstance(config.get("data"), dict) else config
-    dataset = spec.get("dataset")
-    data = spec.get("data_path", spec.get("data") if not isinstance(spec.get("data"), dict) else None)
-    out: dict[str, Any] = {"dataset": dataset, "data": data}
-    window = spec.get("window", spec.get("seq_len"))
-    if window is not None:
-        out["window"] = int(window)
-    if spec.get("stride") is not None:
-        out["stride"] = int(spec["stride"])
-    if spec.get("columns") is not None:
-        out["columns"] = spec["columns"]
-    extra = spec.get("dataset_kwargs") or {}
-    if not isinstance(extra, dict):
-        raise DataError(f"run config: dataset_kwargs should be a JSON object, got {extra!r}")
-    out.update(extra)
-    if (dataset is None) == (data is None):
-        raise DataError("run config: expected exactly one of 'dataset' (a registered name) or 'data' "
+    spec = config["source"] if isinstance(config.get("source"), dict) else config
+    dataset, data = spec.get("dataset"), spec.get("data")
+    if not (dataset is None or isinstance(dataset, str)) or not (data is None or isinstance(data, str)) \
+            or (dataset is None) == (data is None):
+        raise DataError("run config: expected exactly one of source.dataset (a registered name) or source.data "
                         f"(a file path); found dataset={dataset!r}, data={data!r}")
-    return out
+    return {"dataset": dataset, "data": data, "window": spec.get("window"), "stride": spec.get("stride"),
+            "columns": spec.get("columns")}
 
 
-def real_from_run(run: Path) -> tuple[np.ndarray, str]:
-    """The run's real windows on the [0, 1] scale, rebuilt from its config; with a description."""
+def real_from_run(run: Path) -> tuple[np.ndarray, str, list[str]]:
+    """The run's real windows on the [0, 1] scale, rebuilt from its config.
+
+    Returns:
+        (windows, description, feature names).
+    """
     from kernelops.data import resolve_dataset
 
-    spec = data_spec(read_run_config(run))
-    ds = resolve_dataset(**spec)
-    return ds.windows, f"{ds.name} ({ds.source})"
+    ds = resolve_dataset(**data_spec(read_run_config(run)))
+    return ds.windows, f"{ds.name} ({ds.source})", list(ds.feature_names)
 
 
 def sample_from_run(run: Path, num: int, seed: int, device: str) -> np.ndarray:
@@ -256,6 +248,7 @@ def run(args: argparse.Namespace) -> int:
                          "or --real-dataset NAME")
 
     # real windows
+    feature_names: list[str] | None = None
     if args.real is not None:
         real = load_windows(args.real, "real")
         real_desc = str(args.real)
@@ -263,10 +256,10 @@ def run(args: argparse.Namespace) -> int:
         from kernelops.data import resolve_dataset
 
         ds = resolve_dataset(dataset=args.real_dataset)
-        real, real_desc = ds.windows, f"{ds.name} ({ds.source})"
+        real, real_desc, feature_names = ds.windows, f"{ds.name} ({ds.source})", list(ds.feature_names)
     else:
         assert run_dir is not None
-        real, real_desc = real_from_run(run_dir)
+        real, real_desc, feature_names = real_from_run(run_dir)
     # generated windows
     sampled = False
     if args.fake is not None:
@@ -302,7 +295,9 @@ def run(args: argparse.Namespace) -> int:
     results = evaluate_all(real, fake, metrics=args.metrics, runs=args.runs, seed=args.seed, fast=args.fast,
                            device=device, progress=sys.stderr.isatty())
     seconds = time.perf_counter() - start
-    plots = [] if args.no_plots else write_plots(real, fake, out, args.seed)
+    if feature_names is not None and len(feature_names) != real.shape[2]:
+        feature_names = None
+    plots = [] if args.no_plots else write_plots(real, fake, out, args.seed, feature_names)
 
     from kernelops import __version__
 

@@ -130,6 +130,7 @@ def plot_channel_overlays(real: Any, fake: Any, path: str | os.PathLike[str], *,
         if k == 0:
             ax.legend(fontsize=7, frameon=False, loc="best")
     fig.suptitle(title or f"Real vs generated per channel ({len(r)} real, {len(f)} generated windows)")
+    fig.tight_layout(rect=(0, 0, 1, 0.96))
     return save_png(fig, path)
 
 

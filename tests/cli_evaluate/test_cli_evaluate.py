@@ -80,18 +80,42 @@ def test_correlational_known_value_and_plots(files, tmp_path):
 def test_run_folder_uses_its_dataset_and_generated_file(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
-    (run / "config.json").write_text(json.dumps({"dataset": "sines", "window": 24,
-                                                 "dataset_kwargs": {"num": 30, "seed": 5}}))
-    real = make_sines(30, seed=5)
-    np.save(run / "fake_scaled.npy", real[:, :, :])
+    # the layout `kernelops fit` writes: the data source under "source"
+    (run / "config.json").write_text(json.dumps({"source": {"dataset": "stocks", "data": None, "window": 12,
+                                                            "stride": 4, "columns": None},
+                                                 "dataset": {"name": "stocks"}}))
+    import kernelops as ko
+
+    real = ko.dataset("stocks", seq_len=12, stride=4).windows
+    fake = real[::-1].copy()
+    np.save(run / "fake_scaled.npy", fake)
     assert _evaluate(str(run), "--fast", "--runs", "1", "--metrics", "correlational", "--no-plots") == 0
     report = json.loads((run / "metrics.json").read_text())
-    assert report["real"]["shape"] == [30, 24, 5] and report["real"]["source"].startswith("sines")
+    assert report["real"]["shape"] == list(real.shape) and report["real"]["source"].startswith("stocks")
     assert report["fake"]["source"] == str(run / "fake_scaled.npy")
     from kernelops.metrics import evaluate_all
 
-    direct = evaluate_all(real, real, metrics=("correlational",), runs=1, fast=True)
+    direct = evaluate_all(real, fake, metrics=("correlational",), runs=1, fast=True)
     assert report["metrics"]["correlational"]["values"] == pytest.approx(direct["correlational"]["values"])
+
+
+def test_run_folder_without_samples_draws_them_from_the_checkpoint(tmp_path):
+    from kernelops.flows import SpectralMeanFlow
+
+    run = tmp_path / "run"
+    run.mkdir()
+    model = SpectralMeanFlow(depth=1, width=8, seed=0, sample_steps=4)
+    model.fit(make_sines(64, seed=0), steps=2, batch_size=16, progress=False)
+    model.save(run / "checkpoint.pt")
+    (run / "config.json").write_text(json.dumps({"source": {"dataset": "sines", "data": None, "window": None,
+                                                            "stride": None, "columns": None}}))
+    assert _evaluate(str(run), "--num", "20", "--seed", "3", "--fast", "--runs", "1",
+                     "--metrics", "correlational", "--no-plots") == 0
+    saved = np.load(run / "fake_scaled.npy")
+    expected = SpectralMeanFlow.load(run / "checkpoint.pt").sample(20, seed=3).numpy()
+    np.testing.assert_allclose(saved, expected, atol=1e-6)  # the checkpoint's EMA model, seeded
+    report = json.loads((run / "metrics.json").read_text())
+    assert report["fake"]["shape"] == [20, 24, 5] and "sampled from" in report["fake"]["source"]
 
 
 @pytest.mark.parametrize("make, match", [

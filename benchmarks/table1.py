@@ -38,6 +38,7 @@ import argparse
 import json
 import shlex
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -256,7 +257,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default auto)")
     parser.add_argument("--budget-minutes", type=float, default=None,
                         help="total training budget, split evenly over the datasets")
-    parser.add_argument("--out", default=str(REPO / "benchmarks" / "results"), help="output folder")
+    parser.add_argument("--out", default=None,
+                        help="output folder (default benchmarks/results; with --smoke a new temporary folder)")
     parser.add_argument("--seed", type=int, default=0, help="seed of model, sampling, split and metrics")
     parser.add_argument("--force", action="store_true", help="redo datasets already in table1.json")
     parser.add_argument("--smoke", action="store_true",
@@ -268,6 +270,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--budget-minutes must be positive")
     if args.smoke:
         args.runs, args.fast_metrics = 1, True
+    if args.out is None:
+        # a smoke run must never mix its meaningless numbers into the real results
+        args.out = tempfile.mkdtemp(prefix="table1-smoke-") if args.smoke else str(REPO / "benchmarks" / "results")
     return args
 
 

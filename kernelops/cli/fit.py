@@ -29,8 +29,8 @@ HELP = "train a spectral mean flow on a dataset or a file and write a run folder
 #: the defaults of `kernelops fit --dataset sines` (measured in docs/spectral_mean_flow.md):
 #: about 10 minutes on a 2-core CPU, enough for clearly sine-shaped samples
 DEFAULTS: dict[str, Any] = {
-    "path": "vp", "solver": "midpoint", "steps": 1500, "batch_size": 64, "lr": 2e-3, "warmup": 100,
-    "depth": 4, "width": 64, "rank": None, "seed": 0, "device": "auto", "sample_steps": 32,
+    "path": "ot", "solver": "midpoint", "steps": 1500, "batch_size": 64, "lr": 2e-3, "warmup": 100,
+    "depth": 4, "width": 64, "rank": None, "seed": 0, "device": "auto", "sample_steps": 16,
     "checkpoint_every": 250, "plot_samples": 256,
 }
 _MODEL_FLAGS = ("path", "depth", "width", "rank", "seed", "sample_steps", "solver")

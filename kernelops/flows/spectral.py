@@ -18,10 +18,12 @@ Initialisation (measured, see docs/spectral_mean_flow.md):
   the running row vector in expectation, E‖ΛW(x)v‖ ≈ |λ|·‖v‖, and β, η have unit-variance
   entries. Per block sizes (not the global r, d_f) are the ones that make the block-diagonal
   transfer norm-preserving;
-* ``step_gain``: an extra constant c multiplying W (default 1). A product of N − 2 transfer steps
-  with the ring above shrinks like rms|λ|^{N−2} ≈ 0.6^{N−2}; ``step_gain="auto"`` sets
-  c = 1/rms|λ| of the initial ring so that the expected step gain is 1 — what long sequences
-  (N in the hundreds) need to stay representable in float32.
+* ``step_gain``: an extra constant c multiplying L (default 1). ``step_gain="auto"`` sets
+  c = 1/rms|λ| of the initial ring, unit *expected* gain per step; measured on Sines it
+  over-corrects (the same W is applied at every step, so the product grows like the spectral
+  radius of ΛW, not like the mean gain: |TN| ≈ 10⁴ at N = 64, overflow at N = 256), so it is
+  an option, not the default. Long sequences use the pair-normalised chain instead
+  (:mod:`kernelops.flows.potential`).
 """
 
 from __future__ import annotations

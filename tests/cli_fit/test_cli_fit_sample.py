@@ -35,7 +35,7 @@ def test_fit_writes_the_run_folder(run_dir):
     assert {p.name for p in run_dir.iterdir()} >= {"config.json", "checkpoint.pt", "loss.csv", "samples.png"}
     config = json.loads((run_dir / "config.json").read_text())
     assert config["source"]["dataset"] == "sines" and config["step"] == 20
-    assert config["model"]["depth"] == 1 and config["model"]["width"] == 8 and config["model"]["path"] == "vp"
+    assert config["model"]["depth"] == 1 and config["model"]["width"] == 8 and config["model"]["path"] == "ot"
     assert config["dataset"]["shape"] == [10000, 24, 5]
     rows = list(csv.reader((run_dir / "loss.csv").open()))
     assert rows[0] == ["step", "loss", "lr"] and [int(r[0]) for r in rows[1:]] == list(range(1, 21))

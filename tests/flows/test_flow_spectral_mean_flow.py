@@ -54,17 +54,44 @@ def test_loss_is_flow_matching_objective():
     assert model.net.heads.L.grad.abs().max() > 0
 
 
-@pytest.mark.parametrize("seed", [0, 1])
-def test_initial_loss_is_close_to_zero_velocity_loss(seed):
-    """The design's scaling (depth 4, width 64, N = 24) starts near v ≡ 0: loss ≈ E[u²], not 10¹¹."""
-    model = SpectralMeanFlow(path="ot", depth=4, width=64, seed=seed, in_dim=5, seq_len=24)
-    x1 = 0.5 + 0.5 * torch.rand(32, 24, 5, generator=torch.Generator().manual_seed(seed))
+def test_raw_chain_design_scaling_starts_near_zero_velocity():
+    """The design's scaling with the raw chain (depth 4, width 64, N = 24): loss ≈ E[u²], not 10¹¹."""
+    model = SpectralMeanFlow(path="ot", depth=4, width=64, seed=0, chain_norm="none", in_dim=5, seq_len=24)
+    x1 = 0.5 + 0.5 * torch.rand(32, 24, 5, generator=torch.Generator().manual_seed(0))
     loss = float(model.loss(x1, generator=torch.Generator().manual_seed(0)).detach())
     g = torch.Generator().manual_seed(0)
     t = model.path.sample_t(32, generator=g)
     x0 = model.path.sample_source((32, 24, 5), generator=g)
     zero_v = float(model.path.sample(x0, model.to_model(x1), t).u_t.square().mean())
     assert abs(loss - zero_v) < 0.15 * zero_v, (loss, zero_v)
+
+
+@pytest.mark.parametrize("chain_norm", ["pair", "none"])
+def test_calibration_sets_the_initial_velocity_scale_exactly(chain_norm):
+    model = _tiny("vp", chain_norm=chain_norm, init_velocity=0.7, in_dim=2, seq_len=3)
+    data = _data(50)
+    x = model.to_model(data[:8])
+    v_before = model.velocity(x, 0.4, create_graph=False)
+    factor = model.calibrate(data, batch=16)
+    # v is linear in H: the whole field is multiplied by the factor (also in the EMA copy)
+    torch.testing.assert_close(model.velocity(x, 0.4, create_graph=False), factor * v_before)
+    torch.testing.assert_close(model.velocity(x, 0.4, ema=True), factor * v_before)
+    # and on the calibration batch (same seeded draws) its rms is the target
+    g = torch.Generator().manual_seed(model.seed + 104729)
+    idx = torch.randint(50, (16,), generator=g)
+    x1 = model.to_model(data[idx])
+    t = model.path.sample_t(16, generator=g, dtype=torch.float64)
+    x0 = model.path.sample_source((16, 3, 2), generator=g, dtype=torch.float64)
+    v = model.velocity(model.path.sample(x0, x1, t).x_t, t, create_graph=False)
+    assert abs(float(v.square().mean().sqrt()) - 0.7) < 1e-10
+    # fit calibrates once, before the first step only
+    expected = _tiny("vp", chain_norm=chain_norm, init_velocity=0.7).calibrate(data)
+    fresh = _tiny("vp", chain_norm=chain_norm, init_velocity=0.7)
+    fresh.fit(data, steps=1, batch_size=8, progress=False)
+    assert fresh.calibration == pytest.approx(expected)
+    fresh.fit(data, steps=2, progress=False)
+    assert fresh.calibration == pytest.approx(expected)
+    assert _tiny("vp", init_velocity=None).fit(data, steps=1, batch_size=8, progress=False).calibration is None
 
 
 @pytest.mark.slow

@@ -13,9 +13,21 @@ the recurrent matrix product (r ⊙ (W_hn h + b_hn)), TensorFlow's ``GRUCell`` b
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import torch
 from torch import nn
+
+from kernelops.metrics._common import (
+    STREAM_INDEX,
+    build_module,
+    check_count,
+    check_pair,
+    default_hidden,
+    make_generator,
+    match_sizes,
+    resolve_device,
+)
 
 
 class GRUHead(nn.Module):
@@ -68,3 +80,46 @@ def init_like_tensorflow(head: GRUHead, g: torch.Generator) -> None:
     gru.bias_hh_l0.zero_()
     _glorot_(head.out.weight, h, 1, g)
     head.out.bias.zero_()
+
+
+class GRUSetup:
+    """What both GRU metrics do before training: validated float32 inputs, sizes, width, RNG.
+
+    Attributes:
+        real, fake: the validated windows, subsampled to a common size, float32 on ``device``.
+        device: where the network computes.
+        iterations, batch_size: the checked optimisation settings.
+        hidden: the GRU width (``features // 2`` unless given).
+        generator: the CPU generator for splits and batches (stream ``STREAM_INDEX`` of ``seed``).
+        seed: the metric's seed (also seeds the initial weights).
+
+    Shape:
+        real, fake: (n, seq_len, features) with n = min(n_real, n_fake).
+    """
+
+    def __init__(self, real: object, fake: object, *, iterations: int, batch_size: int, hidden: int | None,
+                 seed: int, device: torch.device | str | None, min_len: int = 1, min_count: int = 1):
+        self.iterations = check_count(iterations, "iterations")
+        self.batch_size = check_count(batch_size, "batch_size")
+        r, f = check_pair(real, fake, min_len=min_len, min_count=min_count)
+        self.device = resolve_device(device, r)
+        r, f = match_sizes(r, f, seed)
+        self.real = r.to(device=self.device, dtype=torch.float32)
+        self.fake = f.to(device=self.device, dtype=torch.float32)
+        self.hidden = default_hidden(r.shape[2], hidden)
+        self.seed = seed
+        self.generator = make_generator(seed, STREAM_INDEX)
+
+    def network(self, input_size: int) -> GRUHead:
+        """A fresh :class:`GRUHead` initialised as TensorFlow would, from ``seed``, on ``device``."""
+        return build_module(lambda: GRUHead(input_size, self.hidden), init_like_tensorflow, seed=self.seed,
+                            device=self.device)
+
+    def train(self, net: GRUHead, step_loss: Callable[[], torch.Tensor]) -> None:
+        """Minimise ``step_loss()`` (which draws its own batch) with Adam at lr 1e-3, as the protocol does."""
+        opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+        for _ in range(self.iterations):
+            loss = step_loss()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()

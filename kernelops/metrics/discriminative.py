@@ -9,18 +9,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from kernelops.metrics._common import (
-    STREAM_INDEX,
-    batch_indices,
-    build_module,
-    check_count,
-    check_pair,
-    default_hidden,
-    make_generator,
-    match_sizes,
-    resolve_device,
-)
-from kernelops.metrics._gru import GRUHead, init_like_tensorflow
+from kernelops.metrics._common import batch_indices
+from kernelops.metrics._gru import GRUSetup
 
 TRAIN_RATE = 0.8
 
@@ -80,32 +70,21 @@ def discriminative_score(
     Shape:
         real: (n_real, seq_len, features). fake: (n_fake, seq_len, features).
     """
-    iterations = check_count(iterations, "iterations")
-    batch_size = check_count(batch_size, "batch_size")
-    r, f = check_pair(real, fake, min_count=2)
-    dev = resolve_device(device, r)
-    r, f = match_sizes(r, f, seed)
-    r = r.to(device=dev, dtype=torch.float32)
-    f = f.to(device=dev, dtype=torch.float32)
-    width = default_hidden(r.shape[2], hidden)
+    setup = GRUSetup(real, fake, iterations=iterations, batch_size=batch_size, hidden=hidden, seed=seed,
+                     device=device, min_count=2)
+    g, dev, batch = setup.generator, setup.device, setup.batch_size
+    r_train, r_test = _split(setup.real, g)
+    f_train, f_test = _split(setup.fake, g)
+    net = setup.network(setup.real.shape[2])
 
-    g = make_generator(seed, STREAM_INDEX)
-    r_train, r_test = _split(r, g)
-    f_train, f_test = _split(f, g)
-
-    net = build_module(lambda: GRUHead(r.shape[2], width), init_like_tensorflow, seed=seed, device=dev)
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-    for _ in range(iterations):
-        xr = r_train[batch_indices(r_train.shape[0], batch_size, g).to(dev)]
-        xf = f_train[batch_indices(f_train.shape[0], batch_size, g).to(dev)]
-        _, logit_r = net(xr)
-        _, logit_f = net(xf)
-        loss = F.binary_cross_entropy_with_logits(
+    def step_loss() -> torch.Tensor:
+        _, logit_r = net(r_train[batch_indices(r_train.shape[0], batch, g).to(dev)])
+        _, logit_f = net(f_train[batch_indices(f_train.shape[0], batch, g).to(dev)])
+        return F.binary_cross_entropy_with_logits(
             logit_r, torch.ones_like(logit_r)
         ) + F.binary_cross_entropy_with_logits(logit_f, torch.zeros_like(logit_f))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+
+    setup.train(net, step_loss)
 
     with torch.no_grad():
         _, logit_r = net(r_test)

@@ -8,18 +8,8 @@ from __future__ import annotations
 
 import torch
 
-from kernelops.metrics._common import (
-    STREAM_INDEX,
-    batch_indices,
-    build_module,
-    check_count,
-    check_pair,
-    default_hidden,
-    make_generator,
-    match_sizes,
-    resolve_device,
-)
-from kernelops.metrics._gru import GRUHead, init_like_tensorflow
+from kernelops.metrics._common import batch_indices
+from kernelops.metrics._gru import GRUSetup
 
 
 def _inputs_targets(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -84,25 +74,18 @@ def predictive_score(
     Shape:
         real: (n_real, seq_len, features). fake: (n_fake, seq_len, features).
     """
-    iterations = check_count(iterations, "iterations")
-    batch_size = check_count(batch_size, "batch_size")
-    r, f = check_pair(real, fake, min_len=2)
-    dev = resolve_device(device, r)
-    r, f = match_sizes(r, f, seed)
-    x_train, y_train = _inputs_targets(f.to(device=dev, dtype=torch.float32))
-    x_test, y_test = _inputs_targets(r.to(device=dev, dtype=torch.float32))
-    width = default_hidden(r.shape[2], hidden)
+    setup = GRUSetup(real, fake, iterations=iterations, batch_size=batch_size, hidden=hidden, seed=seed,
+                     device=device, min_len=2)
+    g, dev, batch = setup.generator, setup.device, setup.batch_size
+    x_train, y_train = _inputs_targets(setup.fake)
+    x_test, y_test = _inputs_targets(setup.real)
+    net = setup.network(x_train.shape[2])
 
-    g = make_generator(seed, STREAM_INDEX)
-    net = build_module(lambda: GRUHead(x_train.shape[2], width), init_like_tensorflow, seed=seed, device=dev)
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-    for _ in range(iterations):
-        idx = batch_indices(x_train.shape[0], batch_size, g).to(dev)
-        pred = torch.sigmoid(net(x_train[idx])[0])
-        loss = (pred - y_train[idx]).abs().mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+    def step_loss() -> torch.Tensor:
+        idx = batch_indices(x_train.shape[0], batch, g).to(dev)
+        return (torch.sigmoid(net(x_train[idx])[0]) - y_train[idx]).abs().mean()
+
+    setup.train(net, step_loss)
 
     with torch.no_grad():
         pred = torch.sigmoid(net(x_test)[0])

@@ -8,7 +8,8 @@ Two ways to name the data::
 
 Arrays are ``.npy`` files of shape (n, seq_len, features) on the [0, 1] scale the metrics use
 (``kernelops sample`` writes that version as ``*_scaled.npy``). With a run folder from
-``kernelops fit``, the generated windows are ``RUN/fake_scaled.npy`` when it exists; otherwise
+``kernelops fit``, the generated windows are ``RUN/fake_scaled.npy`` when it exists and is newer
+than ``RUN/checkpoint.pt``; otherwise
 the checkpoint samples as many windows as there are real ones (``--num`` to change) and they
 are saved as ``OUT/fake_scaled.npy``. The real windows default to the run's own dataset
 (from ``RUN/config.json``); ``--real-dataset NAME`` takes them from a registered dataset
@@ -192,6 +193,21 @@ def sample_from_run(run: Path, num: int, seed: int, device: str) -> np.ndarray:
     return fake.detach().cpu().numpy().astype(np.float32)
 
 
+def cached_samples(run: Path) -> Path | None:
+    """``RUN/fake_scaled.npy`` unless it is missing or older than ``RUN/checkpoint.pt``.
+
+    A run trained further (``kernelops fit --resume``) after it was sampled would otherwise be
+    scored on the old model's windows; those are then ignored (and replaced by fresh samples).
+    """
+    cached, checkpoint = run / "fake_scaled.npy", run / "checkpoint.pt"
+    if not cached.is_file():
+        return None
+    if checkpoint.is_file() and checkpoint.stat().st_mtime > cached.stat().st_mtime:
+        print(f"note: {cached} is older than {checkpoint}; sampling afresh", file=sys.stderr)
+        return None
+    return cached
+
+
 # -- output --------------------------------------------------------------------------------------
 def format_table(results: dict[str, dict[str, Any]]) -> str:
     """Metric, mean ± std and runs as an aligned text table."""
@@ -266,7 +282,7 @@ def run(args: argparse.Namespace) -> int:
         fake_path: Path | None = Path(args.fake)
     else:
         assert run_dir is not None
-        fake_path = run_dir / "fake_scaled.npy" if (run_dir / "fake_scaled.npy").is_file() else None
+        fake_path = cached_samples(run_dir)
     if fake_path is not None:
         fake = load_windows(fake_path, "fake")
         fake_desc = str(fake_path)

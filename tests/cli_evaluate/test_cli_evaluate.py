@@ -118,6 +118,31 @@ def test_run_folder_without_samples_draws_them_from_the_checkpoint(tmp_path):
     assert report["fake"]["shape"] == [20, 24, 5] and "sampled from" in report["fake"]["source"]
 
 
+def test_samples_older_than_the_checkpoint_are_not_reused(tmp_path, capsys):
+    import os
+
+    from kernelops.flows import SpectralMeanFlow
+
+    run = tmp_path / "run"
+    run.mkdir()
+    model = SpectralMeanFlow(depth=1, width=8, seed=0, sample_steps=4)
+    model.fit(make_sines(64, seed=0), steps=2, batch_size=16, progress=False)
+    model.save(run / "checkpoint.pt")
+    (run / "config.json").write_text(json.dumps({"source": {"dataset": "sines", "data": None, "window": None,
+                                                            "stride": None, "columns": None}}))
+    stale = np.full((20, 24, 5), 0.5, dtype=np.float32)  # what an earlier model would have drawn
+    np.save(run / "fake_scaled.npy", stale)
+    old = (run / "checkpoint.pt").stat().st_mtime - 60
+    os.utime(run / "fake_scaled.npy", (old, old))  # sampled a minute before the checkpoint was written
+    assert _evaluate(str(run), "--num", "20", "--seed", "3", "--fast", "--runs", "1",
+                     "--metrics", "correlational", "--no-plots") == 0
+    assert "older than" in capsys.readouterr().err
+    fresh = np.load(run / "fake_scaled.npy")
+    expected = SpectralMeanFlow.load(run / "checkpoint.pt").sample(20, seed=3).numpy()
+    np.testing.assert_allclose(fresh, expected, atol=1e-6)
+    assert "sampled from" in json.loads((run / "metrics.json").read_text())["fake"]["source"]
+
+
 @pytest.mark.parametrize("make, match", [
     (lambda: np.zeros((4, 24)), r"--fake {f}: expected shape \(n, seq_len, features\), got \(4, 24\)"),
     (lambda: np.full((4, 24, 5), np.nan), r"--fake {f}: contains 480 NaN or infinite value\(s\)"),

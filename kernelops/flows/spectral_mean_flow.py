@@ -135,8 +135,8 @@ class SpectralMeanFlow(nn.Module):
             with the AffinePath API (``name``, ``config()``, ``sample``, ``sample_source``, ``sample_t``).
         solver: default ODE solver name for :meth:`sample`. Default ``"midpoint"``: second order
             at 2 NFE per step, no step-size control to go wrong on a learned field, and on Sines
-            its MMD stops improving from 16 to 64 NFE (benchmarks/results/flow_throughput.md),
-            while Euler needs about twice the NFE for the same error.
+            the MMD to held-out data stops improving beyond 16–32 NFE
+            (benchmarks/results/flow_throughput.md), so a higher order buys nothing there.
         depth: feature MLP depth L (= number of feature/heads blocks).
         width: MLP width d_h (even); d_f = depth·width/2 complex features.
         rank: total chain rank r (a multiple of depth); default depth·width/2.

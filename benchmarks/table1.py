@@ -22,7 +22,9 @@ measure the **floor** — what the same metrics give for two real sets:
 Results go to ``OUT/table1.json`` ({dataset: {metric: {"mean", "std"}, "train_seconds", "device",
 ...}}), ``OUT/table1.md`` (ours, floor, distance from floor, the paper's row and real-data
 predictive baseline, training time, device, command) and the generated windows to
-``OUT/samples/<dataset>.npy`` ([0, 1] scale, float32). The run is resumable per dataset: a
+``OUT/samples/<dataset>.npy`` ([0, 1] scale; float32, or float16 above 8 MiB — see
+:func:`storable`), the trained model to ``OUT/models/<dataset>.pt`` (not committed). The run
+is resumable per dataset: a
 dataset already in the json is skipped (``--force`` redoes it), and a dataset whose samples
 were saved but whose scoring did not finish is scored from the saved samples.
 
@@ -187,8 +189,11 @@ def plan_steps(cfg: dict[str, Any], budget_seconds: float | None, windows: np.nd
 
 
 def train_and_sample(name: str, cfg: dict[str, Any], real: np.ndarray, steps: int, device: str,
-                     seed: int) -> tuple[np.ndarray, dict[str, Any]]:
-    """Train on all real windows, sample as many; returns samples and timing metadata."""
+                     seed: int, checkpoint: Path | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+    """Train on all real windows, sample as many; returns samples and timing metadata.
+
+    ``checkpoint``: where to save the trained model (so its samples can be studied later).
+    """
     import torch
 
     model = make_model(cfg, device, seed)
@@ -199,6 +204,8 @@ def train_and_sample(name: str, cfg: dict[str, Any], real: np.ndarray, steps: in
     if device.startswith("cuda"):
         torch.cuda.synchronize()
     train_seconds = time.perf_counter() - start
+    if checkpoint is not None:
+        model.save(checkpoint)
     losses = [h[1] for h in model.history]
     start = time.perf_counter()
     fake, nfe = model.sample(len(real), seed=seed + 1, return_nfe=True)
@@ -209,6 +216,14 @@ def train_and_sample(name: str, cfg: dict[str, Any], real: np.ndarray, steps: in
             "steps": steps, "final_loss": float(np.mean(tail)) if tail else None,
             "first_loss": float(losses[0]) if losses else None}
     return fake, meta
+
+
+def storable(fake: np.ndarray, limit_bytes: int = 8 << 20) -> np.ndarray:
+    """The windows as they are saved and scored: float32, or float16 when float32 would exceed
+    ``limit_bytes`` (8 MiB), so the committed samples of the larger datasets stay a reasonable
+    size in git. float16 rounds values in [0, 1] by at most 2.5e-4; the windows are scored
+    after that rounding, so re-scoring the saved file reproduces the table."""
+    return fake.astype(np.float16 if fake.astype(np.float32).nbytes > limit_bytes else np.float32)
 
 
 # -- the markdown table -------------------------------------------------------------------------
@@ -327,7 +342,9 @@ def main(argv: list[str] | None = None) -> int:
             if per_step is not None:
                 print(f"[{name}] {per_step:.3f} s/step measured; {steps} of {cfg['steps']} steps fit "
                       f"{budget / 60:.1f} min", flush=True)
-            fake, meta = train_and_sample(name, cfg, real, steps, device, args.seed)
+            fake, meta = train_and_sample(name, cfg, real, steps, device, args.seed,
+                                          checkpoint=out / "models" / f"{name}.pt")
+            fake = storable(fake)
             meta.update(configured_steps=int(cfg["steps"]), seconds_per_step_probe=per_step)
             from kernelops.utils.atomic import atomic_write
 

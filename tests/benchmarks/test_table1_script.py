@@ -1,0 +1,56 @@
+"""benchmarks/table1.py: the markdown it renders from a json and the sample storage rule."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "table1.py"
+
+
+@pytest.fixture(scope="module")
+def table1():
+    spec = importlib.util.spec_from_file_location("table1_script", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _row(fid: float, floor_fid: float) -> dict:
+    metric = lambda m: {"mean": m, "std": 0.0, "values": [m]}  # noqa: E731
+    row = {m: metric(0.5) for m in ("correlational", "discriminative", "predictive")}
+    row["context_fid"] = metric(fid)
+    row["floor"] = {m: metric(0.25) for m in ("correlational", "discriminative", "predictive")}
+    row["floor"]["context_fid"] = metric(floor_fid)
+    row.update(steps=10, train_seconds=120.0, sample_seconds=3.0, nfe=16, runs=1, floor_runs=1,
+               num_windows=7, device="cpu (1 threads)", config={}, command="x", floor_method="halves")
+    return row
+
+
+def test_markdown_orders_rows_and_computes_the_distance_from_the_floor(table1):
+    md = table1.render_markdown({"etth": _row(1.5, 0.125), "sines": _row(0.75, 0.5)})
+    summary = md[md.index("## Summary"):md.index("## sines")]
+    assert summary.index("| sines |") < summary.index("| etth |")  # CONFIGS order, not insertion order
+    assert "| sines | 10 steps, 2 min | **0.750** / 0.500 / 0.004 |" in summary  # paper's Sines FID
+    sines = md[md.index("## sines"):md.index("## etth")]
+    assert "| context_fid | 0.750 ± 0.000 | 0.500 ± 0.000 | +0.250 | 0.004 |" in sines
+    assert "0.093 (real 0.094)" in sines
+
+
+def test_render_only_rewrites_the_markdown_from_the_json(table1, tmp_path):
+    (tmp_path / "table1.json").write_text(json.dumps({"stocks": _row(0.0625, 0.03125)}))
+    assert table1.main(["--render-only", "--out", str(tmp_path)]) == 0
+    assert "| context_fid | 0.062 ± 0.000 | 0.031 ± 0.000 | +0.031 | 0.008 |" in (tmp_path / "table1.md").read_text()
+
+
+def test_large_samples_are_stored_as_float16_small_ones_as_float32(table1):
+    small = np.full((10, 24, 5), 0.3, dtype=np.float64)
+    assert table1.storable(small).dtype == np.float32
+    big = np.random.default_rng(0).random((20000, 24, 5))  # 9.6 MB as float32
+    stored = table1.storable(big)
+    assert stored.dtype == np.float16
+    assert np.abs(stored.astype(np.float64) - big).max() <= 2.5e-4  # half a float16 spacing in [0.5, 1)

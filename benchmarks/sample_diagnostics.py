@@ -1,0 +1,79 @@
+"""Two cheap statistics of the Table 1 samples that say *how* generated windows differ from real ones.
+
+Usage (from the repository root, after ``benchmarks/table1.py``)::
+
+    python benchmarks/sample_diagnostics.py [--samples benchmarks/results/samples] [--out benchmarks/results]
+
+For each ``SAMPLES/<dataset>.npy`` it compares the generated windows with the dataset's real
+windows ([0, 1] scale both):
+
+* **out of range**: the fraction of windows with any value outside [−0.05, 1.05]. Real windows
+  never leave [0, 1] (min-max scaled; Sines lies in [0.5, 1]), so this counts trajectories
+  the learned flow did not carry into the data's support.
+* **roughness ratio**: mean |Δ²x| (second difference along time) of the generated windows over
+  that of the real ones. 1 means as smooth as the data; a large ratio is step-to-step jitter,
+  residual noise the flow did not remove.
+
+Writes ``OUT/sample_diagnostics.md`` and prints the table. Seconds on a CPU: nothing is trained.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+
+def out_of_range_fraction(windows: np.ndarray, low: float = -0.05, high: float = 1.05) -> float:
+    """Fraction of windows with any value outside [low, high].
+
+    Shape:
+        windows: (n, T, d).
+    """
+    return float(((windows < low) | (windows > high)).any(axis=(1, 2)).mean())
+
+
+def roughness(windows: np.ndarray) -> float:
+    """Mean absolute second difference along time.
+
+    Shape:
+        windows: (n, T, d) with T ≥ 3.
+    """
+    return float(np.abs(np.diff(windows.astype(np.float64), n=2, axis=1)).mean())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--samples", default=str(REPO / "benchmarks" / "results" / "samples"))
+    parser.add_argument("--out", default=str(REPO / "benchmarks" / "results"))
+    args = parser.parse_args(argv)
+    import kernelops as ko
+
+    rows = ["| dataset | windows | out of range: generated / real | roughness: generated / real (ratio) |",
+            "|---|---:|---:|---:|"]
+    files = sorted(Path(args.samples).glob("*.npy"))
+    if not files:
+        raise SystemExit(f"sample_diagnostics: no .npy files in {args.samples}; run benchmarks/table1.py first")
+    for path in files:
+        fake = np.load(path)
+        real = ko.dataset(path.stem).windows
+        r_fake, r_real = roughness(fake), roughness(real)
+        rows.append(f"| {path.stem} | {len(fake)} | {out_of_range_fraction(fake):.3f} / "
+                    f"{out_of_range_fraction(real):.3f} | {r_fake:.4f} / {r_real:.4f} ({r_fake / r_real:.1f}×) |")
+    text = "\n".join(["# Table 1 samples: range and smoothness", "",
+                      "Written by `python benchmarks/sample_diagnostics.py` (see its docstring) from "
+                      "`benchmarks/results/samples/`.", "", *rows, ""])
+    out = Path(args.out) / "sample_diagnostics.md"
+    out.write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

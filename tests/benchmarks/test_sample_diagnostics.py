@@ -1,0 +1,35 @@
+"""benchmarks/sample_diagnostics.py: the two statistics on windows with known answers."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "sample_diagnostics.py"
+
+
+@pytest.fixture(scope="module")
+def diag():
+    spec = importlib.util.spec_from_file_location("sample_diagnostics_script", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_out_of_range_counts_windows_not_values(diag):
+    w = np.full((4, 24, 3), 0.5)
+    w[0, 3, 1] = 1.06   # just above 1.05
+    w[1, :, :] = -0.2   # every value below
+    w[2, 0, 0] = 1.05   # on the boundary: inside
+    assert diag.out_of_range_fraction(w) == pytest.approx(0.5)
+
+
+def test_roughness_is_zero_on_lines_and_exact_on_a_zigzag(diag):
+    t = np.linspace(0.0, 1.0, 24)
+    lines = np.stack([np.stack([a * t + b for a, b in ((0.3, 0.1), (-0.2, 0.9))], axis=-1)] * 5)
+    assert diag.roughness(lines) == pytest.approx(0.0, abs=1e-12)
+    zigzag = np.tile(0.5 + 0.01 * (-1.0) ** np.arange(24), (2, 1))[..., None]  # (2, 24, 1)
+    assert diag.roughness(zigzag) == pytest.approx(0.04)  # |Δ²| of ±a alternation is 4a

@@ -139,8 +139,8 @@ def test_head_scaling_preserves_the_norm_of_a_transfer_step():
         h = complex_gaussian((k,), 1.0, torch.float64, gen)
         v = complex_gaussian((r,), 1.0, torch.float64, gen)
         W = heads.L[0].T @ torch.diag(h) @ heads.R[0]
-        ratios.append(float((v @ W).abs().square().sum() / v.abs().square().sum()))
-        beta.append(float((h @ heads.B[0]).abs().square().mean()))
+        ratios.append(float(((v @ W).abs().square().sum() / v.abs().square().sum()).detach()))
+        beta.append(float((h @ heads.B[0]).abs().square().mean().detach()))
     assert abs(sum(ratios) / trials - 1.0) < 0.1
     assert abs(sum(beta) / trials - 1.0) < 0.1
     auto = SpectralHeads(1, k, r, ring=(0.05, 0.95), step_gain="auto", generator=gen)

@@ -159,20 +159,27 @@ def part_d(run: str, held: np.ndarray) -> dict[str, Any]:
     return out
 
 
+def _provenance(res: dict[str, Any], part: str) -> str:
+    """The command that measured ``part`` and the load average when it started."""
+    command = res.get("command_" + part, res["command"])
+    machine = res.get("machine_" + part, res["machine"])
+    load = ", ".join(f"{v:.1f}" for v in machine["load_average_start"])
+    return f"Command: `{command}` (load average at start {load})."
+
+
 def write_md(res: dict[str, Any], path: Path) -> None:
     m = res["machine"]
     lines = ["# Spectral mean flow: throughput, MMD vs NFE, and initialisation scaling", "",
              f"Machine: {m['cpu']}, nproc = {m['nproc']}, torch {m['torch']} (CPU), {m['threads']} torch thread(s), "
-             f"Python {m['python']}. **Other processes were running**: the 2-core machine is shared by a team "
-             f"working concurrently (load average at start {', '.join(f'{v:.1f}' for v in m['load_average_start'])}), "
-             "so absolute times are pessimistic and noisy.", "",
-             f"Command: `{res['command']}`", "",
+             f"Python {m['python']}. Each part names its command and the load average when it started (the "
+             "1-minute figure lags a process that has just ended); on a 2-core machine a second busy process "
+             "slows a run several-fold, so read ratios, not absolute times.", "",
              f"Model: the `kernelops fit --dataset sines` default — depth {MODEL['depth']}, width {MODEL['width']} "
              f"(d_f = rank = {MODEL['depth'] * MODEL['width'] // 2}), batch {BATCH}, float32, midpoint solver "
              "(2 NFE per step).", ""]
     if "A" in res:
         a = res["A"]
-        lines += ["## A. Throughput (VP path)", "",
+        lines += ["## A. Throughput (VP path)", "", _provenance(res, "A"), "",
                   f"Training: **{a['train_steps_per_s']:.2f} steps/s** ({a['train_steps']} steps in {a['train_seconds']:.1f} s; "
                   "each step is a forward, the gradient v = −∇f with create_graph, and the backward through it).", "",
                   "| NFE | sequences/s | seconds for 256 |", "|---:|---:|---:|"]
@@ -180,7 +187,7 @@ def write_md(res: dict[str, Any], path: Path) -> None:
         lines += [""]
     if "B" in res:
         b = res["B"]
-        lines += ["## B. MMD to held-out Sines vs NFE (midpoint), briefly trained models", "",
+        lines += ["## B. MMD to held-out Sines vs NFE (midpoint), briefly trained models", "", _provenance(res, "B"), "",
                   f"RBF kernel, median bandwidth {b['bandwidth']:.3f} of the held-out set; biased MMD over windows "
                   f"flattened to 120 numbers; 1000 generated vs 1000 held-out windows. Floor (a second held-out real set): "
                   f"**{b['floor_real_vs_real']:.4f}**.", ""]
@@ -195,7 +202,7 @@ def write_md(res: dict[str, Any], path: Path) -> None:
     if "C" in res:
         c = res["C"]
         fmt = lambda v: "—" if v is None else f"{v:.3f}"  # noqa: E731
-        lines += ["## C. Initialisation and scaling (DESIGN §2.6), OT path", "",
+        lines += ["## C. Initialisation and scaling (DESIGN §2.6), OT path", "", _provenance(res, "C"), "",
                   "`none` = the raw chain with the design's scaling and no calibration (the design's data point: "
                   "≈ 1.4 at initialisation, < 0.35 after 400 steps); `pair` = the defaults (pair-normalised chain, "
                   "initial rms velocity calibrated to 0.3).", "",
@@ -249,11 +256,11 @@ def main(argv: list[str] | None = None) -> int:
         res["D"] = part_d(args.run, held)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    # every part keeps the command and machine state it was measured with
+    res.update({f"{key}_{part}": res[key] for part in parts for key in ("command", "machine")})
     previous = out / "flow_throughput.json"
     if previous.exists():  # running some parts updates them and keeps the others
-        old = json.loads(previous.read_text())
-        res = {**old, **{k: v for k, v in res.items() if k in parts}, "command_" + "".join(sorted(parts)): res["command"],
-               "machine_" + "".join(sorted(parts)): res["machine"]}
+        res = {**json.loads(previous.read_text()), **res}
     (out / "flow_throughput.json").write_text(json.dumps(res, indent=2) + "\n")
     write_md(res, out / "flow_throughput.md")
     print(f"wrote {out / 'flow_throughput.md'}")

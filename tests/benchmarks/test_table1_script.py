@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "table1.py"
-
 
 @pytest.fixture(scope="module")
-def table1():
-    spec = importlib.util.spec_from_file_location("table1_script", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def table1(load_script):
+    return load_script("table1")
 
 
 def _row(fid: float, floor_fid: float) -> dict:

@@ -31,9 +31,9 @@ HELP = "train a spectral mean flow on a dataset or a file and write a run folder
 DEFAULTS: dict[str, Any] = {
     "path": "ot", "solver": "midpoint", "steps": 1500, "batch_size": 64, "lr": 2e-3, "warmup": 100,
     "depth": 4, "width": 64, "rank": None, "seed": 0, "device": "auto", "sample_steps": 16,
-    "checkpoint_every": 250, "plot_samples": 256,
+    "checkpoint_every": 250, "plot_samples": 256, "base_field": "none",
 }
-_MODEL_FLAGS = ("path", "depth", "width", "rank", "seed", "sample_steps", "solver")
+_MODEL_FLAGS = ("path", "depth", "width", "rank", "seed", "sample_steps", "solver", "base_field")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -60,6 +60,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--rank", type=int, help="chain rank r, a multiple of depth (default depth*width/2)")
     model.add_argument("--seed", type=int, help=f"seed of initialisation and training draws (default {DEFAULTS['seed']})")
     model.add_argument("--device", choices=("cpu", "cuda", "auto"), help="where to train (default auto)")
+    model.add_argument("--base-field", choices=("none", "gaussian"),
+                       help="add the exact field of the data's mean and covariance; the network learns the rest "
+                            f"(samples then have the training window length; default {DEFAULTS['base_field']})")
     model.add_argument("--sample-steps", type=int, help=f"solver steps for samples.png and `kernelops sample` (default {DEFAULTS['sample_steps']})")
 
 
@@ -153,7 +156,8 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"--out: {run_dir} already holds a run; use --resume {run_dir} or another --out")
         model = SpectralMeanFlow(path=opt["path"], solver=opt["solver"], depth=opt["depth"], width=opt["width"],
                                  rank=opt["rank"], seed=opt["seed"], device=opt["device"],
-                                 sample_steps=opt["sample_steps"])
+                                 sample_steps=opt["sample_steps"],
+                                 base_field=None if opt["base_field"] == "none" else opt["base_field"])
         model.scaler_state = ds.scaler.state_dict()
         model.extra = {"source": source, "dataset_name": ds.name, "feature_names": list(ds.feature_names)}
         # a short run (e.g. --steps 20) would never leave the default warm-up: cap it at steps/10

@@ -61,6 +61,7 @@ from torch import nn
 
 from kernelops.errors import CheckpointError, KernelopsWarning, ShapeError
 from kernelops.features.spectral_mlp import SpectralMLP
+from kernelops.flows.gaussian_base import SIGMA_FLOOR, GaussianBaseField
 from kernelops.flows.potential import CHAIN_NORMS, SpectralPotential
 from kernelops.flows.spectral import MODES, SpectralHeads
 from kernelops.flows.training import EMA, TrainGenerators, WarmupCosine, param_groups
@@ -77,6 +78,33 @@ DEFAULT_TRAIN: dict[str, Any] = {
 }
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+#: None: v = −∇f; "path": v = −c(t)∇f with c(t) from the path's schedule (path_field_scale)
+FIELD_SCALES = (None, "path")
+#: None: the learned field alone; "gaussian": plus the exact field of the data's mean and covariance
+BASE_FIELDS = (None, "gaussian")
+
+
+def path_field_scale(schedule: Any, t: torch.Tensor) -> torch.Tensor:
+    """c(t) = |a_t| + |b_t|, the size of the conditional target u_t(x | x₁) = a_t x + b_t x₁.
+
+    For an affine path x_t = α_t x₁ + σ_t ε the target is u_t = α'_t x₁ + (σ'_t/σ_t)(x − α_t x₁),
+    so a_t = σ'_t/σ_t and b_t = α'_t − σ'_t α_t/σ_t (σ_t floored at :data:`SIGMA_FLOOR`). The
+    marginal field's Jacobian grows like a_t — 1/(1 − t) for OT as t → 1 — so a network whose
+    gradient must match it directly has to grow its curvature without bound, which it does not
+    do in practice (measured: an unscaled model stops contracting the noise for t > 0.9, and its
+    samples keep ~σ₀.₉ of it). With v = c(t)·(−∇f) the network's gradient and Jacobian stay O(1)
+    at every t (for OT, −∇f is the x₁-prediction direction (x̂₁ − x)/2).
+    OT: c = 2/σ_t (σ_min = 0); VE: constant; VP: small near t = 0, ~1/(1 − t) near t = 1.
+
+    Shape:
+        t: (batch,). returns: (batch,) positive.
+    """
+    out = schedule.evaluate(t)
+    sigma = out.sigma.clamp_min(SIGMA_FLOOR)
+    a = out.d_sigma / sigma
+    b = out.d_alpha - a * out.alpha
+    return a.abs() + b.abs()
 
 
 def _dtype_name(dtype: torch.dtype) -> str:
@@ -157,6 +185,15 @@ class SpectralMeanFlow(nn.Module):
         init_velocity: before the first training step, scale the end head H so that the rms of
             v_t over a batch of training data is this value (None: keep the raw initialisation).
             See :meth:`calibrate`.
+        field_scale: "path" (default): v_t = c(t)·(−∇ₓ f_t) with c(t) the size of the path's
+            conditional field (:func:`path_field_scale`), so the network only has to learn an
+            O(1) potential at every t, including near t = 1 where the target field contracts at
+            rate 1/σ_t; None: v_t = −∇ₓ f_t (c ≡ 1). c depends on t only, so v stays an exact
+            gradient field (it is the witness of the time-dependent kernel c(t)·k_t).
+        base_field: None (default) or "gaussian": add the exact marginal field of a Gaussian
+            with the training windows' mean and covariance (:mod:`kernelops.flows.gaussian_base`),
+            so the network learns only the non-Gaussian rest. Its moments are taken by the first
+            :meth:`fit` and saved in checkpoints; the model then samples the training length only.
         sample_steps: default number of solver steps in :meth:`sample`.
         in_dim, seq_len: build the network now for sequences of d = in_dim features (otherwise
             it is built by the first :meth:`fit` from the data's shape). seq_len is the
@@ -169,7 +206,7 @@ class SpectralMeanFlow(nn.Module):
                  device: str | torch.device | None = None, *, dtype: torch.dtype = torch.float32,
                  time_features: int = 16, hidden_mult: int = 2, ring: tuple[float, float] = (0.05, 0.95),
                  step_gain: float | str = 1.0, chain_norm: str = "pair", init_velocity: float | None = 0.3,
-                 sample_steps: int = 32,
+                 field_scale: str | None = "path", base_field: str | None = None, sample_steps: int = 32,
                  in_dim: int | None = None,
                  seq_len: int | None = None, path_kwargs: dict[str, Any] | None = None,
                  solver_kwargs: dict[str, Any] | None = None):
@@ -216,6 +253,19 @@ class SpectralMeanFlow(nn.Module):
         if init_velocity is not None and not init_velocity > 0:
             raise ValueError(f"init_velocity: expected a positive number or None, got {init_velocity!r}")
         self.init_velocity = init_velocity
+        if field_scale not in FIELD_SCALES:
+            raise ValueError(f"field_scale: expected one of {FIELD_SCALES}, got {field_scale!r}")
+        if field_scale == "path" and not callable(getattr(getattr(self.path, "schedule", None), "evaluate", None)):
+            raise ValueError(f"field_scale='path' needs an affine path with a schedule (α_t, σ_t); path "
+                             f"{self.path_name!r} has none: pass field_scale=None")
+        self.field_scale = field_scale
+        if base_field not in BASE_FIELDS:
+            raise ValueError(f"base_field: expected one of {BASE_FIELDS}, got {base_field!r}")
+        if base_field is not None and not callable(getattr(getattr(self.path, "schedule", None), "evaluate", None)):
+            raise ValueError(f"base_field={base_field!r} needs an affine path with a schedule (α_t, σ_t); path "
+                             f"{self.path_name!r} has none: pass base_field=None")
+        self.base_field = base_field
+        self.base: GaussianBaseField | None = None
         self.calibration: float | None = None
         self.sample_steps = sample_steps
         self._device = resolve_device(device)
@@ -293,23 +343,62 @@ class SpectralMeanFlow(nn.Module):
         net = self._require_built()
         return self.ema.module if (ema and self.ema is not None) else net
 
+    def _scale(self, t: float | torch.Tensor, x: torch.Tensor) -> torch.Tensor | None:
+        """c(t) of ``field_scale`` per sequence, or None when the field is not scaled.
+
+        Shape:
+            t: float, 0-d or (batch,). x: (batch, N, d). returns: (batch,) or None.
+        """
+        if self.field_scale is None:
+            return None
+        t_b = torch.as_tensor(t, dtype=x.dtype, device=x.device).expand(x.shape[0])
+        return path_field_scale(self.path.schedule, t_b)
+
+    def _ensure_base(self, x: torch.Tensor) -> None:
+        """Take the Gaussian base field's moments from windows in model coordinates, once."""
+        if self.base_field == "gaussian" and self.base is None:
+            self.base = GaussianBaseField.from_windows(x.detach()).to(self.device)
+
+    def _velocity(self, net: SpectralPotential, x: torch.Tensor, t: float | torch.Tensor,
+                  create_graph: bool, *, base: bool = True) -> torch.Tensor:
+        v = net.velocity(x, t, create_graph=create_graph)
+        scale = self._scale(t, x)
+        if scale is not None:
+            v = v * scale[:, None, None]
+        if base and self.base_field is not None:
+            if self.base is None:
+                raise ValueError(f"base_field={self.base_field!r}: the base field's moments are taken from the "
+                                 "training data by fit(); call fit(data) first")
+            t_b = torch.as_tensor(t, dtype=x.dtype, device=x.device).expand(x.shape[0])
+            v = v + self.base.velocity(self.path.schedule, x, t_b)
+        return v
+
     def potential(self, x: torch.Tensor, t: float | torch.Tensor, *, ema: bool = False) -> torch.Tensor:
-        """f_t(x) = Re[TN_s(x) − TN_o(x)] in model coordinates.
+        """The flow's potential c(t)·f_t(x), f_t(x) = Re[TN_s(x) − TN_o(x)], in model coordinates.
 
         Shape:
             x: (batch, N, d). t: float, 0-d or (batch,). returns: (batch,).
         """
-        return self._net(ema)(x, t)
+        f = self._net(ema)(x, t)
+        scale = self._scale(t, x)
+        if scale is not None:
+            f = f * scale
+        if self.base is not None:
+            t_b = torch.as_tensor(t, dtype=x.dtype, device=x.device).expand(x.shape[0])
+            f = f + self.base.potential(self.path.schedule, x, t_b)
+        return f
 
     def velocity(self, x: torch.Tensor, t: float | torch.Tensor, *, create_graph: bool | None = None,
-                 ema: bool = False) -> torch.Tensor:
-        """v_t(x) = −∇ₓ f_t(x) in model coordinates, by autograd (also under ``torch.no_grad``).
+                 ema: bool = False, base: bool = True) -> torch.Tensor:
+        """v_t(x) = −c(t)·∇ₓ f_t(x) in model coordinates, by autograd (also under ``torch.no_grad``).
 
         Args:
             x: points in model coordinates.
             t: flow time in [0, 1].
             create_graph: keep the graph for a second backward; default: in training mode.
             ema: use the EMA weights.
+            base: include the Gaussian base field (``base_field="gaussian"``); False gives the
+                learned part c(t)·(−∇ₓ f_t) alone.
 
         Shape:
             x: (batch, N, d). t: float, 0-d or (batch,). returns: (batch, N, d).
@@ -317,7 +406,7 @@ class SpectralMeanFlow(nn.Module):
         net = self._net(ema)
         if create_graph is None:
             create_graph = self.training and not ema
-        return net.velocity(x, t, create_graph=create_graph)
+        return self._velocity(net, x, t, create_graph, base=base)
 
     # -- training ----------------------------------------------------------------------------
     def _flow_matching_loss(self, x1: torch.Tensor, g_time: torch.Generator | None,
@@ -328,7 +417,7 @@ class SpectralMeanFlow(nn.Module):
         t = self.path.sample_t(batch, generator=g_time, dtype=x1.dtype).to(x1.device)
         x0 = self.path.sample_source(tuple(x1.shape), generator=g_noise, dtype=x1.dtype).to(x1.device)
         ps = self.path.sample(x0, x1, t)
-        v = net.velocity(ps.x_t, t, create_graph=True)
+        v = self._velocity(net, ps.x_t, t, create_graph=True)
         return (v - ps.u_t).square().mean()
 
     def loss(self, x1: torch.Tensor | np.ndarray, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -346,7 +435,9 @@ class SpectralMeanFlow(nn.Module):
         data = self._as_data(x1, "x1")
         if self.net is None:
             self.build(data.shape[-1], data.shape[1])
-        return self._flow_matching_loss(self.to_model(data.to(self.device)), generator, generator)
+        x1_model = self.to_model(data.to(self.device))
+        self._ensure_base(x1_model)
+        return self._flow_matching_loss(x1_model, generator, generator)
 
     def _as_data(self, data: Any, name: str) -> torch.Tensor:
         if isinstance(data, np.ndarray):
@@ -410,7 +501,8 @@ class SpectralMeanFlow(nn.Module):
         t = self.path.sample_t(len(idx), generator=g, dtype=x1.dtype).to(x1.device)
         x0 = self.path.sample_source(tuple(x1.shape), generator=g, dtype=x1.dtype).to(x1.device)
         xt = self.path.sample(x0, x1, t).x_t
-        rms = float(self.net.velocity(xt, t, create_graph=False).square().mean().sqrt())
+        # the learned part only: a Gaussian base field is fixed and needs no scale
+        rms = float(self._velocity(self.net, xt, t, create_graph=False, base=False).square().mean().sqrt())
         if not (math.isfinite(rms) and rms > 0):
             raise FloatingPointError(f"calibrate: the initial velocity is {rms}; try another seed or chain_norm='pair'")
         factor = target / rms
@@ -477,6 +569,7 @@ class SpectralMeanFlow(nn.Module):
             warnings.warn("fit: the data differ from those this model was trained on so far; a resumed run "
                           "will not reproduce the uninterrupted one", KernelopsWarning, stacklevel=2)
         self._data_fingerprint = fingerprint
+        self._ensure_base(self.to_model(x.to(self.device)))
         if self.step == 0 and self.calibration is None and self.init_velocity is not None:
             self.calibrate(x)
         net = self._require_built()
@@ -569,6 +662,9 @@ class SpectralMeanFlow(nn.Module):
         length = seq_len if seq_len is not None else self.seq_len
         if length is None or isinstance(length, bool) or not isinstance(length, int) or length < 2:
             raise ValueError(f"seq_len: expected an integer ≥ 2, got {length!r}")
+        if self.base is not None and length != self.base.seq_len:
+            raise ValueError(f"seq_len: this model's Gaussian base field was fit to windows of {self.base.seq_len} "
+                             f"steps, got seq_len={length}; train with base_field=None to sample other lengths")
         name = solver or self.solver_name
         kwargs = dict(self.solver_kwargs if solver is None else {})
         kwargs.update(solver_kwargs or {})
@@ -587,7 +683,7 @@ class SpectralMeanFlow(nn.Module):
         net.eval()
 
         def field(t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-            return net.velocity(x, t, create_graph=False)
+            return self._velocity(net, x, t, create_graph=False)
 
         # all source noise drawn at once on the CPU: the samples do not depend on batch_size or device
         noise = self.path.sample_source((n, length, self.in_dim), generator=gen, dtype=self.dtype)
@@ -618,7 +714,8 @@ class SpectralMeanFlow(nn.Module):
             "depth": self.depth, "width": self.width, "rank": self.rank, "mode": self.mode, "seed": self.seed,
             "dtype": self._dtype_name, "time_features": self.time_features, "hidden_mult": self.hidden_mult,
             "ring": list(self.ring), "step_gain": self.step_gain, "chain_norm": self.chain_norm,
-            "init_velocity": self.init_velocity, "calibration": self.calibration,
+            "init_velocity": self.init_velocity, "field_scale": self.field_scale, "base_field": self.base_field,
+            "calibration": self.calibration,
             "sample_steps": self.sample_steps,
             "in_dim": self.in_dim, "seq_len": self.seq_len, "features": "spectral_mlp",
             "data_transform": "x = 2*data - 1",
@@ -642,6 +739,7 @@ class SpectralMeanFlow(nn.Module):
             "scaler": self.scaler_state,
             "data_fingerprint": self._data_fingerprint,
             "extra": _jsonable(self.extra),
+            "base_field": None if self.base is None else self.base.state_dict(),
         }
 
     def save(self, path: str | Path) -> Path:
@@ -673,6 +771,8 @@ class SpectralMeanFlow(nn.Module):
                         dtype=_DTYPES[cfg["dtype"]], time_features=cfg["time_features"],
                         hidden_mult=cfg["hidden_mult"], ring=tuple(cfg["ring"]), step_gain=cfg["step_gain"],
                         chain_norm=cfg["chain_norm"], init_velocity=cfg["init_velocity"],
+                        # checkpoints written before field_scale existed used the unscaled field
+                        field_scale=cfg.get("field_scale"), base_field=cfg.get("base_field"),
                         sample_steps=cfg["sample_steps"], in_dim=cfg["in_dim"], seq_len=cfg["seq_len"],
                         path_kwargs=cfg["path_kwargs"], solver_kwargs=cfg["solver_kwargs"])
             if state["model"] is not None:
@@ -685,6 +785,8 @@ class SpectralMeanFlow(nn.Module):
             torch.set_rng_state(rng["torch_cpu"])
         except (KeyError, TypeError, RuntimeError, AttributeError) as exc:
             raise CheckpointError(f"{path}: corrupt or incompatible checkpoint ({type(exc).__name__}: {exc})") from exc
+        if state.get("base_field") is not None:
+            model.base = GaussianBaseField.from_state_dict(state["base_field"], where=str(path)).to(device)
         model._pending_optimizer = state.get("optimizer")
         model.train_config = dict(state.get("scheduler") or {})
         model.scaler_state = state.get("scaler")
@@ -713,4 +815,6 @@ def _jsonable(value: Any) -> Any:
     raise ValueError(f"cannot store {type(value).__name__} {value!r} in a checkpoint config (JSON values only)")
 
 
-__all__ = ["CHECKPOINT_FORMAT", "DEFAULT_TRAIN", "SpectralMeanFlow", "resolve_device"]
+__all__ = ["BASE_FIELDS", "CHECKPOINT_FORMAT", "DEFAULT_TRAIN", "FIELD_SCALES", "SIGMA_FLOOR", "SpectralMeanFlow",
+           "path_field_scale",
+           "resolve_device"]

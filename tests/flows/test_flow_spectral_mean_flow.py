@@ -56,7 +56,8 @@ def test_loss_is_flow_matching_objective():
 
 def test_raw_chain_design_scaling_starts_near_zero_velocity():
     """The design's scaling with the raw chain (depth 4, width 64, N = 24): loss ≈ E[u²], not 10¹¹."""
-    model = SpectralMeanFlow(path="ot", depth=4, width=64, seed=0, chain_norm="none", in_dim=5, seq_len=24)
+    model = SpectralMeanFlow(path="ot", depth=4, width=64, seed=0, chain_norm="none", field_scale=None,
+                             in_dim=5, seq_len=24)
     x1 = 0.5 + 0.5 * torch.rand(32, 24, 5, generator=torch.Generator().manual_seed(0))
     loss = float(model.loss(x1, generator=torch.Generator().manual_seed(0)).detach())
     g = torch.Generator().manual_seed(0)
@@ -92,6 +93,69 @@ def test_calibration_sets_the_initial_velocity_scale_exactly(chain_norm):
     fresh.fit(data, steps=2, progress=False)
     assert fresh.calibration == pytest.approx(expected)
     assert _tiny("vp", init_velocity=None).fit(data, steps=1, batch_size=8, progress=False).calibration is None
+
+
+@pytest.mark.parametrize("t", [0.0, 0.3, 0.9, 0.999])
+def test_path_field_scale_closed_forms(t):
+    """c(t) = |a_t| + |b_t| of u_t = a_t x + b_t x₁: 2/σ_t for OT (σ floored), 2·log(σmax/σmin) for VE."""
+    from kernelops.flows.spectral_mean_flow import SIGMA_FLOOR, path_field_scale
+
+    tt = torch.tensor([t], dtype=torch.float64)
+    ot = ko.path("ot", sigma_min=0.0)
+    sigma = max(1 - t, SIGMA_FLOOR)
+    # a = −1/σ, b = 1 + t/σ: c = (1 + σ + t)/σ, = 2/σ_t above the floor
+    assert float(path_field_scale(ot.schedule, tt)) == pytest.approx((1 + sigma + t) / sigma, rel=1e-12)
+    if 1 - t >= SIGMA_FLOOR:
+        assert float(path_field_scale(ot.schedule, tt)) == pytest.approx(2 / (1 - t), rel=1e-12)
+    ve = ko.path("ve", sigma_min=0.01, sigma_max=10.0)
+    assert float(path_field_scale(ve.schedule, tt)) == pytest.approx(2 * np.log(1000.0), rel=1e-10)
+    # and the two coefficients reproduce the path's own conditional target
+    for path in (ot, ve, ko.path("vp")):
+        g = torch.Generator().manual_seed(0)
+        x1, x0 = torch.randn(2, 3, 2, generator=g, dtype=torch.float64), torch.randn(2, 3, 2, generator=g, dtype=torch.float64)
+        ps = path.sample(x0, x1, torch.full((2,), min(t, 0.98), dtype=torch.float64))
+        out = path.schedule.evaluate(torch.tensor(min(t, 0.98), dtype=torch.float64))
+        a = out.d_sigma / out.sigma
+        torch.testing.assert_close(ps.u_t, a * ps.x_t + (out.d_alpha - a * out.alpha) * x1)
+
+
+def test_field_scale_multiplies_the_unscaled_field_and_stays_a_gradient():
+    """field_scale="path": v = c(t)·(−∇f) with the same network; −∇ of potential() is v."""
+    scaled = _tiny("ot", in_dim=2, seq_len=3, init_velocity=None)
+    plain = _tiny("ot", in_dim=2, seq_len=3, init_velocity=None, field_scale=None)
+    plain.net.load_state_dict(scaled.net.state_dict())
+    from kernelops.flows.spectral_mean_flow import path_field_scale
+
+    x = torch.randn(4, 3, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    t = torch.tensor([0.1, 0.5, 0.9, 0.97], dtype=torch.float64)
+    c = path_field_scale(scaled.path.schedule, t)
+    assert c[-1] > 10 * c[0]
+    torch.testing.assert_close(scaled.velocity(x, t), c[:, None, None] * plain.velocity(x, t))
+    xg = x.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(scaled.potential(xg, t).sum(), xg)
+    torch.testing.assert_close(scaled.velocity(x, t), -grad)
+    with pytest.raises(ValueError, match="field_scale"):
+        _tiny("ot", field_scale="sigma")
+
+
+def test_field_scale_is_kept_by_checkpoints_and_old_ones_load_unscaled(tmp_path):
+    model = _tiny("ot").fit(_data(), steps=2, batch_size=8, progress=False)
+    path = model.save(tmp_path / "m.pt")
+    assert SpectralMeanFlow.load(path).field_scale == "path"
+    state = torch.load(path, weights_only=False)
+    del state["config"]["field_scale"]  # written before the option existed
+    torch.save(state, tmp_path / "old.pt")
+    old = SpectralMeanFlow.load(tmp_path / "old.pt")
+    assert old.field_scale is None
+    x = model.to_model(_data(3))
+    plain = model.velocity(x, 0.5, ema=True) / float(path_scale(model, 0.5))
+    torch.testing.assert_close(old.velocity(x, 0.5, ema=True), plain)
+
+
+def path_scale(model, t):
+    from kernelops.flows.spectral_mean_flow import path_field_scale
+
+    return path_field_scale(model.path.schedule, torch.tensor([t], dtype=torch.float64))
 
 
 @pytest.mark.slow

@@ -1,0 +1,156 @@
+"""Short Sines training runs that compare one setting at a time (a cheap screen, not Table 1).
+
+Usage (from the repository root; one thread per run, two runs side by side on two cores)::
+
+    OMP_NUM_THREADS=1 python benchmarks/sines_ablation.py TAG STEPS [key=value ...]
+
+``key=value`` pairs are ``SpectralMeanFlow`` arguments (``field_scale=None``, ``depth=6``), the fit
+settings ``lr`` and ``batch_size``, ``nfe`` (sampling evaluations, default 32) and ``tskew=p``
+(train on times t = 1 − (1 − u)^p, u ~ U: p = 2 puts 32 % of the draws above t = 0.9 instead of
+10 %; an ablation knob, done by wrapping the path's ``sample_t``). Defaults: OT path, midpoint,
+depth 4, width 64, batch 128, lr 2e-3 — the Table 1 Sines row at fewer steps.
+
+Each run trains on ``make_sines(10000, seed=0)``, saves the model to ``OUT/models/ablation-TAG.pt`` (git-ignored), reads the
+field (benchmarks/field_diagnostics.py) on the first 256 training windows at t = 0.5, 0.9, 0.97,
+0.99, samples 2 000 windows (seed 1), and scores them against the first 2 000 training windows:
+out-of-range fraction (> 0.05 outside the real range), roughness ratio, one run of Context-FID
+and of the discriminative score (single runs: the discriminative score in particular is noisy).
+One JSON line per run is appended to ``OUT/sines_ablation.jsonl`` (default OUT:
+benchmarks/results) and ``OUT/sines_ablation.md`` is rewritten from all of them
+(``--render`` rewrites it without training).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+for entry in (REPO, REPO / "benchmarks"):
+    if str(entry) not in sys.path:
+        sys.path.insert(0, str(entry))
+
+FIT_KEYS = ("lr", "batch_size")
+
+
+def parse_settings(pairs: list[str]) -> dict[str, object]:
+    """``["lr=4e-3", "field_scale=None"]`` → {"lr": 0.004, "field_scale": None} (Python literals)."""
+    out: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"sines_ablation: expected key=value, got {pair!r}")
+        try:
+            out[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            out[key] = value  # a bare word such as field_scale=path
+    return out
+
+
+def skewed_times(sample_t, power: float):
+    """Wrap a path's ``sample_t`` so that t = 1 − (1 − u)^power (more draws near t = 1)."""
+    if not power > 0:
+        raise SystemExit(f"sines_ablation: tskew must be positive, got {power!r}")
+    return lambda batch, **kw: 1 - (1 - sample_t(batch, **kw)) ** power
+
+
+def render(records: list[dict]) -> str:
+    """The markdown table of all runs, in the order they were made."""
+    lines = ["# Sines ablation: one setting at a time, short runs",
+             "",
+             "Written by `benchmarks/sines_ablation.py` from `sines_ablation.jsonl` (its docstring has the",
+             "protocol). Single runs, one seed: a screen for large effects, not a table of results. 2-core",
+             "AMD EPYC CPU, torch 2.13.0+cpu, two runs side by side with one thread each.",
+             "*contraction c(t)*: −⟨v, z⟩/⟨z, z⟩ at x_t = t·x₁ + (1 − t)·z (ideal ≈ 0.9, see",
+             "`field_diagnostics.py`). Settings not listed are the defaults of the script's docstring",
+             "(field_scale=\"path\", base_field=None, init_velocity=0.3).",
+             "",
+             "| run | steps | settings | loss (last 50) | c(0.5) / c(0.9) / c(0.97) / c(0.99) | out of range | "
+             "roughness ratio | Context-FID (1 run) | discriminative (1 run) | train s |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in records:
+        settings = ", ".join(f"{k}={v}" for k, v in r["settings"].items() if not (k == "tskew" and v is None)) or "defaults"
+        contraction = " / ".join(f"{v:.2f}" for v in r["contraction"].values())
+        lines.append(f"| {r['tag']} | {r['steps']} | {settings} | {r['final_loss']:.3f} | {contraction} | "
+                     f"{100 * r['out_of_range']:.0f} % | {r['roughness_ratio']:.1f} | {r['fid']:.3f} | "
+                     f"{r['disc']:.3f} | {r['train_s']} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_table(out: Path) -> None:
+    from kernelops.utils.atomic import atomic_write
+
+    records = [json.loads(line) for line in (out / "sines_ablation.jsonl").read_text().splitlines() if line.strip()]
+    text = render(records)
+    atomic_write(out / "sines_ablation.md", lambda fh: fh.write(text), mode="w")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    if argv is None:
+        argv = sys.argv[1:]
+    if "--render" in argv:  # no positional arguments needed
+        rest = [a for a in argv if a != "--render"]
+        out = Path(rest[rest.index("--out") + 1]) if "--out" in rest else REPO / "benchmarks" / "results"
+        write_table(out)
+        return 0
+    parser.add_argument("tag")
+    parser.add_argument("steps", type=int)
+    parser.add_argument("settings", nargs="*", metavar="key=value")
+    parser.add_argument("--out", default=str(REPO / "benchmarks" / "results"))
+    args = parser.parse_args(argv)
+    import torch
+
+    from field_diagnostics import field_report, model_field
+    from sample_diagnostics import roughness
+    from kernelops.data import make_sines
+    from kernelops.flows import SpectralMeanFlow
+    from kernelops.metrics import evaluate_all
+
+    settings = parse_settings(args.settings)
+    fit = {key: settings.pop(key) for key in FIT_KEYS if key in settings}
+    nfe = int(settings.pop("nfe", 32))
+    tskew = settings.pop("tskew", None)
+    real = make_sines(10000, seed=0)
+    model = SpectralMeanFlow(**{"path": "ot", "solver": "midpoint", "depth": 4, "width": 64, **settings})
+    if tskew:
+        model.path.sample_t = skewed_times(model.path.sample_t, float(tskew))
+    start = time.perf_counter()
+    model.fit(real, steps=args.steps, batch_size=fit.get("batch_size", 128), lr=fit.get("lr", 2e-3), progress=False)
+    train_s = time.perf_counter() - start
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "models").mkdir(exist_ok=True)
+    model.save(out / "models" / f"ablation-{args.tag}.pt")  # git-ignored
+    x1 = model.to_model(torch.as_tensor(real[:256], dtype=torch.float32))
+    field = field_report(model_field(model), x1, times=(0.5, 0.9, 0.97, 0.99), seed=0)
+    start = time.perf_counter()
+    fake = model.sample(2000, steps=nfe // 2, seed=1).numpy()
+    sample_s = time.perf_counter() - start
+    lo, hi = real.min(), real.max()
+    start = time.perf_counter()
+    scores = evaluate_all(real[:2000], fake, metrics=("context_fid", "discriminative"), runs=1, seed=0)
+    record = {
+        "tag": args.tag, "steps": args.steps, "settings": {**settings, **fit, "tskew": tskew}, "nfe": nfe,
+        "final_loss": float(np.mean([h[1] for h in model.history[-50:]])),
+        "train_s": round(train_s), "sample_s": round(sample_s), "eval_s": round(time.perf_counter() - start),
+        "contraction": {str(row["t"]): round(row["contraction"], 3) for row in field},
+        "out_of_range": float(((fake < lo - 0.05) | (fake > hi + 0.05)).any(axis=(1, 2)).mean()),
+        "roughness_ratio": round(roughness(fake) / roughness(real), 2),
+        "fid": round(scores["context_fid"]["mean"], 4), "disc": round(scores["discriminative"]["mean"], 4),
+    }
+    print(json.dumps(record))
+    with open(out / "sines_ablation.jsonl", "a") as fh:
+        fh.write(json.dumps(record) + "\n")
+    write_table(out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -42,6 +42,12 @@ and the loss turns NaN within 10 steps. The defaults therefore are
 
 With both, two seeds train alike (OT, batch 64, lr 2e-3: loss 1.40 → 0.50 and 0.57 after 300
 steps), and N = 256 trains with a finite loss.
+
+Two options address the measured weak point of a trained field — it stops removing noise for
+t > 0.9 — both keeping v an exact gradient: ``field_scale="path"`` multiplies −∇f by the size
+c(t) of the path's conditional field, and ``base_field="gaussian"`` adds the closed-form field of
+the training windows' mean and covariance (:mod:`kernelops.flows.gaussian_base`). Neither is the
+default: their measured effects differ by dataset (docs/spectral_mean_flow.md).
 """
 
 from __future__ import annotations
@@ -185,11 +191,13 @@ class SpectralMeanFlow(nn.Module):
         init_velocity: before the first training step, scale the end head H so that the rms of
             v_t over a batch of training data is this value (None: keep the raw initialisation).
             See :meth:`calibrate`.
-        field_scale: "path" (default): v_t = c(t)·(−∇ₓ f_t) with c(t) the size of the path's
-            conditional field (:func:`path_field_scale`), so the network only has to learn an
-            O(1) potential at every t, including near t = 1 where the target field contracts at
-            rate 1/σ_t; None: v_t = −∇ₓ f_t (c ≡ 1). c depends on t only, so v stays an exact
-            gradient field (it is the witness of the time-dependent kernel c(t)·k_t).
+        field_scale: None (default): v_t = −∇ₓ f_t; "path": v_t = c(t)·(−∇ₓ f_t) with c(t) the
+            size of the path's conditional field (:func:`path_field_scale`), so the network only
+            has to learn an O(1) potential at every t, including near t = 1 where the target
+            field contracts at rate 1/σ_t. c depends on t only, so v stays an exact gradient
+            field (the witness of the time-dependent kernel c(t)·k_t). Measured: better on Sines
+            after 600 steps, worse on Stocks after 2 400 (docs/spectral_mean_flow.md), hence
+            not the default.
         base_field: None (default) or "gaussian": add the exact marginal field of a Gaussian
             with the training windows' mean and covariance (:mod:`kernelops.flows.gaussian_base`),
             so the network learns only the non-Gaussian rest. Its moments are taken by the first
@@ -206,7 +214,7 @@ class SpectralMeanFlow(nn.Module):
                  device: str | torch.device | None = None, *, dtype: torch.dtype = torch.float32,
                  time_features: int = 16, hidden_mult: int = 2, ring: tuple[float, float] = (0.05, 0.95),
                  step_gain: float | str = 1.0, chain_norm: str = "pair", init_velocity: float | None = 0.3,
-                 field_scale: str | None = "path", base_field: str | None = None, sample_steps: int = 32,
+                 field_scale: str | None = None, base_field: str | None = None, sample_steps: int = 32,
                  in_dim: int | None = None,
                  seq_len: int | None = None, path_kwargs: dict[str, Any] | None = None,
                  solver_kwargs: dict[str, Any] | None = None):

@@ -121,7 +121,7 @@ def test_path_field_scale_closed_forms(t):
 
 def test_field_scale_multiplies_the_unscaled_field_and_stays_a_gradient():
     """field_scale="path": v = c(t)·(−∇f) with the same network; −∇ of potential() is v."""
-    scaled = _tiny("ot", in_dim=2, seq_len=3, init_velocity=None)
+    scaled = _tiny("ot", in_dim=2, seq_len=3, init_velocity=None, field_scale="path")
     plain = _tiny("ot", in_dim=2, seq_len=3, init_velocity=None, field_scale=None)
     plain.net.load_state_dict(scaled.net.state_dict())
     from kernelops.flows.spectral_mean_flow import path_field_scale
@@ -139,7 +139,7 @@ def test_field_scale_multiplies_the_unscaled_field_and_stays_a_gradient():
 
 
 def test_field_scale_is_kept_by_checkpoints_and_old_ones_load_unscaled(tmp_path):
-    model = _tiny("ot").fit(_data(), steps=2, batch_size=8, progress=False)
+    model = _tiny("ot", field_scale="path").fit(_data(), steps=2, batch_size=8, progress=False)
     path = model.save(tmp_path / "m.pt")
     assert SpectralMeanFlow.load(path).field_scale == "path"
     state = torch.load(path, weights_only=False)

@@ -47,3 +47,35 @@ def test_large_samples_are_stored_as_float16_small_ones_as_float32(table1):
     stored = table1.storable(big)
     assert stored.dtype == np.float16
     assert np.abs(stored.astype(np.float64) - big).max() <= 2.5e-4  # half a float16 spacing in [0.5, 1)
+
+
+def test_gaussian_baseline_matches_the_windows_moments_and_is_rendered(table1):
+    rng = np.random.default_rng(0)
+    real = (0.5 + 0.1 * rng.standard_normal((4000, 3, 2)) @ np.diag([1.0, 0.5])).astype(np.float32)
+    real[:, :, 1] += 0.5 * real[:, :, 0]  # correlated channels
+    fake = table1.gaussian_windows(real, 20000, seed=1)
+    assert fake.shape == (20000, 3, 2) and fake.dtype == np.float32
+    flat_r, flat_f = real.reshape(4000, -1), fake.reshape(20000, -1)
+    np.testing.assert_allclose(flat_f.mean(0), flat_r.mean(0), atol=3e-3)
+    np.testing.assert_allclose(np.cov(flat_f, rowvar=False), np.cov(flat_r, rowvar=False), atol=1.5e-3)
+    row = _row(0.75, 0.5)
+    row["gaussian"] = {m: {"mean": 0.125, "std": 0.0, "values": [0.125]} for m in
+                       ("context_fid", "correlational", "discriminative", "predictive")}
+    md = table1.render_markdown({"sines": row, "etth": _row(1.5, 0.125)})
+    assert "## Summary: ours / floor / Gaussian / paper" in md
+    assert "| sines | 10 steps, 2 min | **0.750** / 0.500 / 0.125 / 0.004 |" in md
+    assert "| etth | 10 steps, 2 min | **1.500** / 0.125 / – / 0.058 |" in md  # a row without it
+    assert "| metric | ours | floor | Δ floor | Gaussian | paper |" in md
+    assert "| context_fid | 0.750 ± 0.000 | 0.500 ± 0.000 | +0.250 | 0.125 ± 0.000 | 0.004 |" in md
+
+
+def test_floor_is_reused_only_when_measured_the_same_way(table1):
+    row = _row(0.75, 0.5)
+    row.update(seed=0, fast_metrics=False)
+    args = table1.parse_args(["--datasets", "sines", "--floor-runs", "1", "--force", "--reuse-floor"])
+    assert table1.reusable_floor(row, "halves", args) is row["floor"]
+    assert table1.reusable_floor(row, "an independent draw", args) is None  # another method
+    assert table1.reusable_floor(row, "halves", table1.parse_args(["--floor-runs", "3"])) is None
+    assert table1.reusable_floor(row, "halves", table1.parse_args(["--floor-runs", "1", "--seed", "4"])) is None
+    assert table1.reusable_floor(row, "halves", table1.parse_args(["--floor-runs", "1", "--fast-metrics"])) is None
+    assert table1.reusable_floor(None, "halves", args) is None

@@ -261,17 +261,15 @@ class SpectralMeanFlow(nn.Module):
         if init_velocity is not None and not init_velocity > 0:
             raise ValueError(f"init_velocity: expected a positive number or None, got {init_velocity!r}")
         self.init_velocity = init_velocity
-        if field_scale not in FIELD_SCALES:
-            raise ValueError(f"field_scale: expected one of {FIELD_SCALES}, got {field_scale!r}")
-        if field_scale == "path" and not callable(getattr(getattr(self.path, "schedule", None), "evaluate", None)):
-            raise ValueError(f"field_scale='path' needs an affine path with a schedule (α_t, σ_t); path "
-                             f"{self.path_name!r} has none: pass field_scale=None")
+        # both options read α_t, σ_t from the path's schedule
+        has_schedule = callable(getattr(getattr(self.path, "schedule", None), "evaluate", None))
+        for name, value, allowed in (("field_scale", field_scale, FIELD_SCALES), ("base_field", base_field, BASE_FIELDS)):
+            if value not in allowed:
+                raise ValueError(f"{name}: expected one of {allowed}, got {value!r}")
+            if value is not None and not has_schedule:
+                raise ValueError(f"{name}={value!r} needs an affine path with a schedule (α_t, σ_t); path "
+                                 f"{self.path_name!r} has none: pass {name}=None")
         self.field_scale = field_scale
-        if base_field not in BASE_FIELDS:
-            raise ValueError(f"base_field: expected one of {BASE_FIELDS}, got {base_field!r}")
-        if base_field is not None and not callable(getattr(getattr(self.path, "schedule", None), "evaluate", None)):
-            raise ValueError(f"base_field={base_field!r} needs an affine path with a schedule (α_t, σ_t); path "
-                             f"{self.path_name!r} has none: pass base_field=None")
         self.base_field = base_field
         self.base: GaussianBaseField | None = None
         self.calibration: float | None = None
@@ -351,6 +349,11 @@ class SpectralMeanFlow(nn.Module):
         net = self._require_built()
         return self.ema.module if (ema and self.ema is not None) else net
 
+    @staticmethod
+    def _batch_times(t: float | torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """t as one time per sequence of x, shape (batch,)."""
+        return torch.as_tensor(t, dtype=x.dtype, device=x.device).expand(x.shape[0])
+
     def _scale(self, t: float | torch.Tensor, x: torch.Tensor) -> torch.Tensor | None:
         """c(t) of ``field_scale`` per sequence, or None when the field is not scaled.
 
@@ -359,8 +362,7 @@ class SpectralMeanFlow(nn.Module):
         """
         if self.field_scale is None:
             return None
-        t_b = torch.as_tensor(t, dtype=x.dtype, device=x.device).expand(x.shape[0])
-        return path_field_scale(self.path.schedule, t_b)
+        return path_field_scale(self.path.schedule, self._batch_times(t, x))
 
     def _ensure_base(self, x: torch.Tensor) -> None:
         """Take the Gaussian base field's moments from windows in model coordinates, once."""
@@ -377,8 +379,7 @@ class SpectralMeanFlow(nn.Module):
             if self.base is None:
                 raise ValueError(f"base_field={self.base_field!r}: the base field's moments are taken from the "
                                  "training data by fit(); call fit(data) first")
-            t_b = torch.as_tensor(t, dtype=x.dtype, device=x.device).expand(x.shape[0])
-            v = v + self.base.velocity(self.path.schedule, x, t_b)
+            v = v + self.base.velocity(self.path.schedule, x, self._batch_times(t, x))
         return v
 
     def potential(self, x: torch.Tensor, t: float | torch.Tensor, *, ema: bool = False) -> torch.Tensor:
@@ -392,8 +393,7 @@ class SpectralMeanFlow(nn.Module):
         if scale is not None:
             f = f * scale
         if self.base is not None:
-            t_b = torch.as_tensor(t, dtype=x.dtype, device=x.device).expand(x.shape[0])
-            f = f + self.base.potential(self.path.schedule, x, t_b)
+            f = f + self.base.potential(self.path.schedule, x, self._batch_times(t, x))
         return f
 
     def velocity(self, x: torch.Tensor, t: float | torch.Tensor, *, create_graph: bool | None = None,
@@ -577,7 +577,6 @@ class SpectralMeanFlow(nn.Module):
             warnings.warn("fit: the data differ from those this model was trained on so far; a resumed run "
                           "will not reproduce the uninterrupted one", KernelopsWarning, stacklevel=2)
         self._data_fingerprint = fingerprint
-        self._ensure_base(self.to_model(x.to(self.device)))
         if self.step == 0 and self.calibration is None and self.init_velocity is not None:
             self.calibrate(x)
         net = self._require_built()
@@ -588,6 +587,7 @@ class SpectralMeanFlow(nn.Module):
         optimizer = self._optimizer_for(cfg["lr"], cfg["weight_decay"])
         schedule = WarmupCosine(cfg["lr"], cfg["steps"], cfg["warmup"], cfg["final_lr_ratio"])
         x = self.to_model(x.to(self.device))
+        self._ensure_base(x)
         num = x.shape[0]
         gens = self.generators
         bar = None

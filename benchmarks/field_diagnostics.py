@@ -33,8 +33,11 @@ import numpy as np
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+for entry in (REPO, REPO / "benchmarks"):
+    if str(entry) not in sys.path:
+        sys.path.insert(0, str(entry))
+
+from sample_diagnostics import roughness as _window_roughness  # noqa: E402  (after the path set-up)
 
 TIMES = (0.5, 0.8, 0.9, 0.95, 0.97, 0.99)
 
@@ -42,12 +45,12 @@ Field = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def roughness(x: torch.Tensor) -> float:
-    """Mean absolute second difference along time.
+    """Mean absolute second difference along time (sample_diagnostics' measure, of a tensor).
 
     Shape:
         x: (n, T, d) with T ≥ 3.
     """
-    return float((x[:, 2:] - 2 * x[:, 1:-1] + x[:, :-2]).abs().mean())
+    return _window_roughness(x.detach().cpu().numpy())
 
 
 def field_report(field: Field, x1: torch.Tensor, times: tuple[float, ...] = TIMES, seed: int = 0,

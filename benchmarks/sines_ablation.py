@@ -93,18 +93,17 @@ def write_table(out: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    if argv is None:
-        argv = sys.argv[1:]
-    if "--render" in argv:  # no positional arguments needed
-        rest = [a for a in argv if a != "--render"]
-        out = Path(rest[rest.index("--out") + 1]) if "--out" in rest else REPO / "benchmarks" / "results"
-        write_table(out)
-        return 0
-    parser.add_argument("tag")
-    parser.add_argument("steps", type=int)
+    parser.add_argument("tag", nargs="?")
+    parser.add_argument("steps", nargs="?", type=int)
     parser.add_argument("settings", nargs="*", metavar="key=value")
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results"))
+    parser.add_argument("--render", action="store_true", help="rewrite OUT/sines_ablation.md from the jsonl and stop")
     args = parser.parse_args(argv)
+    if args.render:
+        write_table(Path(args.out))
+        return 0
+    if args.tag is None or args.steps is None:
+        parser.error("TAG and STEPS are required (or --render)")
     import torch
 
     from field_diagnostics import field_report, model_field

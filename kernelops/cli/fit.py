@@ -31,7 +31,7 @@ HELP = "train a spectral mean flow on a dataset or a file and write a run folder
 DEFAULTS: dict[str, Any] = {
     "path": "ot", "solver": "midpoint", "steps": 1500, "batch_size": 64, "lr": 2e-3, "warmup": 100,
     "depth": 4, "width": 64, "rank": None, "seed": 0, "device": "auto", "sample_steps": 16,
-    "checkpoint_every": 250, "plot_samples": 256, "base_field": "none",
+    "checkpoint_every": 250, "plot_samples": 256, "base_field": "none", "target": "conditional",
 }
 _MODEL_FLAGS = ("path", "depth", "width", "rank", "seed", "sample_steps", "solver", "base_field")
 
@@ -63,6 +63,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--base-field", choices=("none", "gaussian"),
                        help="add the exact field of the data's mean and covariance; the network learns the rest "
                             f"(samples then have the training window length; default {DEFAULTS['base_field']})")
+    model.add_argument("--target", choices=("conditional", "posterior"),
+                       help="regression target: u_t(x_t | x1) of the drawn window, or its posterior mean over the "
+                            "training set (same optimum, less gradient noise; default "
+                            f"{DEFAULTS['target']})")
     model.add_argument("--sample-steps", type=int, help=f"solver steps for samples.png and `kernelops sample` (default {DEFAULTS['sample_steps']})")
 
 
@@ -131,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
             raise FileNotFoundError(f"--resume: no run folder {str(run_dir)!r}")
         if not ckpt.exists():
             raise CheckpointError(f"--resume: {ckpt} does not exist (the run stopped before its first checkpoint; start it again)")
-        ignored = [f"--{f.replace('_', '-')}" for f in (*_MODEL_FLAGS, "batch_size", "lr", "warmup") if getattr(args, f) is not None]
+        ignored = [f"--{f.replace('_', '-')}" for f in (*_MODEL_FLAGS, "batch_size", "lr", "warmup", "target") if getattr(args, f) is not None]
         if ignored:
             print(f"kernelops fit: note: {', '.join(ignored)} ignored on --resume (the run keeps its settings)", file=sys.stderr)
         model = SpectralMeanFlow.load(ckpt, map_location=args.device or DEFAULTS["device"])
@@ -162,7 +166,8 @@ def run(args: argparse.Namespace) -> int:
         model.extra = {"source": source, "dataset_name": ds.name, "feature_names": list(ds.feature_names)}
         # a short run (e.g. --steps 20) would never leave the default warm-up: cap it at steps/10
         warmup = args.warmup if args.warmup is not None else min(DEFAULTS["warmup"], opt["steps"] // 10)
-        train = {"steps": opt["steps"], "batch_size": opt["batch_size"], "lr": opt["lr"], "warmup": warmup}
+        train = {"steps": opt["steps"], "batch_size": opt["batch_size"], "lr": opt["lr"], "warmup": warmup,
+                 "target": opt["target"]}
         run_dir.mkdir(parents=True, exist_ok=True)
         config = {}
     every = args.checkpoint_every or DEFAULTS["checkpoint_every"]

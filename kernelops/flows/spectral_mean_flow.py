@@ -80,8 +80,15 @@ CHECKPOINT_VERSION = 1
 #: training settings used when neither ``fit`` nor a loaded checkpoint gives one
 DEFAULT_TRAIN: dict[str, Any] = {
     "steps": 2000, "batch_size": 128, "lr": 2e-3, "warmup": 100, "weight_decay": 1e-4,
-    "grad_clip": 1.0, "ema_decay": 0.999, "final_lr_ratio": 0.05,
+    "grad_clip": 1.0, "ema_decay": 0.999, "final_lr_ratio": 0.05, "target": "conditional",
 }
+
+#: regression targets of the flow-matching loss: u_t(x_t | x₁) of the drawn window, or its
+#: posterior mean over the training set (AffinePath.posterior_velocity), same minimiser
+TARGETS = ("conditional", "posterior")
+#: with target="posterior", data sets larger than this use a random subset of this many windows
+#: (plus the batch's own windows) as the reference set of each step
+POSTERIOR_MAX_REFERENCE = 16384
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -418,15 +425,29 @@ class SpectralMeanFlow(nn.Module):
 
     # -- training ----------------------------------------------------------------------------
     def _flow_matching_loss(self, x1: torch.Tensor, g_time: torch.Generator | None,
-                            g_noise: torch.Generator | None) -> torch.Tensor:
+                            g_noise: torch.Generator | None, reference: torch.Tensor | None = None) -> torch.Tensor:
+        """Mean of (v_t(x_t) − target)²; the target is u_t(x_t | x₁), or with a ``reference``
+        set its posterior mean over that set (``target="posterior"``)."""
         net = self._require_built()
         batch = x1.shape[0]
         # draw on the generators' device (CPU) and move: same stream on every device
         t = self.path.sample_t(batch, generator=g_time, dtype=x1.dtype).to(x1.device)
         x0 = self.path.sample_source(tuple(x1.shape), generator=g_noise, dtype=x1.dtype).to(x1.device)
         ps = self.path.sample(x0, x1, t)
+        target = ps.u_t if reference is None else self.path.posterior_velocity(ps.x_t, t, reference)
         v = self._velocity(net, ps.x_t, t, create_graph=True)
-        return (v - ps.u_t).square().mean()
+        return (v - target).square().mean()
+
+    def _posterior_reference(self, x: torch.Tensor, idx: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """The reference set of one step: all windows, or a random subset plus the batch's own.
+
+        Shape:
+            x: (num, N, d). idx: (batch,). returns: (num_ref, N, d).
+        """
+        if x.shape[0] <= POSTERIOR_MAX_REFERENCE:
+            return x
+        subset = torch.randint(x.shape[0], (POSTERIOR_MAX_REFERENCE,), generator=generator).to(x.device)
+        return torch.cat([x[subset], x[idx]])
 
     def loss(self, x1: torch.Tensor | np.ndarray, generator: torch.Generator | None = None) -> torch.Tensor:
         """Conditional flow-matching loss E‖v_t(x_t) − u_t(x_t | x₁)‖² (mean per entry).
@@ -522,8 +543,8 @@ class SpectralMeanFlow(nn.Module):
 
     def fit(self, data: torch.Tensor | np.ndarray, steps: int | None = None, batch_size: int | None = None,
             lr: float | None = None, warmup: int | None = None, weight_decay: float | None = None,
-            grad_clip: float | None = None, ema_decay: float | None = None, log_every: int = 50,
-            checkpoint: str | Path | None = None, checkpoint_every: int = 500, progress: bool = True,
+            grad_clip: float | None = None, ema_decay: float | None = None, target: str | None = None,
+            log_every: int = 50, checkpoint: str | Path | None = None, checkpoint_every: int = 500, progress: bool = True,
             callback: Callable[[int, float, float], Any] | None = None) -> SpectralMeanFlow:
         """Train by conditional flow matching until ``steps`` optimisation steps in total.
 
@@ -542,6 +563,12 @@ class SpectralMeanFlow(nn.Module):
             weight_decay: AdamW decoupled weight decay on weight matrices and heads.
             grad_clip: max global gradient norm (0 or None disables... use 0 to disable).
             ema_decay: decay of the weight EMA used for sampling.
+            target: "conditional" (default): regress v_t(x_t) on u_t(x_t | x₁) of the drawn
+                window; "posterior": on its posterior mean over the training set
+                (:meth:`AffinePath.posterior_velocity`). Both losses have the same minimiser on
+                the training set; the posterior target has no variance of its own, so the
+                gradient is less noisy and the loss reads as the model's own error. Costs one
+                (batch × windows) product per step; needs an affine path.
             log_every: steps between progress-bar updates of the loss.
             checkpoint: file to write (atomically) every ``checkpoint_every`` steps, at the end,
                 and on Ctrl-C.
@@ -562,13 +589,18 @@ class SpectralMeanFlow(nn.Module):
             self.seq_len = x.shape[1]
         cfg = {**DEFAULT_TRAIN, **self.train_config}
         given = {"steps": steps, "batch_size": batch_size, "lr": lr, "warmup": warmup,
-                 "weight_decay": weight_decay, "grad_clip": grad_clip, "ema_decay": ema_decay}
+                 "weight_decay": weight_decay, "grad_clip": grad_clip, "ema_decay": ema_decay, "target": target}
         cfg.update({key: value for key, value in given.items() if value is not None})
         for key in ("steps", "batch_size"):
             if isinstance(cfg[key], bool) or not isinstance(cfg[key], int) or cfg[key] < (0 if key == "steps" else 1):
                 raise ValueError(f"{key}: expected a {'non-negative' if key == 'steps' else 'positive'} integer, got {cfg[key]!r}")
         if not cfg["lr"] > 0:
             raise ValueError(f"lr: expected a positive number, got {cfg['lr']!r}")
+        if cfg["target"] not in TARGETS:
+            raise ValueError(f"target: expected one of {TARGETS}, got {cfg['target']!r}")
+        if cfg["target"] == "posterior" and not callable(getattr(self.path, "posterior_velocity", None)):
+            raise ValueError(f"target='posterior' needs a path with posterior_velocity (an affine path); "
+                             f"path {self.path_name!r} has none: use target='conditional'")
         if checkpoint_every < 1 or log_every < 1:
             raise ValueError(f"checkpoint_every/log_every: expected positive integers, got {checkpoint_every}, {log_every}")
         self.train_config = cfg
@@ -604,7 +636,9 @@ class SpectralMeanFlow(nn.Module):
                     for group in optimizer.param_groups:
                         group["lr"] = lr_now
                     idx = torch.randint(num, (cfg["batch_size"],), generator=gens.batch).to(x.device)
-                    loss = self._flow_matching_loss(x[idx], gens.time, gens.noise)
+                    reference = (self._posterior_reference(x, idx, gens.batch)
+                                 if cfg["target"] == "posterior" else None)
+                    loss = self._flow_matching_loss(x[idx], gens.time, gens.noise, reference)
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     if cfg["grad_clip"]:

@@ -91,14 +91,15 @@ def test_user_csv_with_original_scale(tmp_path):
 
 
 @pytest.mark.slow
-def test_base_field_flag_is_recorded_and_fixes_the_sample_length(tmp_path):
+def test_base_field_and_target_flags_are_recorded_and_the_base_fixes_the_sample_length(tmp_path):
     t = np.arange(60)
     series = np.stack([np.sin(0.3 * t), np.cos(0.2 * t)], axis=1)
     np.save(tmp_path / "s.npy", series)
-    proc = _run("fit", "--data", "s.npy", "--window", "6", "--steps", "3", "--base-field", "gaussian", "--out", "r",
-                *TINY, cwd=tmp_path)
+    proc = _run("fit", "--data", "s.npy", "--window", "6", "--steps", "3", "--base-field", "gaussian",
+                "--target", "posterior", "--out", "r", *TINY, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert json.loads((tmp_path / "r" / "config.json").read_text())["model"]["base_field"] == "gaussian"
+    config = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert config["model"]["base_field"] == "gaussian" and config["train"]["target"] == "posterior"
     proc = _run("sample", "r", "--num", "4", "--out", "f.npy", "--steps", "1", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert np.load(tmp_path / "f.npy").shape == (4, 6, 2)

@@ -36,7 +36,7 @@ for entry in (REPO, REPO / "benchmarks"):
     if str(entry) not in sys.path:
         sys.path.insert(0, str(entry))
 
-FIT_KEYS = ("lr", "batch_size")
+FIT_KEYS = ("lr", "batch_size", "target")
 
 
 def parse_settings(pairs: list[str]) -> dict[str, object]:
@@ -68,14 +68,16 @@ def render(records: list[dict]) -> str:
              "protocol). Single runs, one seed: a screen for large effects, not a table of results. 2-core",
              "AMD EPYC CPU, torch 2.13.0+cpu, two runs side by side with one thread each.",
              "*contraction c(t)*: −⟨v, z⟩/⟨z, z⟩ at x_t = t·x₁ + (1 − t)·z (ideal ≈ 0.9, see",
-             "`field_diagnostics.py`). Settings not listed are the defaults of the script's docstring",
-             "(field_scale=\"path\", base_field=None, init_velocity=0.3).",
+             "`field_diagnostics.py`). Settings not listed are SpectralMeanFlow's and fit's defaults",
+             "(field_scale=None, base_field=None, init_velocity=0.3, target=\"conditional\").",
+             "With target=\"posterior\" the loss column is the posterior-target loss: the model's excess over",
+             "the training set's optimal field, not comparable with the conditional loss of other rows.",
              "",
              "| run | steps | settings | loss (last 50) | c(0.5) / c(0.9) / c(0.97) / c(0.99) | out of range | "
              "roughness ratio | Context-FID (1 run) | discriminative (1 run) | train s |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in records:
-        settings = ", ".join(f"{k}={v}" for k, v in r["settings"].items() if not (k == "tskew" and v is None)) or "defaults"
+        settings = ", ".join(f"{k}={v}" for k, v in r["settings"].items() if not (k in ("tskew", "target") and v is None)) or "defaults"
         contraction = " / ".join(f"{v:.2f}" for v in r["contraction"].values())
         lines.append(f"| {r['tag']} | {r['steps']} | {settings} | {r['final_loss']:.3f} | {contraction} | "
                      f"{100 * r['out_of_range']:.0f} % | {r['roughness_ratio']:.1f} | {r['fid']:.3f} | "
@@ -121,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     if tskew:
         model.path.sample_t = skewed_times(model.path.sample_t, float(tskew))
     start = time.perf_counter()
-    model.fit(real, steps=args.steps, batch_size=fit.get("batch_size", 128), lr=fit.get("lr", 2e-3), progress=False)
+    model.fit(real, steps=args.steps, batch_size=fit.get("batch_size", 128), lr=fit.get("lr", 2e-3),
+              target=fit.get("target"), progress=False)
     train_s = time.perf_counter() - start
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -244,7 +244,7 @@ def train_and_sample(name: str, cfg: dict[str, Any], real: np.ndarray, steps: in
     warmup = min(int(cfg.get("warmup", 100)), max(steps // 10, 1))
     start = time.perf_counter()
     model.fit(real, steps=steps, batch_size=cfg["batch_size"], lr=cfg["lr"], warmup=warmup,
-              progress=sys.stderr.isatty())
+              target=cfg.get("target", "conditional"), progress=sys.stderr.isatty())
     if device.startswith("cuda"):
         torch.cuda.synchronize()
     train_seconds = time.perf_counter() - start

@@ -62,3 +62,17 @@ def test_learned_share_is_the_rms_ratio_of_the_part(diag):
     x1 = _windows(seed=2)
     rows = diag.field_report(lambda x, t: 4 * x, x1, times=(0.5,), learned=lambda x, t: x)
     assert rows[0]["learned_share"] == pytest.approx(0.25)
+
+
+def test_excess_loss_is_zero_for_the_exact_field_and_the_square_of_a_constant_offset(diag):
+    import kernelops as ko
+
+    path = ko.path("ot")
+    train = _windows(40, seed=2)
+    exact = lambda x, t: path.posterior_velocity(x, t, train)  # noqa: E731
+    rows = diag.excess_loss(exact, path, train, n=256)
+    assert set(rows) == {"0-0.5", "0.5-0.8", "0.8-0.9", "0.9-1", "all"}
+    assert max(rows.values()) < 1e-20
+    shifted = diag.excess_loss(lambda x, t: exact(x, t) + 0.3, path, train, n=256)
+    for value in shifted.values():
+        assert value == pytest.approx(0.09, rel=1e-9)

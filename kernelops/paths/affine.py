@@ -202,8 +202,7 @@ class AffinePath:
         # −‖x − α r‖²/(2σ²) up to terms constant in r
         logits = (alpha * (flat_c @ ref_c.T) - 0.5 * alpha.square() * ref_c.square().sum(1)) / sigma.square()
         x1_hat = torch.softmax(logits, dim=1) @ ref_c + centre
-        out = c.d_alpha[:, None] * x1_hat + (c.d_sigma / c.sigma)[:, None] * (flat - alpha * x1_hat)
-        return out.reshape(x.shape)
+        return self.conditional_velocity(x, x1_hat.reshape(x.shape), t.to(dtype=x.dtype, device=x.device))
 
     # -- the marginal field for Gaussian data ---------------------------------------------------
     def marginal_velocity(

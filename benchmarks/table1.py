@@ -217,7 +217,8 @@ def seconds_per_step(cfg: dict[str, Any], windows: np.ndarray, device: str, seed
     """Time a short throwaway fit; the first steps (warm-up, allocation) are not counted."""
     stamps: list[float] = []
     model = make_model(cfg, device, seed)
-    model.fit(windows, steps=probe, batch_size=cfg["batch_size"], lr=cfg["lr"], warmup=0, progress=False,
+    model.fit(windows, steps=probe, batch_size=cfg["batch_size"], lr=cfg["lr"], warmup=0,
+              target=cfg.get("target", "conditional"), progress=False,
               callback=lambda step, loss, lr: stamps.append(time.perf_counter()))
     skip = min(4, probe - 2)
     return (stamps[-1] - stamps[skip]) / (len(stamps) - 1 - skip)

@@ -86,6 +86,8 @@ PAPER: dict[str, tuple[float, float, float, float]] = {
     "energy": (0.051, 0.732, 0.161, 0.251), "fmri": (0.116, 0.737, 0.136, 0.100),
 }
 #: DESIGN §2.7: predictive score of the real data itself (train on real, test on real)
+#: row keys written by --gaussian-baseline (kept when a row is retrained: they do not depend on it)
+GAUSSIAN_KEYS = ("gaussian", "gaussian_runs", "gaussian_seconds")
 REAL_PREDICTIVE = {"sines": 0.094, "stocks": 0.036, "etth": 0.121, "mujoco": 0.007, "energy": 0.250,
                    "fmri": 0.090}
 
@@ -360,6 +362,20 @@ def reusable_floor(previous: dict[str, Any] | None, floor_method: str, args: arg
     return previous["floor"] if same else None
 
 
+def reusable_gaussian(previous: dict[str, Any] | None, args: argparse.Namespace) -> dict[str, Any]:
+    """The previous row's Gaussian-baseline entries (:data:`GAUSSIAN_KEYS`) when they were scored
+    with this run's seed and metric mode, else {}.
+
+    Like the floor, the baseline depends on the real windows only, so retraining a row with
+    ``--force`` keeps it instead of dropping it (it is re-scored only by ``--gaussian-baseline``).
+    """
+    if not previous or "gaussian" not in previous or previous.get("smoke") or args.smoke:
+        return {}
+    if previous.get("seed", 0) != args.seed or bool(previous.get("fast_metrics")) != bool(args.fast_metrics):
+        return {}
+    return {key: previous[key] for key in GAUSSIAN_KEYS if key in previous}
+
+
 # -- main ---------------------------------------------------------------------------------------
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
@@ -491,6 +507,7 @@ def main(argv: list[str] | None = None) -> int:
             first_loss=meta.get("first_loss"), final_loss=meta.get("final_loss"),
             samples=str(sample_path.relative_to(out)) if sample_path.is_relative_to(out) else str(sample_path),
         )
+        row.update(reusable_gaussian(table.get(name), args))
         # re-read first: datasets may run as parallel processes sharing one table1.json
         table = {**read_json(json_path), name: row}
         write_json(json_path, table)

@@ -79,3 +79,15 @@ def test_floor_is_reused_only_when_measured_the_same_way(table1):
     assert table1.reusable_floor(row, "halves", table1.parse_args(["--floor-runs", "1", "--seed", "4"])) is None
     assert table1.reusable_floor(row, "halves", table1.parse_args(["--floor-runs", "1", "--fast-metrics"])) is None
     assert table1.reusable_floor(None, "halves", args) is None
+
+
+def test_a_retrained_row_keeps_its_gaussian_baseline_only_when_scored_the_same_way(table1):
+    row = _row(0.75, 0.5)
+    gauss = {m: {"mean": 0.125, "std": 0.0, "values": [0.125]} for m in ("context_fid", "predictive")}
+    row.update(seed=0, fast_metrics=False, gaussian=gauss, gaussian_runs=3, gaussian_seconds=9.5)
+    args = table1.parse_args(["--datasets", "stocks", "--force"])
+    assert table1.reusable_gaussian(row, args) == {"gaussian": gauss, "gaussian_runs": 3, "gaussian_seconds": 9.5}
+    assert table1.reusable_gaussian(row, table1.parse_args(["--seed", "2"])) == {}
+    assert table1.reusable_gaussian(row, table1.parse_args(["--fast-metrics"])) == {}
+    assert table1.reusable_gaussian(_row(0.75, 0.5), args) == {}  # a row never scored against it
+    assert table1.reusable_gaussian(None, args) == {}

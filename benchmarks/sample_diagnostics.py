@@ -71,13 +71,16 @@ def main(argv: list[str] | None = None) -> int:
         gross = out_of_range_fraction(fake, low - 0.5, high + 0.5)
         rows.append(f"| {path.stem} | {len(fake)} | [{low:.2f}, {high:.2f}] | {near:.3f} | {gross:.3f} | "
                     f"{r_fake:.4f} / {r_real:.4f} ({r_fake / r_real:.1f}×) |")
+    samples = Path(args.samples).resolve()
+    shown = samples.relative_to(REPO) if samples.is_relative_to(REPO) else samples
     text = "\n".join(["# Table 1 samples: range and smoothness", "",
                       "Written by `python benchmarks/sample_diagnostics.py` (see its docstring) from "
-                      "`benchmarks/results/samples/`: the fraction of generated windows with a value more "
+                      f"`{shown}/`: the fraction of generated windows with a value more "
                       "than 0.05 / 0.5 outside the real windows' range, and mean |Δ²x| along time.",
                       "", *rows, ""])
-    out = Path(args.out) / "sample_diagnostics.md"
-    out.write_text(text)
+    from kernelops.utils.atomic import atomic_write
+
+    atomic_write(Path(args.out) / "sample_diagnostics.md", lambda fh: fh.write(text), mode="w")
     print(text)
     return 0
 

@@ -2,7 +2,7 @@
 
 Usage (from the repository root, after ``benchmarks/table1.py``)::
 
-    python benchmarks/fid_sample_size.py --dataset stocks [--splits 3] [--out benchmarks/results]
+    python benchmarks/fid_sample_size.py --dataset stocks [--splits 20] [--out benchmarks/results]
 
 The Fréchet distance between Gaussian fits of two finite samples is biased upwards by the
 covariance estimates' noise, roughly in proportion to 1/n. Table 1's floor for a real dataset
@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dataset", default="stocks", help="registered dataset (default stocks)")
     parser.add_argument("--samples", default=None, help="generated windows (default benchmarks/results/samples/DATASET.npy)")
-    parser.add_argument("--splits", type=int, default=3, help="random disjoint pairs per size (default 3)")
+    parser.add_argument("--splits", type=int, default=20, help="random disjoint pairs per size (default 20)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results"))
     args = parser.parse_args(argv)

@@ -125,3 +125,25 @@ def test_kernels_keep_dtype_and_device(device):
             k = fn(x, x, 1.0)
             assert k.dtype == dtype and k.device.type == device.type
             torch.testing.assert_close(k.diagonal(), torch.ones(4, dtype=dtype, device=device))
+
+
+def test_near_duplicates_get_exact_squared_distances_where_asked():
+    # one far point makes ‖x − mean‖² ≈ 4.4e5, so the expansion errs by ~1e-10 on every entry
+    x = torch.tensor([[1e3, 0.0], [0.0, 0.0], [0.0, 1e-6]], dtype=torch.float64)
+    direct = (x[:, None, :] - x[None, :, :]).square().sum(-1)
+    exact = squared_distances(x, x, exact_below=1.0)
+    assert torch.equal(exact[1:, 1:], direct[1:, 1:])  # 0 on the diagonal, 1e-12 off it
+    assert torch.allclose(exact, direct, rtol=1e-12, atol=0)
+    assert not torch.allclose(squared_distances(x, x)[1:, 1:], direct[1:, 1:], rtol=1e-3, atol=1e-14)
+
+
+def test_rbf_with_a_bandwidth_far_below_the_data_scale_keeps_the_v_statistic_non_negative():
+    # the case hypothesis found: identical sets, near-duplicate rows, median bandwidth 1e-5
+    rows = [[1.0, 1e-5, 0.0], [0.0, 1e-5, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]]
+    x = torch.tensor(rows, dtype=torch.float64)
+    from kernelops.embeddings import mmd2
+
+    assert float(mmd2(x, x.clone(), "rbf", bandwidth=None, block_size=3)) >= -1e-12
+    k = rbf_kernel(x, x, bandwidth=1e-5)
+    direct = torch.exp(-(x[:, None, :] - x[None, :, :]).square().sum(-1) / 2e-10)
+    assert torch.allclose(k, direct, rtol=1e-13, atol=1e-300)

@@ -14,7 +14,7 @@ from kernelops.utils.validation import check_positive, check_same_last_dim, chec
 
 #: Elements of the (rows, m, d) difference tensor the L1 distance may hold at once.
 _L1_CHUNK_ELEMENTS = 1 << 22
-#: Entries recomputed from differences at once by ``squared_distances(..., exact_below=...)``.
+#: Entries recomputed from differences at once by ``squared_distances(..., bandwidth=...)``.
 _EXACT_CHUNK_ENTRIES = 1 << 16
 
 
@@ -45,7 +45,7 @@ def _bandwidth(bandwidth: float | torch.Tensor) -> float | torch.Tensor:
     return float(bandwidth)
 
 
-def squared_distances(x: torch.Tensor, y: torch.Tensor, exact_below: float | None = None) -> torch.Tensor:
+def squared_distances(x: torch.Tensor, y: torch.Tensor, bandwidth: float | torch.Tensor | None = None) -> torch.Tensor:
     """Pairwise squared Euclidean distances ‖x_i − y_j‖², clamped at 0.
 
     Uses ‖x‖² + ‖y‖² − 2 x·y (one matrix product, no (n, m, d) tensor). Both inputs are first
@@ -55,9 +55,12 @@ def squared_distances(x: torch.Tensor, y: torch.Tensor, exact_below: float | Non
     Args:
         x: first sample.
         y: second sample.
-        exact_below: entries whose expanded value is below this are recomputed from the
-            differences x_i − y_j (in chunks), where the expansion's absolute error of about
-            eps·(‖x_i‖² + ‖y_j‖²) is not small next to the distance itself (near-duplicates).
+        bandwidth: the RBF length scale the distances are for, if any. The expansion errs by
+            about eps·(‖x‖² + ‖y‖²), which moves an exponent −d²/(2·bw²) by that over 2·bw².
+            Where this exceeds √eps — a bandwidth far below the data's scale, e.g. the median
+            heuristic on near-duplicates — the entries that matter at that scale (d² < 80·bw²,
+            kernel above e⁻⁴⁰) are recomputed from the differences x_i − y_j, in chunks;
+            otherwise nothing extra is computed.
 
     Shape:
         x: (n, d), y: (m, d). returns: (n, m), in the promoted floating dtype.
@@ -66,35 +69,19 @@ def squared_distances(x: torch.Tensor, y: torch.Tensor, exact_below: float | Non
     x, y = _common_float(x, y)
     shift = x.mean(dim=0, keepdim=True) if x.shape[0] > 0 else 0.0
     x, y = x - shift, y - shift
-    d2 = ((x * x).sum(-1, keepdim=True) + (y * y).sum(-1).unsqueeze(0) - 2.0 * (x @ y.T)).clamp_min(0.0)
-    if exact_below is not None:
-        near = (d2 < exact_below).nonzero()
-        for chunk in near.split(_EXACT_CHUNK_ENTRIES):
-            rows, cols = chunk.unbind(1)
-            d2 = d2.index_put((rows, cols), (x[rows] - y[cols]).square().sum(-1))
+    xx, yy = (x * x).sum(-1), (y * y).sum(-1)
+    d2 = (xx.unsqueeze(1) + yy.unsqueeze(0) - 2.0 * (x @ y.T)).clamp_min(0.0)
+    if bandwidth is None or x.numel() == 0 or y.numel() == 0:
+        return d2
+    bw2 = float(bandwidth.detach() if isinstance(bandwidth, torch.Tensor) else bandwidth) ** 2
+    eps = torch.finfo(d2.dtype).eps
+    if 4.0 * eps * float(xx.detach().max() + yy.detach().max()) / (2.0 * bw2) <= eps ** 0.5:
+        return d2
+    near = (d2 < 80.0 * bw2).nonzero()
+    for chunk in near.split(_EXACT_CHUNK_ENTRIES):
+        rows, cols = chunk.unbind(1)
+        d2 = d2.index_put((rows, cols), (x[rows] - y[cols]).square().sum(-1))
     return d2
-
-
-def _rbf_exact_radius(x: torch.Tensor, y: torch.Tensor, bw: float | torch.Tensor) -> float | None:
-    """Squared distance below which an RBF kernel of bandwidth ``bw`` needs exact entries, or None.
-
-    The expansion in :func:`squared_distances` errs by about eps·(‖x‖² + ‖y‖²) (after the shift),
-    which moves the exponent −d²/(2·bw²) by that over 2·bw². Where this exceeds √eps — a bandwidth
-    far below the data's scale, e.g. the median heuristic on near-duplicates — the entries that
-    matter (kernel above e⁻⁴⁰, d² < 80·bw²) are recomputed from differences; elsewhere the
-    expansion is kept as it is (no extra cost).
-    """
-    _check_pair(x, y)
-    if x.numel() == 0 or y.numel() == 0:
-        return None
-    x, y = _common_float(x.detach(), y.detach())
-    shift = x.mean(dim=0, keepdim=True)
-    scale = float((x - shift).square().sum(-1).max() + (y - shift).square().sum(-1).max())
-    bw2 = float(bw.detach() if isinstance(bw, torch.Tensor) else bw) ** 2
-    eps = torch.finfo(x.dtype).eps
-    if 4.0 * eps * scale / (2.0 * bw2) <= eps ** 0.5:
-        return None
-    return 80.0 * bw2
 
 
 def l1_distances(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -126,7 +113,7 @@ def rbf_kernel(x: torch.Tensor, y: torch.Tensor, bandwidth: float | torch.Tensor
         x: (n, d), y: (m, d). returns: (n, m).
     """
     bw = _bandwidth(bandwidth)
-    return torch.exp(squared_distances(x, y, exact_below=_rbf_exact_radius(x, y, bw)) / (-2.0 * bw * bw))
+    return torch.exp(squared_distances(x, y, bandwidth=bw) / (-2.0 * bw * bw))
 
 
 def laplace_kernel(x: torch.Tensor, y: torch.Tensor, bandwidth: float | torch.Tensor = 1.0) -> torch.Tensor:

@@ -131,7 +131,7 @@ def test_near_duplicates_get_exact_squared_distances_where_asked():
     # one far point makes ‖x − mean‖² ≈ 4.4e5, so the expansion errs by ~1e-10 on every entry
     x = torch.tensor([[1e3, 0.0], [0.0, 0.0], [0.0, 1e-6]], dtype=torch.float64)
     direct = (x[:, None, :] - x[None, :, :]).square().sum(-1)
-    exact = squared_distances(x, x, exact_below=1.0)
+    exact = squared_distances(x, x, bandwidth=1e-6)  # entries with d² < 80·bw² recomputed
     assert torch.equal(exact[1:, 1:], direct[1:, 1:])  # 0 on the diagonal, 1e-12 off it
     assert torch.allclose(exact, direct, rtol=1e-12, atol=0)
     assert not torch.allclose(squared_distances(x, x)[1:, 1:], direct[1:, 1:], rtol=1e-3, atol=1e-14)

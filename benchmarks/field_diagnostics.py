@@ -16,15 +16,14 @@ x_t = t·x₁ + (1 − t)·z and the learned velocity v_t is read there (EMA wei
   next to the same ratio for the noisy input x_t. An ideal field gives ~1 (x̂₁ is a smooth
   posterior mean); a ratio as large as the input's means nothing was removed.
 
-Also prints the root-mean-square error of x̂₁ and, for a model with a Gaussian base field
-(``base_field="gaussian"``), the **learned share**: rms of the learned part c(t)·(−∇f) over rms of
-the whole field — near 0 means the samples are those of the Gaussian base. Seconds on a CPU;
-nothing is trained.
+Also prints the root-mean-square error of x̂₁ and the **learned share**: rms of the learned part
+b_t·c_out(t)·F of the field over rms of the whole field — near 0 means the samples are those of
+the Gaussian skip alone. Seconds on a CPU; nothing is trained.
 
 ``--excess`` adds the **excess loss** per band of flow time: the mean of (v_t(x_t) − u*_t(x_t))² with
 u* the exact marginal field of the training windows (``AffinePath.posterior_velocity``) and x₁
 drawn from those windows — the flow-matching loss less its irreducible part, 0 for the training
-set's own field. For a base-field model the base alone is scored too, which shows what the learned
+set's own field. The skip alone (a_t x + b_t S_t(x)) is scored too, which shows what the learned
 part adds (or costs). Needs the training windows (Sines: the table's ``make_sines(10000, seed=0)``).
 """
 
@@ -123,9 +122,22 @@ def excess_loss(field: Field, path, train: torch.Tensor, n: int = 1024, bands=BA
     return out
 
 
-def model_field(model, base: bool = True) -> Field:
-    """The EMA velocity of a SpectralMeanFlow as a ``field(x, t)`` (``base=False``: learned part only)."""
-    return lambda x, t: model.velocity(x, t, ema=True, base=base)
+def model_field(model, part: str = "all") -> Field:
+    """The EMA velocity of a SpectralMeanFlow as a ``field(x, t)``.
+
+    ``part``: "all" (the field), "learned" (b_t·c_out(t)·F alone) or "skip" (a_t x + b_t S_t(x) alone).
+    """
+    field = model.ema.module
+
+    def evaluate(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        alpha, sigma, a, b, _, c_out = field.coefficients(t)
+        if part == "learned":
+            return (b * c_out)[:, None, None] * field.learned(t, x)
+        if part == "skip":
+            return a[:, None, None] * x + b[:, None, None] * field.skip(x, alpha, sigma)
+        return field(t, x)
+
+    return evaluate
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -155,20 +167,15 @@ def main(argv: list[str] | None = None) -> int:
         if model.path_name != "ot":
             raise SystemExit(f"{item}: trained on the {model.path_name!r} path; these figures use the OT path's identities")
         x1 = model.to_model(torch.as_tensor(real, dtype=model.dtype))
-        has_base = model.base is not None
-        print(f"{item} (step {model.step}, field_scale={model.field_scale}, base_field={model.base_field})")
-        print("| t | contraction | rmse of x̂₁ | roughness x̂₁ / real | roughness x_t / real |"
-              + (" learned share |" if has_base else ""))
-        print("|---|---|---|---|---|" + ("---|" if has_base else ""))
-        learned = model_field(model, base=False) if has_base else None
-        for row in field_report(model_field(model), x1, seed=args.seed, learned=learned):
+        print(f"{item} (step {model.step}, skip={model.field_config.skip})")
+        print("| t | contraction | rmse of x̂₁ | roughness x̂₁ / real | roughness x_t / real | learned share |")
+        print("|---|---|---|---|---|---|")
+        for row in field_report(model_field(model), x1, seed=args.seed, learned=model_field(model, "learned")):
             print(f"| {row['t']} | {row['contraction']:.3f} | {row['rmse']:.3f} | {row['rough_denoised']:.1f} | "
-                  f"{row['rough_input']:.0f} |" + (f" {row['learned_share']:.3f} |" if has_base else ""))
+                  f"{row['rough_input']:.0f} | {row['learned_share']:.3f} |")
         if args.excess:
             reference = model.to_model(torch.as_tensor(train, dtype=model.dtype))
-            fields = {"model": model_field(model)}
-            if has_base:
-                fields["base alone"] = lambda x, t: model.base.velocity(model.path.schedule, x, t)
+            fields = {"model": model_field(model), "skip alone": model_field(model, "skip")}
             print("\nexcess loss over the training windows' exact field, by band of t:")
             for label, field in fields.items():
                 row = excess_loss(field, model.path, reference, seed=args.seed)

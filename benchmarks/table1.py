@@ -96,6 +96,8 @@ PAPER: dict[str, tuple[float, float, float, float]] = {
 #: DESIGN §2.7: predictive score of the real data itself (train on real, test on real)
 REAL_PREDICTIVE = {"sines": 0.094, "stocks": 0.036, "etth": 0.121, "mujoco": 0.007, "energy": 0.250,
                    "fmri": 0.090}
+#: floor of the Gaussian baseline's standard deviations, data scale (the committed column used it)
+GAUSSIAN_STD_FLOOR = 0.005
 #: row keys written by --gaussian-baseline (kept when a row is retrained: they do not depend on it)
 GAUSSIAN_KEYS = ("gaussian", "gaussian_runs", "gaussian_seconds")
 
@@ -179,18 +181,15 @@ def floor_pair(name: str, real: np.ndarray, seed: int) -> tuple[np.ndarray, np.n
 def gaussian_windows(real: np.ndarray, num: int, seed: int) -> np.ndarray:
     """Windows drawn from N(m, Σ), the Gaussian with the real windows' mean and covariance.
 
-    The reference a generator has to beat: it is where the flow of ``base_field="gaussian"``
-    arrives with its learned part switched off (up to the variance floor, applied here too:
-    eigenvalues below (SIGMA_FLOOR/2)², SIGMA_FLOOR being in the model's [−1, 1] coordinates).
+    The reference a generator has to beat: the flow with the "window" skip and its learned part
+    switched off samples (close to) this law. Eigenvalues are floored at GAUSSIAN_STD_FLOOR².
 
     Shape:
         real: (n, N, d). returns: (num, N, d) float32 (values may leave [0, 1]).
     """
-    from kernelops.flows.gaussian_base import SIGMA_FLOOR
-
     flat = real.reshape(len(real), -1).astype(np.float64)
     lam, q = np.linalg.eigh(np.cov(flat, rowvar=False))
-    lam = np.clip(lam, (SIGMA_FLOOR / 2) ** 2, None)
+    lam = np.clip(lam, GAUSSIAN_STD_FLOOR**2, None)
     z = np.random.default_rng(seed).standard_normal((num, flat.shape[1]))
     return (flat.mean(0) + (z * np.sqrt(lam)) @ q.T).reshape(num, *real.shape[1:]).astype(np.float32)
 
@@ -218,9 +217,8 @@ def score_gaussian_baseline(name: str, args: argparse.Namespace, json_path: Path
 def make_model(cfg: dict[str, Any], device: str, seed: int):
     from kernelops.flows import SpectralMeanFlow
 
-    return SpectralMeanFlow(path=cfg["path"], solver=cfg["solver"], depth=cfg["depth"], width=cfg["width"],
-                            rank=cfg.get("rank"), seed=seed, device=device, sample_steps=cfg["sample_steps"],
-                            field_scale=cfg.get("field_scale"), base_field=cfg.get("base_field"))
+    model_keys = ("path", "solver", "depth", "width", "rank", "skip", "hidden_mult", "sample_steps")
+    return SpectralMeanFlow(seed=seed, device=device, **{k: cfg[k] for k in model_keys if k in cfg})
 
 
 def seconds_per_step(cfg: dict[str, Any], windows: np.ndarray, device: str, seed: int, probe: int = 12) -> float:
@@ -228,7 +226,7 @@ def seconds_per_step(cfg: dict[str, Any], windows: np.ndarray, device: str, seed
     stamps: list[float] = []
     model = make_model(cfg, device, seed)
     model.fit(windows, steps=probe, batch_size=cfg["batch_size"], lr=cfg["lr"], warmup=0,
-              target=cfg.get("target", "conditional"), progress=False,
+              target=cfg.get("target"), progress=False,
               callback=lambda step, loss, lr: stamps.append(time.perf_counter()))
     skip = min(4, probe - 2)
     return (stamps[-1] - stamps[skip]) / (len(stamps) - 1 - skip)
@@ -257,7 +255,7 @@ def train_and_sample(name: str, cfg: dict[str, Any], real: np.ndarray, steps: in
     warmup = min(int(cfg.get("warmup", 100)), max(steps // 10, 1))
     start = time.perf_counter()
     model.fit(real, steps=steps, batch_size=cfg["batch_size"], lr=cfg["lr"], warmup=warmup,
-              target=cfg.get("target", "conditional"), progress=sys.stderr.isatty())
+              target=cfg.get("target"), progress=sys.stderr.isatty())
     if device.startswith("cuda"):
         torch.cuda.synchronize()
     train_seconds = time.perf_counter() - start

@@ -69,13 +69,6 @@ def _validate(
     return h, heads, eigvals
 
 
-def _unit(v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Normalise each sequence's state (all blocks jointly); return it and the log of the norm."""
-    norm = torch.linalg.vector_norm(v, dim=(-2, -1))
-    safe = torch.where(norm > 0, norm, torch.ones_like(norm))
-    return v / safe[:, None, None].to(v.dtype), torch.log(norm)
-
-
 def factored_chain_evaluate(
     h: torch.Tensor,
     B: torch.Tensor,  # noqa: N803 - the paper's names
@@ -85,6 +78,7 @@ def factored_chain_evaluate(
     eigvals: torch.Tensor,
     *,
     log_scale: bool = False,
+    normalise: bool = False,
     check_finite: bool = True,
 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """TN(x) = β(x¹)ᵀ Λ W(x²) Λ ⋯ Λ W(x^{N−1}) Λ η(x^N) with factored heads (no conjugation).
@@ -97,11 +91,16 @@ def factored_chain_evaluate(
         H: end head, η(x) = hH.
         eigvals: the diagonal of Λ.
         log_scale: return ``(log_abs, phase)`` with TN = phase · exp(log_abs), finite for any N.
+        normalise: return TN(x)/Z(x), where Z(x) > 0 is the product of the running state's
+            norms (all blocks of a sequence jointly) taken after β and after every transfer
+            step. Z is a smooth function of the sequence and is differentiated (not detached),
+            so a potential built on TN/Z is still an exact gradient potential; it is bounded
+            for any N, where TN itself under- or overflows.
         check_finite: also reject NaN/inf inputs (a device sync; turn off in hot training loops
             once inputs are known to be sane).
 
     Returns:
-        TN per sequence, or the ``(log_abs, phase)`` pair when ``log_scale``.
+        TN per sequence, TN/Z with ``normalise``, or the ``(log_abs, phase)`` pair with ``log_scale``.
 
     Shape:
         dense heads: h (batch, N, K); B, Lh, Rh, H (K, r); eigvals (r,).
@@ -111,29 +110,42 @@ def factored_chain_evaluate(
     Raises:
         ShapeError: a tensor has the wrong shape (the message names it), N < 2, NaN/inf, mixed devices.
     """
+    if log_scale and normalise:
+        raise ValueError("log_scale and normalise: choose one (both rescale the running state)")
     h, heads, lam = _validate(h, (B, Lh, Rh, H), eigvals, check_finite)
     dtype = common_dtype(h, lam, *heads)
-    h, lam = h.to(dtype), lam.to(dtype)
     b_head, l_head, r_head, h_head = (x.to(dtype) for x in heads)
+    # Blocks lead and the batch is the rows of one (batch × k) @ (k × r) product per block, so
+    # every step is a batched GEMM. The steps are split with unbind: indexing h[:, n] in the
+    # loop would make the backward allocate and fill a full-size zero tensor per step.
+    steps = h.to(dtype).permute(1, 2, 0, 3).contiguous().unbind(0)  # N × (L, batch, k)
+    lam = lam.to(dtype).unsqueeze(1)  # (L, 1, r)
     l_head_t = l_head.transpose(-1, -2)  # (L, r, k)
+    batch = h.shape[0]
+    tiny = torch.finfo(h.real.dtype if h.is_complex() else h.dtype).tiny
+    log_acc = torch.zeros(batch, dtype=steps[0].real.dtype, device=h.device) if log_scale else None
 
-    def read(x: torch.Tensor, head: torch.Tensor) -> torch.Tensor:  # (batch, L, k) -> (batch, L, r)
-        return (x.unsqueeze(-2) @ head).squeeze(-2)
+    def rescale(v: torch.Tensor) -> torch.Tensor:
+        nonlocal log_acc
+        sq = (v.real.square() + v.imag.square()) if v.is_complex() else v.square()
+        norm = sq.sum(dim=(0, 2)).clamp_min(tiny).sqrt()  # (batch,): all blocks jointly
+        if log_acc is not None:
+            log_acc = log_acc + norm.log()
+        return v / norm.unsqueeze(-1)
 
-    v = read(h[:, 0], b_head)
-    logacc = None
-    if log_scale:
-        v, logacc = _unit(v)
-    for n in range(1, h.shape[1] - 1):
-        # v ← Rhᵀ((Lh (Λ v)) ⊙ h): two thin matmuls, W(xⁿ) is never formed.
-        v = read(read(v * lam, l_head_t) * h[:, n], r_head)
-        if log_scale:
-            v, dlog = _unit(v)
-            logacc = logacc + dlog
-    val = (v * lam * read(h[:, -1], h_head)).sum(dim=(-2, -1))
+    v = torch.bmm(steps[0], b_head)  # β: (L, batch, r)
+    if normalise or log_scale:
+        v = rescale(v)
+    for hn in steps[1:-1]:
+        # v ← Rhᵀ((Lh (Λ v)) ⊙ h): two thin GEMMs, W(xⁿ) is never formed
+        v = torch.bmm(torch.bmm(v * lam, l_head_t) * hn, r_head)
+        if normalise or log_scale:
+            v = rescale(v)
+    val = (v * lam * torch.bmm(steps[-1], h_head)).sum(dim=(0, 2))
     if not log_scale:
         return val
+    assert log_acc is not None
     mag = val.abs()
     safe = torch.where(mag > 0, mag, torch.ones_like(mag))
     phase = torch.where(mag > 0, val / safe.to(val.dtype), torch.ones_like(val))
-    return torch.log(mag) + logacc, phase
+    return torch.log(mag) + log_acc, phase

@@ -26,17 +26,25 @@ from typing import Any
 
 HELP = "train a spectral mean flow on a dataset or a file and write a run folder"
 
-#: the defaults of `kernelops fit --dataset sines` (measured in docs/spectral_mean_flow.md):
-#: about 10 minutes on a 2-core CPU, enough for clearly sine-shaped samples
-DEFAULTS: dict[str, Any] = {
-    "path": "ot", "solver": "midpoint", "steps": 1500, "batch_size": 64, "lr": 2e-3, "warmup": 100,
-    "depth": 4, "width": 64, "rank": None, "seed": 0, "device": "auto", "sample_steps": 16,
-    "checkpoint_every": 250, "plot_samples": 256, "base_field": "none", "target": "conditional",
-}
-_MODEL_FLAGS = ("path", "depth", "width", "rank", "seed", "sample_steps", "solver", "base_field")
+#: run-level settings of `kernelops fit`; the model's and the training's come from FieldConfig and
+#: TrainConfig (kernelops.flows.config), the same defaults Python uses
+def _run_defaults() -> dict[str, Any]:
+    from kernelops.flows.config import DEFAULT_PATH, DEFAULT_SAMPLE_STEPS, DEFAULT_SOLVER
+
+    return {"path": DEFAULT_PATH, "solver": DEFAULT_SOLVER, "seed": 0, "device": "auto",
+            "sample_steps": DEFAULT_SAMPLE_STEPS, "plot_samples": 256}
+
+
+RUN_DEFAULTS = _run_defaults()
+_FIELD_FLAGS = ("depth", "width", "rank", "skip")
+_TRAIN_FLAGS = ("steps", "batch_size", "lr", "warmup", "target", "checkpoint_every")
+_MODEL_FLAGS = ("path", "seed", "sample_steps", "solver", *_FIELD_FLAGS)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from kernelops.flows.config import SKIPS, TARGETS, FieldConfig, TrainConfig
+
+    field, train = FieldConfig(), TrainConfig()
     src = parser.add_argument_group("data (one of --dataset / --data; default --dataset sines)")
     src.add_argument("--dataset", help="registered dataset name (see `kernelops datasets`)")
     src.add_argument("--data", metavar="FILE", help="your own series: .csv (header row), .npy or .npz")
@@ -46,28 +54,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run = parser.add_argument_group("run folder")
     run.add_argument("--out", metavar="RUN", help="run folder to create (default runs/<dataset>-<YYYYmmdd-HHMMSS>)")
     run.add_argument("--resume", metavar="RUN", help="continue the run in this folder exactly where it stopped")
-    run.add_argument("--checkpoint-every", type=int, default=None, help=f"steps between checkpoints (default {DEFAULTS['checkpoint_every']})")
+    run.add_argument("--checkpoint-every", type=int, default=None, help=f"steps between checkpoints (default {train.checkpoint_every})")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     model = parser.add_argument_group("model and training")
-    model.add_argument("--path", help=f"probability path: vp, ot, ve or a plugin's (default {DEFAULTS['path']})")
-    model.add_argument("--solver", help=f"ODE solver for sampling (default {DEFAULTS['solver']})")
-    model.add_argument("--steps", type=int, help=f"total optimisation steps (default {DEFAULTS['steps']})")
-    model.add_argument("--batch-size", type=int, help=f"windows per step (default {DEFAULTS['batch_size']})")
-    model.add_argument("--lr", type=float, help=f"peak learning rate (default {DEFAULTS['lr']})")
-    model.add_argument("--warmup", type=int, help=f"learning-rate warm-up steps (default {DEFAULTS['warmup']})")
-    model.add_argument("--depth", type=int, help=f"feature MLP depth L (default {DEFAULTS['depth']})")
-    model.add_argument("--width", type=int, help=f"feature MLP width d_h, even (default {DEFAULTS['width']})")
+    model.add_argument("--path", help=f"probability path: ot, vp, ve or a plugin's affine path (default {RUN_DEFAULTS['path']})")
+    model.add_argument("--solver", help=f"ODE solver for sampling (default {RUN_DEFAULTS['solver']})")
+    model.add_argument("--steps", type=int, help=f"total optimisation steps (default {train.steps})")
+    model.add_argument("--batch-size", type=int, help=f"windows per step (default {train.batch_size})")
+    model.add_argument("--lr", type=float, help=f"peak learning rate (default {train.lr})")
+    model.add_argument("--warmup", type=int, help=f"learning-rate warm-up steps (default {train.warmup}, at most steps/10)")
+    model.add_argument("--depth", type=int, help=f"feature network depth L (default {field.depth})")
+    model.add_argument("--width", type=int, help=f"feature network width d_h, even (default {field.width})")
     model.add_argument("--rank", type=int, help="chain rank r, a multiple of depth (default depth*width/2)")
-    model.add_argument("--seed", type=int, help=f"seed of initialisation and training draws (default {DEFAULTS['seed']})")
+    model.add_argument("--skip", choices=SKIPS,
+                       help="closed-form start of the field: the posterior mean of a Gaussian with the windows' mean "
+                            "and covariance (window: samples the training length only) or each feature's mean and "
+                            f"variance (channel: any length); default {field.skip}")
+    model.add_argument("--target", choices=TARGETS,
+                       help="regression target: the training set's exact posterior mean of the clean window, or the "
+                            f"drawn window itself (same optimum, more gradient noise); default {train.target}")
+    model.add_argument("--seed", type=int, help=f"seed of initialisation and training draws (default {RUN_DEFAULTS['seed']})")
     model.add_argument("--device", choices=("cpu", "cuda", "auto"), help="where to train (default auto)")
-    model.add_argument("--base-field", choices=("none", "gaussian"),
-                       help="add the exact field of the data's mean and covariance; the network learns the rest "
-                            f"(samples then have the training window length; default {DEFAULTS['base_field']})")
-    model.add_argument("--target", choices=("conditional", "posterior"),
-                       help="regression target: u_t(x_t | x1) of the drawn window, or its posterior mean over the "
-                            "training set (same optimum, less gradient noise; default "
-                            f"{DEFAULTS['target']})")
-    model.add_argument("--sample-steps", type=int, help=f"solver steps for samples.png and `kernelops sample` (default {DEFAULTS['sample_steps']})")
+    model.add_argument("--sample-steps", type=int, help=f"solver steps for samples.png and `kernelops sample` (default {RUN_DEFAULTS['sample_steps']})")
 
 
 def _check_positive(name: str, value: int | float | None, *, allow_zero: bool = False) -> None:
@@ -138,44 +146,43 @@ def run(args: argparse.Namespace) -> int:
         ignored = [f"--{f.replace('_', '-')}" for f in (*_MODEL_FLAGS, "batch_size", "lr", "warmup", "target") if getattr(args, f) is not None]
         if ignored:
             print(f"kernelops fit: note: {', '.join(ignored)} ignored on --resume (the run keeps its settings)", file=sys.stderr)
-        model = SpectralMeanFlow.load(ckpt, map_location=args.device or DEFAULTS["device"])
+        model = SpectralMeanFlow.load(ckpt, map_location=args.device or RUN_DEFAULTS["device"])
         source = dict(model.extra.get("source") or {})
         if not source:
             raise CheckpointError(f"--resume: {ckpt} records no data source (not written by `kernelops fit`); "
                                   "resume it from Python with SpectralMeanFlow.load(...).fit(data)")
         ds = _load_dataset(source)
-        steps = args.steps if args.steps is not None else model.train_config.get("steps", DEFAULTS["steps"])
-        train = {"steps": steps}
+        train = {"steps": args.steps if args.steps is not None else model.train_config.steps}
         config = json.loads((run_dir / "config.json").read_text()) if (run_dir / "config.json").exists() else {}
-        print(f"kernelops fit: resuming {run_dir} at step {model.step} of {steps}", file=sys.stderr)
+        print(f"kernelops fit: resuming {run_dir} at step {model.step} of {train['steps']}", file=sys.stderr)
     else:
         dataset = args.dataset or (None if args.data else "sines")
         columns = [c.strip() for c in args.columns.split(",")] if args.columns else None
         source = {"dataset": dataset, "data": str(Path(args.data).resolve()) if args.data else None,
                   "window": args.window, "stride": args.stride, "columns": columns}
         ds = _load_dataset(source)
-        opt = {k: (getattr(args, k) if getattr(args, k, None) is not None else v) for k, v in DEFAULTS.items()}
+        opt = {k: (getattr(args, k) if getattr(args, k, None) is not None else v) for k, v in RUN_DEFAULTS.items()}
         run_dir = Path(args.out) if args.out else Path("runs") / f"{ds.name}-{time.strftime('%Y%m%d-%H%M%S')}"
         if (run_dir / "checkpoint.pt").exists():
             raise ValueError(f"--out: {run_dir} already holds a run; use --resume {run_dir} or another --out")
-        model = SpectralMeanFlow(path=opt["path"], solver=opt["solver"], depth=opt["depth"], width=opt["width"],
-                                 rank=opt["rank"], seed=opt["seed"], device=opt["device"],
-                                 sample_steps=opt["sample_steps"],
-                                 base_field=None if opt["base_field"] == "none" else opt["base_field"])
+        field = {f: getattr(args, f) for f in _FIELD_FLAGS if getattr(args, f) is not None}
+        model = SpectralMeanFlow(path=opt["path"], solver=opt["solver"], seed=opt["seed"], device=opt["device"],
+                                 sample_steps=opt["sample_steps"], **field)
         model.scaler_state = ds.scaler.state_dict()
         model.extra = {"source": source, "dataset_name": ds.name, "feature_names": list(ds.feature_names)}
-        # a short run (e.g. --steps 20) would never leave the default warm-up: cap it at steps/10
-        warmup = args.warmup if args.warmup is not None else min(DEFAULTS["warmup"], opt["steps"] // 10)
-        train = {"steps": opt["steps"], "batch_size": opt["batch_size"], "lr": opt["lr"], "warmup": warmup,
-                 "target": opt["target"]}
+        train = {f: getattr(args, f) for f in _TRAIN_FLAGS if getattr(args, f) is not None}
+        steps = train.get("steps", model.train_config.steps)
+        if args.warmup is None:  # a short run (e.g. --steps 20) would never leave the warm-up: cap it at steps/10
+            train["warmup"] = min(model.train_config.warmup, steps // 10)
         run_dir.mkdir(parents=True, exist_ok=True)
         config = {}
-    every = args.checkpoint_every or DEFAULTS["checkpoint_every"]
+    if args.checkpoint_every is not None:
+        train["checkpoint_every"] = args.checkpoint_every
     config.update({
         "command": "kernelops fit", "kernelops_version": __version__, "torch_version": torch.__version__,
         "source": source, "dataset": {"name": ds.name, "source": ds.source, "shape": list(ds.windows.shape),
                                       "feature_names": list(ds.feature_names)},
-        "train": {**{k: v for k, v in model.train_config.items()}, **train, "checkpoint_every": every},
+        "train": model.train_config.replace(**train).to_dict(),
         "model": None, "plugins": get_host().versions(), "device": str(model.device),
     })
     loss_csv = run_dir / "loss.csv"
@@ -190,15 +197,15 @@ def run(args: argparse.Namespace) -> int:
             fh.flush()
 
         try:
-            model.fit(ds.windows, **train, checkpoint=ckpt, checkpoint_every=every,
-                      progress=not args.no_progress, callback=log)
-        except KeyboardInterrupt:
-            print(f"kernelops fit: interrupted at step {model.step}; checkpoint saved in {ckpt}; "
+            model.fit(ds.windows, **train, checkpoint=ckpt, progress=not args.no_progress, callback=log)
+        except KeyboardInterrupt as exc:
+            how = getattr(exc, "signal_name", "SIGINT")
+            print(f"kernelops fit: stopped by {how} at step {model.step}; checkpoint saved in {ckpt}; "
                   f"continue with: kernelops fit --resume {run_dir}", file=sys.stderr)
             raise
         finally:
             config["model"] = model.config()
-            config["train"] = {**model.train_config, "checkpoint_every": every}
+            config["train"] = model.train_config.to_dict()
             config["step"] = model.step
             _write_json(run_dir / "config.json", config)
     elapsed = time.time() - started
@@ -220,7 +227,7 @@ def _plot(model: Any, ds: Any, path: Path) -> Path | None:
         return None
     from kernelops.data.scaling import MinMaxScaler
 
-    n = min(DEFAULTS["plot_samples"], max(ds.num_windows, 1))
+    n = min(RUN_DEFAULTS["plot_samples"], max(ds.num_windows, 1))
     fake = model.sample(n, seed=0).detach().cpu().numpy()
     scaler = MinMaxScaler.from_state_dict(model.scaler_state) if model.scaler_state else ds.scaler
     real = ds.raw_windows()

@@ -132,7 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
         _fail(command, "interrupted")
         return 130
-    except (KernelopsError, ValueError, OSError) as exc:
+    except (KernelopsError, ValueError, OSError, FloatingPointError) as exc:
         if _debug():
             traceback.print_exc()
         _fail(command, _one_line(exc))

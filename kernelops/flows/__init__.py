@@ -1,9 +1,40 @@
-"""Flows: the neural spectral mean flow (SpectralMeanFlow) and the classical MMD flow (MMDFlow)."""
+"""Flows: the neural spectral mean flow and its parts, and the classical MMD flow.
 
-from kernelops.flows.mmd_flow import MMDFlow, TransportResult
-from kernelops.flows.potential import SpectralPotential, block_chain_evaluate
-from kernelops.flows.spectral import SpectralHeads
-from kernelops.flows.spectral_mean_flow import SpectralMeanFlow
+- :class:`SpectralMeanFlow`: the facade (``fit`` / ``sample`` / ``save`` / ``load``).
+- :class:`SpectralVelocityField`: the velocity field, an ``nn.Module`` ``field(t, x)``.
+- :class:`FlowMatchingObjective`: the loss, with its target as a strategy.
+- :class:`Trainer`, :class:`TrainConfig`, :class:`FieldConfig`: the loop and the defaults.
+- :func:`sample_field`: integrate any field with any registered solver.
+- :class:`MMDFlow`: the classical fixed-kernel MMD gradient flow.
 
-__all__ = ["MMDFlow", "SpectralHeads", "SpectralMeanFlow", "SpectralPotential", "TransportResult",
-           "block_chain_evaluate"]
+Names are imported on first use, so ``kernelops.flows.config`` (the defaults) loads without torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "MMDFlow": "mmd_flow", "TransportResult": "mmd_flow",
+    "SpectralHeads": "spectral",
+    "ChainPotential": "field", "SpectralVelocityField": "field",
+    "ChannelGaussian": "skip", "WindowGaussian": "skip",
+    "FlowMatchingObjective": "objective",
+    "Trainer": "trainer", "TrainingInterrupted": "trainer",
+    "FieldConfig": "config", "TrainConfig": "config",
+    "sample_field": "sampler",
+    "SpectralMeanFlow": "spectral_mean_flow",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"kernelops.flows.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'kernelops.flows' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -18,12 +18,10 @@ Initialisation (measured, see docs/spectral_mean_flow.md):
   the running row vector in expectation, E‖ΛW(x)v‖ ≈ |λ|·‖v‖, and β, η have unit-variance
   entries. Per block sizes (not the global r, d_f) are the ones that make the block-diagonal
   transfer norm-preserving;
-* ``step_gain``: an extra constant c multiplying L (default 1). ``step_gain="auto"`` sets
-  c = 1/rms|λ| of the initial ring, unit *expected* gain per step; measured on Sines it
-  over-corrects (the same W is applied at every step, so the product grows like the spectral
-  radius of ΛW, not like the mean gain: |TN| ≈ 10⁴ at N = 64, overflow at N = 256), so it is
-  an option, not the default. Long sequences use the pair-normalised chain instead
-  (:mod:`kernelops.flows.potential`).
+* no extra gain on L: a unit *expected* gain per step (L scaled by 1/rms|λ|) was measured to
+  over-correct (the same W is applied at every step, so the product follows the spectral radius
+  of ΛW, not the mean gain: |TN| ≈ 10⁴ at N = 64, overflow at N = 256). Long sequences rely on
+  the normalised chain instead (:mod:`kernelops.flows.field`).
 """
 
 from __future__ import annotations
@@ -69,7 +67,6 @@ class SpectralHeads(nn.Module):
         block_rank: chain modes per block r_b (total rank r = num_blocks·r_b).
         mode: "evd" (complex λ) or "svd" (real σ ≥ 0).
         ring: (ε_low, ε_high) radii of the initial eigenvalue ring, 0 < ε_low < ε_high < 1.
-        step_gain: constant multiplying every transfer matrix W; "auto" = 1/rms|λ| at init.
         dtype: real dtype; heads are the matching complex dtype.
         generator: torch.Generator for the initial draw (reproducible initialisation).
 
@@ -78,8 +75,7 @@ class SpectralHeads(nn.Module):
     """
 
     def __init__(self, num_blocks: int, block_dim: int, block_rank: int, mode: str = "evd",
-                 ring: tuple[float, float] = (0.05, 0.95), step_gain: float | str = 1.0,
-                 dtype: torch.dtype = torch.float32, generator: torch.Generator | None = None):
+                 ring: tuple[float, float] = (0.05, 0.95), dtype: torch.dtype = torch.float32, generator: torch.Generator | None = None):
         super().__init__()
         if mode not in MODES:
             raise ValueError(f"mode: expected one of {MODES}, got {mode!r}")
@@ -99,16 +95,10 @@ class SpectralHeads(nn.Module):
             self.theta = nn.Parameter((2 * math.pi * torch.rand(shape, generator=generator, dtype=torch.float64)).to(dtype))
         else:
             self.register_parameter("theta", None)
-        if step_gain == "auto":
-            # E|λ|² for |λ|² uniform on [lo², hi²] is (lo² + hi²)/2
-            step_gain = 1.0 / math.sqrt((lo**2 + hi**2) / 2)
-        if not isinstance(step_gain, (int, float)) or not step_gain > 0:
-            raise ValueError(f"step_gain: expected a positive number or 'auto', got {step_gain!r}")
-        self.step_gain = float(step_gain)
         k, r = block_dim, block_rank
         full = (num_blocks, k, r)
         self.B = nn.Parameter(complex_gaussian(full, 1.0 / k, dtype, generator))
-        self.L = nn.Parameter(complex_gaussian(full, self.step_gain**2 / r, dtype, generator))
+        self.L = nn.Parameter(complex_gaussian(full, 1.0 / r, dtype, generator))
         self.R = nn.Parameter(complex_gaussian(full, 1.0 / k, dtype, generator))
         self.H = nn.Parameter(complex_gaussian(full, 1.0 / k, dtype, generator))
 
@@ -130,11 +120,11 @@ class SpectralHeads(nn.Module):
 
     def config(self) -> dict:
         return {"num_blocks": self.num_blocks, "block_dim": self.block_dim, "block_rank": self.block_rank,
-                "mode": self.mode, "ring": list(self.ring), "step_gain": self.step_gain}
+                "mode": self.mode, "ring": list(self.ring)}
 
     def extra_repr(self) -> str:
         return (f"blocks={self.num_blocks}, k={self.block_dim}, r_b={self.block_rank}, mode={self.mode}, "
-                f"ring={self.ring}, step_gain={self.step_gain:.3g}")
+                f"ring={self.ring}")
 
 
 __all__ = ["MODES", "SpectralHeads", "complex_gaussian", "ring_radii"]

@@ -167,16 +167,13 @@ class AffinePath:
 
     # -- the marginal field of an empirical data set ----------------------------------------------
     @torch.no_grad()
-    def posterior_velocity(self, x: torch.Tensor, t: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
-        """u_t(x) = E[u_t(x | x₁) | x_t = x] when the data are the windows in ``reference``.
+    def posterior_mean(self, x: torch.Tensor, t: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+        """E[x₁ | x_t = x] when the data are the windows in ``reference`` (the exact denoiser).
 
         With x₁ uniform over the reference set, the posterior of x₁ given x_t = x has weights
-        w_i ∝ exp(−‖x − α_t r_i‖²/(2σ_t²)), and since u_t(x | x₁) is affine in x₁,
-        u_t(x) = α'_t x̂₁ + (σ'_t/σ_t)(x − α_t x̂₁) with x̂₁ = Σ_i w_i r_i. When ``reference`` is
-        the whole training set this is exactly the minimiser of the conditional flow-matching
-        loss on that set, so using it as the regression target changes the loss by a constant
-        and the gradient not at all in expectation, and removes the target's own variance
-        (the irreducible part of the loss, most of it at small and middle t).
+        w_i ∝ exp(−‖x − α_t r_i‖²/(2σ_t²)); the result is Σ_i w_i r_i. Computed as one
+        (batch × windows) product, with both sides shifted by the reference mean (same weights,
+        smaller numbers, so float32 stays accurate as t → 1 where the weights become one-hot).
 
         Args:
             x: points x_t (any trailing shape; flattened per row).
@@ -197,12 +194,27 @@ class AffinePath:
         c = self.schedule.evaluate(t.to(dtype=x.dtype, device=x.device))
         alpha, sigma = c.alpha[:, None], c.sigma[:, None]
         flat, ref = x.reshape(batch, -1), reference.reshape(reference.shape[0], -1).to(x)
-        centre = ref.mean(0)  # shifting both sides keeps the weights; smaller numbers, less cancellation
+        centre = ref.mean(0)
         flat_c, ref_c = flat - alpha * centre, ref - centre
         # −‖x − α r‖²/(2σ²) up to terms constant in r
         logits = (alpha * (flat_c @ ref_c.T) - 0.5 * alpha.square() * ref_c.square().sum(1)) / sigma.square()
-        x1_hat = torch.softmax(logits, dim=1) @ ref_c + centre
-        return self.conditional_velocity(x, x1_hat.reshape(x.shape), t.to(dtype=x.dtype, device=x.device))
+        return (torch.softmax(logits, dim=1) @ ref_c + centre).reshape(x.shape)
+
+    @torch.no_grad()
+    def posterior_velocity(self, x: torch.Tensor, t: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+        """u_t(x) = E[u_t(x | x₁) | x_t = x] when the data are the windows in ``reference``.
+
+        u_t(x | x₁) is affine in x₁, so this is the conditional velocity at the posterior mean
+        x̂₁ = :meth:`posterior_mean`. With the whole training set as the reference it is exactly
+        the minimiser of the conditional flow-matching loss on that set: regressing on it
+        changes the loss by a constant and the expected gradient not at all, and removes the
+        target's own variance.
+
+        Shape:
+            x: (batch, ...). t: (batch,). reference: (num, ...). returns: (batch, ...).
+        """
+        x1_hat = self.posterior_mean(x, t, reference)
+        return self.conditional_velocity(x, x1_hat, t.to(dtype=x.dtype, device=x.device))
 
     # -- the marginal field for Gaussian data ---------------------------------------------------
     def marginal_velocity(

@@ -135,3 +135,25 @@ def test_factored_real_inputs_stay_real_and_respect_device(device):
     assert out.dtype == torch.float32 and out.device.type == device.type
     ref = _dense_chain(*(x.double() for x in heads), lam.double()).evaluate(h.double())
     assert torch.allclose(out.double(), ref, rtol=1e-4, atol=1e-5)
+
+
+def test_normalise_divides_by_the_product_of_the_running_norms():
+    """normalise=True returns TN/Z with Z > 0 real, and log Z is what the log-scale form accumulates."""
+    gen = torch.Generator().manual_seed(11)
+    nblocks, k, r = 3, 4, 5
+    h = torch.randn(6, 7, nblocks, k, dtype=torch.complex128, generator=gen)
+    heads = [torch.randn(nblocks, k, r, dtype=torch.complex128, generator=gen) / k for _ in range(4)]
+    lam = 0.8 * torch.randn(nblocks, r, dtype=torch.complex128, generator=gen).sgn()
+    plain = factored_chain_evaluate(h, *heads, lam)
+    normed = factored_chain_evaluate(h, *heads, lam, normalise=True)
+    log_abs, _ = factored_chain_evaluate(h, *heads, lam, log_scale=True)
+    z = plain / normed
+    assert_close(z.imag, torch.zeros(6, dtype=torch.float64), atol=1e-12 * float(z.abs().max()), rtol=0)
+    assert (z.real > 0).all()
+    assert_close(z.real.log(), log_abs - normed.abs().log())
+    # bounded for a long chain where the plain product underflows
+    long_h = torch.randn(2, 3000, nblocks, k, dtype=torch.complex128, generator=gen)
+    long_normed = factored_chain_evaluate(long_h, *heads, 0.1 * lam, normalise=True)
+    assert torch.isfinite(long_normed).all() and (long_normed.abs() > 1e-6).all()
+    with pytest.raises(ValueError, match="choose one"):
+        factored_chain_evaluate(h, *heads, lam, normalise=True, log_scale=True)

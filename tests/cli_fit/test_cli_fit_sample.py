@@ -35,7 +35,8 @@ def test_fit_writes_the_run_folder(run_dir):
     assert {p.name for p in run_dir.iterdir()} >= {"config.json", "checkpoint.pt", "loss.csv", "samples.png"}
     config = json.loads((run_dir / "config.json").read_text())
     assert config["source"]["dataset"] == "sines" and config["step"] == 20
-    assert config["model"]["depth"] == 1 and config["model"]["width"] == 8 and config["model"]["path"] == "ot"
+    assert config["model"]["field"]["depth"] == 1 and config["model"]["field"]["width"] == 8
+    assert config["model"]["path"] == "ot" and config["train"]["batch_size"] == 16 and config["train"]["warmup"] == 2
     assert config["dataset"]["shape"] == [10000, 24, 5]
     rows = list(csv.reader((run_dir / "loss.csv").open()))
     assert rows[0] == ["step", "loss", "lr"] and [int(r[0]) for r in rows[1:]] == list(range(1, 21))
@@ -91,15 +92,15 @@ def test_user_csv_with_original_scale(tmp_path):
 
 
 @pytest.mark.slow
-def test_base_field_and_target_flags_are_recorded_and_the_base_fixes_the_sample_length(tmp_path):
+def test_skip_and_target_flags_are_recorded_and_the_window_skip_fixes_the_sample_length(tmp_path):
     t = np.arange(60)
     series = np.stack([np.sin(0.3 * t), np.cos(0.2 * t)], axis=1)
     np.save(tmp_path / "s.npy", series)
-    proc = _run("fit", "--data", "s.npy", "--window", "6", "--steps", "3", "--base-field", "gaussian",
-                "--target", "posterior", "--out", "r", *TINY, cwd=tmp_path)
+    proc = _run("fit", "--data", "s.npy", "--window", "6", "--steps", "3", "--skip", "window",
+                "--target", "conditional", "--out", "r", *TINY, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     config = json.loads((tmp_path / "r" / "config.json").read_text())
-    assert config["model"]["base_field"] == "gaussian" and config["train"]["target"] == "posterior"
+    assert config["model"]["field"]["skip"] == "window" and config["train"]["target"] == "conditional"
     proc = _run("sample", "r", "--num", "4", "--out", "f.npy", "--steps", "1", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert np.load(tmp_path / "f.npy").shape == (4, 6, 2)
@@ -109,7 +110,19 @@ def test_base_field_and_target_flags_are_recorded_and_the_base_fixes_the_sample_
 
 
 @pytest.mark.slow
-def test_ctrl_c_saves_a_checkpoint_and_resume_matches_an_uninterrupted_run(tmp_path):
+def test_a_channel_skip_model_samples_other_lengths(tmp_path):
+    np.save(tmp_path / "s.npy", np.sin(0.3 * np.arange(60))[:, None])
+    proc = _run("fit", "--data", "s.npy", "--window", "6", "--steps", "2", "--skip", "channel", "--out", "r",
+                *TINY, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    proc = _run("sample", "r", "--num", "3", "--out", "g.npy", "--seq-len", "9", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert np.load(tmp_path / "g.npy").shape == (3, 9, 1)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
+def test_a_stop_signal_saves_a_checkpoint_and_resume_matches_an_uninterrupted_run(tmp_path, signame):
     import signal
     import time
 
@@ -123,10 +136,10 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_matches_an_uninterrupted_run(tmp_p
     deadline = time.time() + 120
     while time.time() < deadline and not (log.exists() and len(log.read_text().splitlines()) > 6):
         time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(getattr(signal, signame))
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
-    assert "checkpoint saved" in err and (tmp_path / "cut" / "checkpoint.pt").exists()
+    assert f"stopped by {signame}" in err and "checkpoint saved" in err and (tmp_path / "cut" / "checkpoint.pt").exists()
     stopped = json.loads((tmp_path / "cut" / "config.json").read_text())["step"]
     assert 5 <= stopped < 60
     resumed = _run("fit", "--resume", "cut", "--no-progress", cwd=tmp_path)

@@ -48,7 +48,7 @@ def test_resume_after_ctrl_c_reproduces_the_uninterrupted_loss_sequence(tmp_path
     resumed.fit(data, steps=6, progress=False)  # settings come from the checkpoint
     losses = [loss for _, loss, _ in interrupted.history] + [loss for _, loss, _ in resumed.history]
     assert losses == reference  # bit-for-bit on CPU
-    for a, b in zip(full.net.parameters(), resumed.net.parameters()):
+    for a, b in zip(full.field.parameters(), resumed.field.parameters()):
         assert torch.equal(a, b)
     for a, b in zip(full.ema.module.parameters(), resumed.ema.module.parameters()):
         assert torch.equal(a, b)
@@ -68,14 +68,16 @@ def test_checkpoint_contents_are_safe_primitives(tmp_path):
     model.scaler_state = {"min": [0.0, 0.0], "scale": [1.0, 1.0]}
     model.save(tmp_path / "m.pt")
     state = torch.load(tmp_path / "m.pt", weights_only=True)
-    assert state["format"] == "kernelops.spectral_mean_flow" and state["step"] == 2
+    assert state["format"] == "kernelops.spectral_mean_flow" and state["format_version"] == 2
+    assert state["trainer"]["step"] == 2
     json.dumps(state["config"])  # config is plain JSON
-    assert set(state["rng"]) == {"torch_cpu", "batch", "time", "noise"}
-    assert all(v.dtype == torch.uint8 for v in state["rng"].values())
+    json.dumps(state["train_config"])
+    assert set(state["trainer"]["rng"]) == {"batch", "time", "noise"} and set(state["rng"]) == {"torch_cpu"}
+    assert all(v.dtype == torch.uint8 for v in (*state["rng"].values(), *state["trainer"]["rng"].values()))
     assert state["config"]["plugins_needed"][0]["name"] == "vp"
     assert state["plugins"]["kernelops.plugins.builtin.paths"] == ko.__version__
     assert state["scaler"] == {"min": [0.0, 0.0], "scale": [1.0, 1.0]}
-    assert state["optimizer"]["state"]  # AdamW moments are saved
+    assert state["trainer"]["optimizer"]["state"]  # AdamW moments are saved
 
 
 def test_missing_corrupt_and_foreign_checkpoints(tmp_path):
@@ -98,9 +100,13 @@ def test_missing_corrupt_and_foreign_checkpoints(tmp_path):
     save_checkpoint(tmp_path / "other.pt", {"format": "something.else"})
     with pytest.raises(CheckpointError, match="not a kernelops.spectral_mean_flow checkpoint"):
         SpectralMeanFlow.load(tmp_path / "other.pt")
-    save_checkpoint(tmp_path / "nokeys.pt", {"format": "kernelops.spectral_mean_flow", "config": {}})
-    with pytest.raises(CheckpointError, match="missing"):
+    save_checkpoint(tmp_path / "nokeys.pt", {"format": "kernelops.spectral_mean_flow", "format_version": 2, "config": {}})
+    with pytest.raises(CheckpointError, match="no 'train_config' entry"):
         SpectralMeanFlow.load(tmp_path / "nokeys.pt")
+    # a checkpoint of the first format (kernelops 0.1) is refused with its version named
+    save_checkpoint(tmp_path / "v1.pt", {"format": "kernelops.spectral_mean_flow", "format_version": 1, "config": {}})
+    with pytest.raises(CheckpointError, match="format version 1.*retrain"):
+        SpectralMeanFlow.load(tmp_path / "v1.pt")
 
 
 class _Evil:

@@ -108,13 +108,14 @@ def test_generators_state_round_trip():
 
 
 def test_param_groups_exclude_spectral_parameters_from_decay():
-    from kernelops.features.spectral_mlp import SpectralMLP
-    from kernelops.flows import SpectralHeads, SpectralPotential
+    import kernelops as ko
+    from kernelops.flows import FieldConfig, SpectralVelocityField
 
-    net = SpectralPotential(SpectralMLP(2, depth=1, width=4), SpectralHeads(1, 2, 2))
-    decay, no_decay = param_groups(net, 0.01)
+    field = SpectralVelocityField(ko.path("ot"), 2, 3, FieldConfig(depth=1, width=4))
+    net = field.potential_net
+    decay, no_decay = param_groups(field, 0.01)
     ids = {id(p) for p in no_decay["params"]}
-    for p in (net.heads.nu, net.heads.theta, net.features.q_embed, net.features.input.bias):
+    for p in (net.heads_s.nu, net.heads_o.theta, net.features.q_embed, net.features.input.bias):
         assert id(p) in ids
-    assert id(net.heads.L) in {id(p) for p in decay["params"]} and decay["weight_decay"] == 0.01
+    assert id(net.heads_o.L) in {id(p) for p in decay["params"]} and decay["weight_decay"] == 0.01
     assert math.isclose(no_decay["weight_decay"], 0.0)

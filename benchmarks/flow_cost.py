@@ -1,0 +1,226 @@
+"""Benchmark: what a spectral mean flow costs to train and to sample, beside a transformer reference.
+
+Usage (from the repository root, nothing else running)::
+
+    .venv/bin/python benchmarks/flow_cost.py [--threads 2] [--old-src DIR] [--out benchmarks/results]
+
+A. **Training cost per window** of the default model (``SpectralMeanFlow()`` with the
+   ``TrainConfig`` defaults, Sines windows 24 × 5) at batch 64 and 128, and in the same process a
+   transformer denoiser of Diffusion-TS's size (d_model 64, 3 encoder layers, 4 heads, feed-forward
+   256; x₀-prediction MSE with Adam) at the same batches: milliseconds per training window and their
+   ratio. ``--old-src DIR`` also times the ``SpectralMeanFlow`` of another checkout (e.g. a
+   ``git worktree`` of an earlier commit) in a subprocess right after, with the same settings.
+B. **Sampling**: windows/s with the midpoint solver at NFE ∈ {4, 8, 16, 32, 64} for a model
+   trained ``--train-steps`` steps, and the MMD (RBF, median bandwidth) of 1 000 generated windows
+   to 1 000 held-out Sines windows at each NFE, beside the MMD of a second held-out real set (the
+   floor) — how few evaluations the sampler needs.
+
+Writes ``OUT/flow_cost.json`` and ``OUT/flow_cost.md``. Timings are the median of repeats after
+warm-up steps; read the ratios (measured in one process), not the absolute times, on a shared machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+BATCHES = (64, 128)
+NFES = (4, 8, 16, 32, 64)
+
+
+def machine() -> dict[str, Any]:
+    import torch
+
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in subprocess.run(
+            ["lscpu"], capture_output=True, text=True).stdout.splitlines() if line.startswith("Model name"))
+    except Exception:
+        cpu = platform.processor() or "unknown"
+    return {"cpu": cpu, "nproc": os.cpu_count(), "torch": torch.__version__, "threads": torch.get_num_threads(),
+            "load_average_start": list(os.getloadavg())}
+
+
+def flow_ms_per_window(batch: int, steps: int = 12, warmup: int = 4) -> float:
+    """Median ms per training window of ``SpectralMeanFlow()`` (whichever kernelops is importable)."""
+    from kernelops.data import make_sines
+    from kernelops.flows import SpectralMeanFlow
+
+    data = make_sines(10000, seed=0)
+    stamps: list[float] = []
+    model = SpectralMeanFlow(path="ot")
+    model.fit(data, steps=warmup + steps, batch_size=batch, progress=False,
+              callback=lambda step, loss, lr: stamps.append(time.perf_counter()))
+    gaps = np.diff(stamps[warmup:])
+    return float(np.median(gaps)) * 1000 / batch
+
+
+class TransformerDenoiser:
+    """Diffusion-TS-size reference: linear embedding, 3 pre-norm encoder layers (d_model 64, 4 heads,
+    feed-forward 256), a learned position and a sinusoidal noise-level embedding, linear read-out;
+    trained by x₀-prediction MSE with Adam."""
+
+    def __init__(self, seq_len: int = 24, features: int = 5, d_model: int = 64):
+        import torch
+        from torch import nn
+
+        torch.manual_seed(0)
+        self.embed = nn.Linear(features, d_model)
+        self.position = nn.Parameter(torch.zeros(1, seq_len, d_model))
+        self.time = nn.Sequential(nn.Linear(d_model, d_model), nn.SiLU(), nn.Linear(d_model, d_model))
+        layer = nn.TransformerEncoderLayer(d_model, 4, 4 * d_model, dropout=0.0, batch_first=True, norm_first=True)
+        self.encoder = nn.TransformerEncoder(layer, 3, enable_nested_tensor=False)
+        self.out = nn.Linear(d_model, features)
+        self.modules = nn.ModuleList([self.embed, self.time, self.encoder, self.out])
+        self.params = [*self.modules.parameters(), self.position]
+        self.opt = torch.optim.Adam(self.params, lr=1e-3)
+        self.d_model = d_model
+
+    def step(self, x1: Any) -> float:
+        import torch
+
+        t = torch.rand(x1.shape[0])
+        noisy = t[:, None, None] * x1 + (1 - t[:, None, None]) * torch.randn_like(x1)
+        freqs = torch.exp(-torch.arange(self.d_model // 2) * (9.2 / (self.d_model // 2)))
+        emb = torch.cat([(t[:, None] * 1000 * freqs).sin(), (t[:, None] * 1000 * freqs).cos()], -1)
+        h = self.embed(noisy) + self.position + self.time(emb)[:, None, :]
+        loss = (self.out(self.encoder(h)) - x1).square().mean()
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        return float(loss)
+
+
+def transformer_ms_per_window(batch: int, steps: int = 12, warmup: int = 4) -> float:
+    import torch
+
+    from kernelops.data import make_sines
+
+    data = torch.from_numpy(make_sines(10000, seed=0)) * 2 - 1
+    net = TransformerDenoiser()
+    stamps = []
+    for i in range(warmup + steps):
+        net.step(data[torch.randint(len(data), (batch,))])
+        stamps.append(time.perf_counter())
+    return float(np.median(np.diff(stamps[warmup:]))) * 1000 / batch
+
+
+def part_a(old_src: str | None) -> dict[str, Any]:
+    rows = []
+    for batch in BATCHES:
+        flow = flow_ms_per_window(batch)
+        ref = transformer_ms_per_window(batch)
+        row = {"batch": batch, "flow_ms": flow, "transformer_ms": ref, "flow_over_transformer": flow / ref}
+        if old_src:
+            code = (f"import sys; sys.path.insert(0, {str(Path(__file__).resolve().parent)!r}); "
+                    f"import flow_cost; print(flow_cost.flow_ms_per_window({batch}))")
+            env = {**os.environ, "PYTHONPATH": str(Path(old_src).resolve())}
+            out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+            row["old_flow_ms"] = float(out.stdout.strip().splitlines()[-1])
+            row["old_over_new"] = row["old_flow_ms"] / flow
+        rows.append(row)
+        print(f"  A {row}", flush=True)
+    return {"rows": rows, "old_src": old_src}
+
+
+def part_b(train_steps: int) -> dict[str, Any]:
+    import torch
+
+    from kernelops.data import make_sines
+    from kernelops.embeddings import mmd
+    from kernelops.features.kernels import median_bandwidth
+    from kernelops.flows import SpectralMeanFlow
+
+    data = make_sines(10000, seed=0)
+    held = torch.from_numpy(make_sines(1000, seed=1)).flatten(1)
+    second = torch.from_numpy(make_sines(1000, seed=2)).flatten(1)
+    bw = float(median_bandwidth(held))
+    model = SpectralMeanFlow(path="ot")
+    start = time.perf_counter()
+    model.fit(data, steps=train_steps, progress=False)
+    out: dict[str, Any] = {"train_steps": train_steps, "train_seconds": time.perf_counter() - start,
+                           "floor_mmd": float(mmd(second, held, bandwidth=bw)), "rows": []}
+    model.sample(50, steps=2, seed=0)  # warm-up
+    for nfe in NFES:
+        start = time.perf_counter()
+        fake = model.sample(1000, steps=nfe // 2, solver="midpoint", batch_size=500, seed=3)
+        seconds = time.perf_counter() - start
+        row = {"nfe": nfe, "windows_per_s": 1000 / seconds, "mmd": float(mmd(fake.flatten(1), held, bandwidth=bw))}
+        out["rows"].append(row)
+        print(f"  B {row}", flush=True)
+    return out
+
+
+def write_md(res: dict[str, Any], path: Path) -> None:
+    m = res["machine"]
+    lines = ["# Spectral mean flow: training and sampling cost", "",
+             f"Machine: {m['cpu']}, nproc {m['nproc']}, torch {m['torch']}, {m['threads']} torch thread(s), "
+             f"load average at start {', '.join(f'{v:.1f}' for v in m['load_average_start'])}. "
+             f"Command: `{res['command']}`. Written by `benchmarks/flow_cost.py`.", ""]
+    if "A" in res:
+        old = res["A"].get("old_src")
+        lines += ["## A. Training cost per window (Sines 24 × 5, default model, median of 12 steps)", "",
+                  "| batch | spectral mean flow (ms/window) | transformer reference (ms/window) | flow / transformer |"
+                  + (" previous flow (ms/window) | previous / now |" if old else ""),
+                  "|---|---|---|---|" + ("---|---|" if old else "")]
+        for r in res["A"]["rows"]:
+            lines.append(f"| {r['batch']} | {r['flow_ms']:.3f} | {r['transformer_ms']:.3f} | {r['flow_over_transformer']:.2f} |"
+                         + (f" {r['old_flow_ms']:.3f} | {r['old_over_new']:.2f} |" if old else ""))
+        lines += ["", "Transformer reference: d_model 64, 3 pre-norm encoder layers, 4 heads, feed-forward 256, "
+                  "x₀-prediction MSE, Adam (the size of Diffusion-TS's Sines model)."
+                  + (f" Previous flow: `SpectralMeanFlow` imported from `{old}`, timed in a subprocess of the same run." if old else ""), ""]
+    if "B" in res:
+        b = res["B"]
+        lines += [f"## B. Sampling rate and quality vs NFE (midpoint; model trained {b['train_steps']} steps, "
+                  f"{b['train_seconds']:.0f} s)", "",
+                  f"MMD of 1 000 generated to 1 000 held-out Sines windows (RBF, median bandwidth); two real "
+                  f"sets score {b['floor_mmd']:.4f} (the floor).", "",
+                  "| NFE | windows/s | MMD |", "|---|---|---|"]
+        lines += [f"| {r['nfe']} | {r['windows_per_s']:.0f} | {r['mmd']:.4f} |" for r in b["rows"]]
+    from kernelops.utils.atomic import atomic_write
+
+    atomic_write(path, lambda fh: fh.write("\n".join(lines) + "\n"), mode="w")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--parts", default="A,B")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default torch's)")
+    parser.add_argument("--old-src", help="a checkout whose SpectralMeanFlow part A also times")
+    parser.add_argument("--train-steps", type=int, default=1500)
+    parser.add_argument("--out", default=str(REPO / "benchmarks" / "results"))
+    args = parser.parse_args(argv)
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    parts = {p.strip().upper() for p in args.parts.split(",")}
+    res: dict[str, Any] = {"machine": machine(), "command": shlex.join(["python", "benchmarks/flow_cost.py", *(argv or sys.argv[1:])])}
+    if "A" in parts:
+        res["A"] = part_a(args.old_src)
+    if "B" in parts:
+        res["B"] = part_b(args.train_steps)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    previous = out / "flow_cost.json"
+    if previous.exists():  # running one part keeps the other's figures
+        res = {**json.loads(previous.read_text()), **res}
+    from kernelops.utils.atomic import atomic_write
+
+    atomic_write(previous, lambda fh: fh.write(json.dumps(res, indent=2) + "\n"), mode="w")
+    write_md(res, out / "flow_cost.md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

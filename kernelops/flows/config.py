@@ -1,0 +1,169 @@
+"""The defaults of the spectral mean flow, in one place (imports no torch).
+
+:class:`FieldConfig` sizes the velocity field, :class:`TrainConfig` drives the trainer. Python
+(:class:`~kernelops.flows.SpectralMeanFlow`), the ``kernelops fit`` command and the benchmark
+scripts all read their defaults from here, so they cannot drift apart. Both are plain
+dataclasses of JSON values: they go into checkpoints and run folders as dicts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+#: the probability path, ODE solver and solver steps a model uses unless told otherwise
+DEFAULT_PATH = "ot"
+DEFAULT_SOLVER = "midpoint"
+DEFAULT_SAMPLE_STEPS = 16
+
+#: regression targets of the flow-matching loss (see :mod:`kernelops.flows.objective`)
+TARGETS = ("posterior", "conditional")
+#: closed-form skip terms of the field (see :mod:`kernelops.flows.field`)
+SKIPS = ("window", "channel")
+#: eigenvalue modes of the spectral heads
+MODES = ("evd", "svd")
+
+_C = TypeVar("_C", bound="_Config")
+
+
+class _Config:
+    """Shared dict round trip and validation for the two configs."""
+
+    def validate(self) -> None:
+        """Raise ValueError naming the first setting that is out of range."""
+        raise NotImplementedError
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v)
+                for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+
+    @classmethod
+    def from_dict(cls: type[_C], values: dict[str, Any], *, where: str = "config") -> _C:
+        """Build from a dict; unknown keys are an error that names them and the known ones."""
+        known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"{where}: unknown {cls.__name__} setting(s) {unknown}; known: {sorted(known)}")
+        out = cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+        out.validate()
+        return out
+
+    def replace(self: _C, **changes: Any) -> _C:
+        """A copy with the given settings changed; ``None`` values leave a setting as it is."""
+        out = dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})  # type: ignore[type-var]
+        out.validate()
+        return out
+
+
+def _positive_int(name: str, value: Any, minimum: int = 1) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name}: expected an integer ≥ {minimum}, got {value!r}")
+
+
+def _finite_number(name: str, value: Any, low: float, high: float = math.inf, *, open_low: bool = False) -> None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    ok = ok and (value > low if open_low else value >= low) and value <= high
+    if not ok:
+        bound = f"{'>' if open_low else '≥'} {low:g}" + (f" and ≤ {high:g}" if math.isfinite(high) else "")
+        raise ValueError(f"{name}: expected a finite number {bound}, got {value!r}")
+
+
+@dataclass
+class FieldConfig(_Config):
+    """Size and form of :class:`~kernelops.flows.SpectralVelocityField`.
+
+    Attributes:
+        depth: residual blocks of the feature network (= chain blocks).
+        width: hidden width of the feature network (even); each block gives width/2 complex features.
+        rank: total chain rank, a multiple of ``depth`` (None: depth·width/2).
+        mode: "evd" (complex eigenvalues) or "svd" (real non-negative).
+        time_features: size of the sinusoidal flow-time embedding (even).
+        hidden_mult: expansion of each residual block's inner layer.
+        skip: the closed-form start of the clean-window prediction, the posterior mean of a
+            Gaussian fit to the training windows: "window" (mean and covariance of whole windows;
+            samples the training length only) or "channel" (each feature's mean and variance;
+            any length, cost linear in it). The network adds what is not Gaussian.
+    """
+
+    depth: int = 4
+    width: int = 64
+    rank: int | None = None
+    mode: str = "evd"
+    time_features: int = 16
+    hidden_mult: int = 2
+    skip: str = "window"
+
+    def validate(self) -> None:
+        _positive_int("depth", self.depth)
+        _positive_int("width", self.width, 2)
+        if self.width % 2:
+            raise ValueError(f"width: expected an even number (real and imaginary halves), got {self.width}")
+        if self.rank is not None:
+            _positive_int("rank", self.rank)
+            if self.rank % self.depth:
+                raise ValueError(f"rank: expected a multiple of depth={self.depth} (one chain block per layer), got {self.rank}")
+        if self.mode not in MODES:
+            raise ValueError(f"mode: expected one of {MODES}, got {self.mode!r}")
+        _positive_int("time_features", self.time_features, 0)
+        if self.time_features % 2:
+            raise ValueError(f"time_features: expected an even number, got {self.time_features}")
+        _positive_int("hidden_mult", self.hidden_mult)
+        if self.skip not in SKIPS:
+            raise ValueError(f"skip: expected one of {SKIPS}, got {self.skip!r}")
+
+    @property
+    def chain_rank(self) -> int:
+        return self.rank if self.rank is not None else self.depth * self.width // 2
+
+
+@dataclass
+class TrainConfig(_Config):
+    """Settings of :class:`~kernelops.flows.Trainer` (and of ``SpectralMeanFlow.fit``).
+
+    Attributes:
+        steps: optimisation steps in total (a resumed run stops at the same step count).
+        batch_size: windows per step (drawn with replacement).
+        lr: peak AdamW learning rate (linear warm-up, cosine decay to ``lr·final_lr_ratio``).
+        warmup: warm-up steps.
+        weight_decay: decoupled weight decay on weight matrices and heads.
+        grad_clip: largest global gradient norm (0 disables clipping).
+        ema_decay: decay of the weight average used for sampling.
+        final_lr_ratio: learning rate at the last step, as a fraction of ``lr``.
+        target: "posterior": regress on the training set's exact posterior mean of the clean
+            window (no target noise in the gradient); "conditional": on the drawn window itself.
+        checkpoint_every: steps between checkpoints when a checkpoint file is given.
+        log_every: steps between progress-bar updates.
+    """
+
+    steps: int = 1500
+    batch_size: int = 64
+    lr: float = 2e-3
+    warmup: int = 100
+    weight_decay: float = 1e-4
+    grad_clip: float = 1.0
+    ema_decay: float = 0.999
+    final_lr_ratio: float = 0.05
+    target: str = "posterior"
+    checkpoint_every: int = 250
+    log_every: int = 50
+
+    def validate(self) -> None:
+        _positive_int("steps", self.steps, 0)
+        _positive_int("batch_size", self.batch_size)
+        _finite_number("lr", self.lr, 0.0, open_low=True)
+        _positive_int("warmup", self.warmup, 0)
+        _finite_number("weight_decay", self.weight_decay, 0.0)
+        _finite_number("grad_clip", self.grad_clip, 0.0)
+        _finite_number("ema_decay", self.ema_decay, 0.0, 1.0)
+        if self.ema_decay >= 1.0:
+            raise ValueError(f"ema_decay: expected a number in [0, 1), got {self.ema_decay!r}")
+        _finite_number("final_lr_ratio", self.final_lr_ratio, 0.0, 1.0)
+        if self.target not in TARGETS:
+            raise ValueError(f"target: expected one of {TARGETS}, got {self.target!r}")
+        _positive_int("checkpoint_every", self.checkpoint_every)
+        _positive_int("log_every", self.log_every)
+
+
+__all__ = ["DEFAULT_PATH", "DEFAULT_SAMPLE_STEPS", "DEFAULT_SOLVER", "MODES", "SKIPS", "TARGETS", "FieldConfig", "TrainConfig"]

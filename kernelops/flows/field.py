@@ -1,0 +1,253 @@
+"""The velocity field of the spectral mean flow: an exact gradient field, preconditioned.
+
+**The learned potential** (:class:`ChainPotential`). One feature network φ_t applied to every
+step of a sequence, and two spectral chains over those features — the embedding of the current
+law (s) and of the data (o) — give the time-dependent MMD witness
+
+    f_t(y) = Re[TN_s(y) − TN_o(y)] / Z(y),   TN_q(y) = β_q(y¹)ᵀ Λ_q W_q(y²) Λ_q ⋯ Λ_q η_q(y^N),
+
+with β_q = hB_q, W_q(y) = L_qᵀ diag(h) R_q, η_q = hH_q, h = φ_t(yⁿ), and Z(y) > 0 the product of
+the chains' joint running norms (:func:`kernelops.chains.factored_chain_evaluate` with
+``normalise=True``): smooth, differentiated, and bounded for any N. The two chains run as one
+contraction with twice the blocks (the o heads' end head negated).
+
+**The parameterisation** (:class:`SpectralVelocityField`). For an affine path x_t = α_t x₁ + σ_t x₀
+the field is written through a clean-window prediction D, with a closed-form skip S (the
+posterior mean of a Gaussian fit to the data, :mod:`kernelops.flows.skip`) and the learned part
+scaled in the manner of EDM (Karras et al., 2022):
+
+    D_t(x) = S_t(x) + c_out(t) · F_t(c_in(t) x),   F_t(y) = −∇_y f_t(y),
+    v_t(x) = a_t x + b_t D_t(x),   a_t = σ'_t/σ_t,  b_t = α'_t − a_t α_t,
+
+c_in = 1/√(α_t² σ_d² + σ_t²) gives the network unit-variance inputs at every t, and
+c_out = σ_t σ_d/√(α_t² σ_d² + σ_t²) is the posterior standard deviation of a scalar Gaussian
+with the data's variance σ_d², so the network's target has unit size at every t and its
+contribution vanishes like σ_t as t → 1, where the skip alone contracts the noise at the exact
+rate. Every term is a gradient (S of a quadratic, c_out F of −(c_out/c_in) f(c_in x), x of
+|x|²/2), so v = −∇Φ with the potential Φ of :meth:`SpectralVelocityField.potential`: v is an
+exact gradient field, as the spectral mean flow requires.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import nn
+
+from kernelops.chains import factored_chain_evaluate
+from kernelops.errors import ShapeError
+from kernelops.features.spectral_mlp import SpectralMLP
+from kernelops.flows.config import FieldConfig
+from kernelops.flows.skip import ChannelGaussian, WindowGaussian
+from kernelops.flows.spectral import SpectralHeads
+from kernelops.utils.validation import check_tensor
+
+#: rms of the learned part F on noised training windows before the first step (see fit_data)
+INITIAL_LEARNED_RMS = 0.3
+
+
+class ChainPotential(nn.Module):
+    """f_t(y) = Re[TN_s(y) − TN_o(y)]/Z(y) over shared per-step features.
+
+    Args:
+        features: a :class:`SpectralMLP` (per-step complex features, ``blocks`` = (L, k)).
+        heads_s, heads_o: the spectral heads of the current (s) and data (o) embeddings.
+    """
+
+    def __init__(self, features: SpectralMLP, heads_s: SpectralHeads, heads_o: SpectralHeads):
+        super().__init__()
+        for name, heads in (("heads_s", heads_s), ("heads_o", heads_o)):
+            if tuple(features.blocks) != (heads.num_blocks, heads.block_dim):
+                raise ValueError(f"{name}: expected blocks {tuple(features.blocks)} to match the features, "
+                                 f"got ({heads.num_blocks}, {heads.block_dim})")
+        self.features, self.heads_s, self.heads_o = features, heads_s, heads_o
+
+    def forward(self, y: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """The potential of every sequence.
+
+        Shape:
+            y: (batch, N, d) with N ≥ 2. t: (batch,). returns: (batch,) real.
+        """
+        batch, steps, _ = y.shape
+        # the feature map's q input is left at its default: both chains read the same features
+        h = self.features(y, t[:, None])
+        nb, k = self.features.blocks
+        h = h.reshape(batch, steps, nb, k)
+        s, o = self.heads_s, self.heads_o
+        cdt = h.dtype
+        stacked = [torch.cat([a, b]).to(cdt) for a, b in ((s.B, o.B), (s.L, o.L), (s.R, o.R), (s.H, -o.H))]
+        eigvals = torch.cat([s.eigvals(), o.eigvals()]).to(cdt)
+        value = factored_chain_evaluate(torch.cat([h, h], dim=2), *stacked, eigvals, normalise=True,
+                                        check_finite=False)
+        return value.real
+
+
+class SpectralVelocityField(nn.Module):
+    """v_t(x) = a_t x + b_t [S_t(x) + c_out(t)·F_t(c_in(t)·x)], an exact gradient field (module docstring).
+
+    Use it like any velocity network: ``field(t, x)`` returns dx/dt, differentiable in the
+    parameters whenever grad mode is on (the input gradient it takes is kept in the graph), so
+    it drops into a custom loop, DDP or an ODE solver (call it under ``torch.no_grad`` there).
+
+    Args:
+        path: an affine path (its ``schedule.evaluate(t)`` gives α_t, σ_t and their derivatives).
+        in_dim: features per step d.
+        seq_len: training window length N (the "window" skip is fit to it).
+        config: sizes and skip (:class:`FieldConfig`).
+        sigma_data: σ_d, the standard deviation of the data in model coordinates.
+        seed: seeds the initial weights.
+        dtype: parameter dtype (float32 or float64).
+
+    Shape:
+        t: float, 0-d or (batch,). x: (batch, N, d). returns: (batch, N, d).
+    """
+
+    def __init__(self, path: Any, in_dim: int, seq_len: int, config: FieldConfig | None = None, *,
+                 sigma_data: float = 0.5, seed: int = 0, dtype: torch.dtype = torch.float32):
+        super().__init__()
+        config = config if config is not None else FieldConfig()
+        config.validate()
+        if not callable(getattr(getattr(path, "schedule", None), "evaluate", None)):
+            raise ValueError(f"path: expected an affine path with a schedule (α_t, σ_t); got {type(path).__name__}")
+        if not (isinstance(sigma_data, (int, float)) and math.isfinite(sigma_data) and sigma_data > 0):
+            raise ValueError(f"sigma_data: expected a positive finite number, got {sigma_data!r}")
+        self.path, self.config = path, config
+        self.in_dim, self.seq_len = int(in_dim), int(seq_len)
+        # a buffer, so checkpoints and the EMA copy carry the value fit to the data
+        self.register_buffer("sigma_data", torch.tensor(float(sigma_data), dtype=dtype))
+        k = config.width // 2
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)  # nn.Linear's default init draws from the global RNG
+            features = SpectralMLP(in_dim, config.depth, config.width, config.time_features,
+                                   hidden_mult=config.hidden_mult, dtype=dtype)
+        gen = torch.Generator().manual_seed(seed)
+        block_rank = config.chain_rank // config.depth
+        heads = [SpectralHeads(config.depth, k, block_rank, mode=config.mode, dtype=dtype, generator=gen)
+                 for _ in range(2)]
+        self.potential_net = ChainPotential(features, *heads)
+        self.skip: WindowGaussian | ChannelGaussian = (
+            WindowGaussian(seq_len, in_dim, dtype) if config.skip == "window" else ChannelGaussian(in_dim, dtype))
+
+    # -- coefficients ------------------------------------------------------------------------
+    def _times(self, t: float | torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        t_b = torch.as_tensor(t, dtype=x.dtype, device=x.device)
+        if t_b.dim() == 0:
+            t_b = t_b.expand(x.shape[0])
+        if tuple(t_b.shape) != (x.shape[0],):
+            raise ShapeError(f"t: expected a float, a 0-d tensor or shape ({x.shape[0]},), got {tuple(t_b.shape)}")
+        return t_b
+
+    def coefficients(self, t: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """(α_t, σ_t, a_t, b_t, c_in, c_out), each of t's shape."""
+        c = self.path.schedule.evaluate(t)
+        a = c.d_sigma / c.sigma
+        b = c.d_alpha - a * c.alpha
+        var = c.alpha.square() * self.sigma_data**2 + c.sigma.square()
+        return c.alpha, c.sigma, a, b, var.rsqrt(), c.sigma * self.sigma_data * var.rsqrt()
+
+    def loss_weight(self, t: torch.Tensor) -> torch.Tensor:
+        """λ(t) = 1/c_out(t)²: the weight of ‖D − x₁‖² that gives the network a unit-size target.
+
+        Shape:
+            t: (batch,). returns: (batch,).
+        """
+        return self.coefficients(t)[5].square().reciprocal()
+
+    # -- the field ---------------------------------------------------------------------------
+    def learned(self, t: float | torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """F_t(c_in x) = −∇_y f_t(y) at y = c_in(t)·x (kept in the graph when grad mode is on).
+
+        Shape:
+            x: (batch, N, d). returns: (batch, N, d).
+        """
+        check_tensor(x, "x", ndim=3, allow_complex=False, finite=False)
+        t_b = self._times(t, x)
+        c_in = self.coefficients(t_b)[4][:, None, None]
+        keep_graph = torch.is_grad_enabled()
+        with torch.enable_grad():
+            y = c_in * x
+            if not (keep_graph and y.requires_grad):
+                y = y.detach().requires_grad_(True)
+            f = self.potential_net(y, t_b)
+            (grad,) = torch.autograd.grad(f.sum(), y, create_graph=keep_graph)
+        return -grad
+
+    def denoise(self, t: float | torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """D_t(x) = S_t(x) + c_out(t)·F_t(c_in x), the prediction of the clean window.
+
+        Shape:
+            x: (batch, N, d). returns: (batch, N, d).
+        """
+        t_b = self._times(t, x)
+        alpha, sigma, _, _, _, c_out = self.coefficients(t_b)
+        return self.skip(x, alpha, sigma) + c_out[:, None, None] * self.learned(t_b, x)
+
+    def forward(self, t: float | torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """v_t(x) = a_t x + b_t D_t(x).
+
+        Shape:
+            t: float, 0-d or (batch,). x: (batch, N, d). returns: (batch, N, d).
+        """
+        t_b = self._times(t, x)
+        _, _, a, b, _, _ = self.coefficients(t_b)
+        return a[:, None, None] * x + b[:, None, None] * self.denoise(t_b, x)
+
+    def potential(self, t: float | torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Φ_t(x) with v_t = −∇ₓΦ_t: −(a_t|x|²/2 + b_t [ψ_t(x) − (c_out/c_in) f_t(c_in x)]).
+
+        Shape:
+            x: (batch, N, d). returns: (batch,).
+        """
+        t_b = self._times(t, x)
+        alpha, sigma, a, b, c_in, c_out = self.coefficients(t_b)
+        learned = self.potential_net(c_in[:, None, None] * x, t_b)
+        psi = self.skip.potential(x, alpha, sigma) - c_out / c_in * learned
+        return -(0.5 * a * x.square().sum(dim=(1, 2)) + b * psi)
+
+    @torch.no_grad()
+    def fit_data(self, x: torch.Tensor, *, learned_rms: float | None = INITIAL_LEARNED_RMS, seed: int = 0) -> float:
+        """Prepare the field for training windows ``x`` (model coordinates), before the first step.
+
+        Fits the skip's Gaussian and σ_d, then (unless ``learned_rms`` is None) scales the end
+        heads so the learned part F has that rms on noised training windows. The raw size of F
+        varies by orders of magnitude between seeds (a product of N random transfer steps is
+        heavy tailed); F is linear in the end heads, so one factor sets it exactly. The draws
+        come from a generator seeded with ``seed`` (no global random state is used).
+
+        Shape:
+            x: (num, N, d).
+
+        Returns:
+            the factor applied to the end heads (1.0 when ``learned_rms`` is None).
+        """
+        self.skip.fit(x)
+        self.sigma_data.fill_(float(x.double().std()))
+        if learned_rms is None:
+            return 1.0
+        g = torch.Generator().manual_seed(seed)
+        idx = torch.randint(x.shape[0], (min(128, x.shape[0]),), generator=g)
+        x1 = x[idx.to(x.device)]
+        t = self.path.sample_t(len(idx), generator=g, dtype=x1.dtype).to(x1.device)
+        x0 = self.path.sample_source(tuple(x1.shape), generator=g, dtype=x1.dtype).to(x1.device)
+        rms = float(self.learned(t, self.path.sample(x0, x1, t).x_t).square().mean().sqrt())
+        if not (math.isfinite(rms) and rms > 0):
+            raise FloatingPointError(f"the learned field's initial size is {rms}; try another seed")
+        factor = learned_rms / rms
+        self.scale_learned(factor)
+        return factor
+
+    @torch.no_grad()
+    def scale_learned(self, factor: float) -> None:
+        """Multiply the learned part F by ``factor`` (F is linear in the end heads)."""
+        self.potential_net.heads_s.H.mul_(factor)
+        self.potential_net.heads_o.H.mul_(factor)
+
+    def extra_repr(self) -> str:
+        cfg = self.config
+        return (f"in_dim={self.in_dim}, seq_len={self.seq_len}, depth={cfg.depth}, width={cfg.width}, "
+                f"rank={cfg.chain_rank}, skip={cfg.skip!r}, sigma_data={float(self.sigma_data):.3g}")
+
+
+__all__ = ["INITIAL_LEARNED_RMS", "ChainPotential", "SpectralVelocityField"]

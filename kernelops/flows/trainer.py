@@ -1,0 +1,205 @@
+"""The training loop of a flow-matching velocity field: optimizer, schedule, EMA, checkpoints.
+
+:class:`Trainer` owns everything that changes while a field trains — AdamW state, the weight
+average used for sampling, the step counter and the three random streams (batches, flow times,
+source noise) — and nothing about what the field is. Its :meth:`Trainer.state_dict` holds tensors
+and primitives only, so a checkpoint loads with ``torch.load(weights_only=True)`` and a resumed
+run reproduces the uninterrupted one bit for bit on the CPU.
+
+Stopping: Ctrl-C (SIGINT), SIGTERM and SIGUSR1 (what cluster schedulers send before a kill) set
+a flag that is checked between steps, so the checkpoint written on the way out is consistent; a
+second signal interrupts at once. A non-finite loss stops training before the optimizer step, so
+neither the weights nor the last checkpoint ever hold a non-finite state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol
+
+import torch
+from torch import nn
+
+from kernelops.flows.config import TrainConfig
+from kernelops.flows.training import EMA, TrainGenerators, WarmupCosine, param_groups
+
+#: signals that stop training cleanly (checkpoint, then :class:`TrainingInterrupted`)
+STOP_SIGNALS = tuple(s for s in (getattr(signal, n, None) for n in ("SIGINT", "SIGTERM", "SIGUSR1")) if s is not None)
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Training stopped on a signal after writing its checkpoint; ``signal_name`` says which."""
+
+    def __init__(self, signal_name: str, step: int):
+        super().__init__(f"training stopped by {signal_name} at step {step}")
+        self.signal_name, self.step = signal_name, step
+
+
+class Objective(Protocol):
+    """What the trainer needs of a loss: a scalar from a field, a batch and the random streams."""
+
+    def __call__(self, field: nn.Module, x1: torch.Tensor, generators: TrainGenerators,
+                 data: torch.Tensor, batch_index: torch.Tensor) -> torch.Tensor: ...
+
+
+class _StopFlag:
+    """Turns the first stop signal into a flag checked between steps; a second one raises at once."""
+
+    def __init__(self) -> None:
+        self.received: str | None = None
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[_StopFlag]:
+        if threading.current_thread() is not threading.main_thread():
+            yield self
+            return
+        previous = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
+
+        def handler(signum: int, frame: Any) -> None:
+            if self.received is not None:
+                raise KeyboardInterrupt
+            self.received = signal.Signals(signum).name
+
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, handler)
+        try:
+            yield self
+        finally:
+            for sig, old in previous.items():
+                signal.signal(sig, old)
+
+
+class Trainer:
+    """Trains ``field`` on ``objective`` with AdamW, warm-up + cosine rate, clipping and an EMA.
+
+    Args:
+        field: the velocity field (an ``nn.Module``) whose parameters are trained.
+        objective: ``objective(field, x1, generators, data, batch_index) -> loss``.
+        config: the training settings.
+        seed: seeds the batch, time and noise generators.
+
+    Attributes:
+        step: optimisation steps done so far.
+        history: ``(step, loss, lr)`` of every step run by this object (not stored in checkpoints).
+        ema: the weight average (``ema.module`` is a copy of the field used for sampling).
+    """
+
+    def __init__(self, field: nn.Module, objective: Objective, config: TrainConfig | None = None, *, seed: int = 0):
+        self.field, self.objective = field, objective
+        self.config = config if config is not None else TrainConfig()
+        self.config.validate()
+        self.ema = EMA(field, self.config.ema_decay)
+        self.generators = TrainGenerators(seed)
+        self.step = 0
+        self.history: list[tuple[int, float, float]] = []
+        self._optimizer: torch.optim.Optimizer | None = None
+        self._pending_optimizer: dict[str, Any] | None = None
+
+    # -- state -------------------------------------------------------------------------------
+    @property
+    def optimizer(self) -> torch.optim.Optimizer:
+        """AdamW (β = 0.9, 0.99), created on first use (and filled from a loaded state)."""
+        if self._optimizer is None:
+            self._optimizer = torch.optim.AdamW(param_groups(self.field, self.config.weight_decay),
+                                                lr=self.config.lr, betas=(0.9, 0.99))
+            if self._pending_optimizer is not None:
+                self._optimizer.load_state_dict(self._pending_optimizer)
+                self._pending_optimizer = None
+        for group in self._optimizer.param_groups:
+            if group["weight_decay"] > 0:
+                group["weight_decay"] = self.config.weight_decay
+        return self._optimizer
+
+    def state_dict(self) -> dict[str, Any]:
+        """Config, step, EMA, optimizer and random streams, as tensors and primitives."""
+        optimizer = self._optimizer.state_dict() if self._optimizer is not None else self._pending_optimizer
+        return {"config": self.config.to_dict(), "step": self.step, "ema": self.ema.state_dict(),
+                "optimizer": optimizer, "rng": self.generators.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a :meth:`state_dict` (the field's own weights are loaded by its owner)."""
+        self.config = TrainConfig.from_dict(state["config"], where="checkpoint train config")
+        self.step = int(state["step"])
+        self.ema.load_state_dict(state["ema"])
+        self.generators.load_state_dict(state["rng"])
+        self._optimizer, self._pending_optimizer = None, state.get("optimizer")
+
+    # -- the loop ----------------------------------------------------------------------------
+    def fit(self, data: torch.Tensor, *, checkpoint: Callable[[], Any] | None = None, progress: bool = True,
+            callback: Callable[[int, float, float], Any] | None = None) -> Trainer:
+        """Train until ``config.steps`` steps in total.
+
+        Args:
+            data: training windows in the field's coordinates, on the field's device.
+            checkpoint: called every ``config.checkpoint_every`` steps, at the end and when a
+                stop signal arrives (it should write the checkpoint atomically).
+            progress: show a tqdm bar.
+            callback: ``callback(step, loss, lr)`` after every step.
+
+        Raises:
+            TrainingInterrupted: a stop signal arrived (after ``checkpoint`` ran).
+            FloatingPointError: the loss became non-finite (before the step that would have
+                used it; the weights and the last checkpoint are those of the step before).
+
+        Shape:
+            data: (num, N, d).
+        """
+        cfg = self.config
+        self.ema.decay = cfg.ema_decay
+        schedule = WarmupCosine(cfg.lr, cfg.steps, cfg.warmup, cfg.final_lr_ratio)
+        optimizer = self.optimizer
+        params = [p for p in self.field.parameters() if p.requires_grad]
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=cfg.steps, initial=self.step, desc="fit", dynamic_ncols=True, leave=True)
+        stop = _StopFlag()
+        was_training = self.field.training
+        self.field.train()
+        try:
+            with stop.installed():
+                while self.step < cfg.steps:
+                    lr_now = schedule(self.step)
+                    for group in optimizer.param_groups:
+                        group["lr"] = lr_now
+                    idx = torch.randint(data.shape[0], (cfg.batch_size,), generator=self.generators.batch).to(data.device)
+                    loss = self.objective(self.field, data[idx], self.generators, data, idx)
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    value = float(loss.detach())
+                    if not math.isfinite(value):
+                        raise FloatingPointError(
+                            f"the loss became {value} at step {self.step + 1} (learning rate {lr_now:.3g}); "
+                            "lower --lr or check the data for extreme values; the last checkpoint is kept")
+                    if cfg.grad_clip:
+                        nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+                    optimizer.step()
+                    self.ema.update(self.field)
+                    self.step += 1
+                    self.history.append((self.step, value, lr_now))
+                    if callback is not None:
+                        callback(self.step, value, lr_now)
+                    if bar is not None:
+                        bar.update(1)
+                        if self.step % cfg.log_every == 0 or self.step == 1:
+                            recent = [h[1] for h in self.history[-cfg.log_every:]]
+                            bar.set_postfix(loss=f"{sum(recent) / len(recent):.4f}", lr=f"{lr_now:.2e}", refresh=False)
+                    if checkpoint is not None and (self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps):
+                        checkpoint()
+                    if stop.received is not None:
+                        if checkpoint is not None:
+                            checkpoint()
+                        raise TrainingInterrupted(stop.received, self.step)
+        finally:
+            if bar is not None:
+                bar.close()
+            self.field.train(was_training)
+        return self
+
+
+__all__ = ["STOP_SIGNALS", "Objective", "Trainer", "TrainingInterrupted"]

@@ -1,0 +1,181 @@
+"""SpectralVelocityField: an exact gradient field, its closed-form skip, its preconditioning."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+import kernelops as ko
+from kernelops.chains import factored_chain_evaluate
+from kernelops.flows import FieldConfig, SpectralVelocityField
+from kernelops.flows.spectral import complex_gaussian
+
+F64 = torch.float64
+
+
+def _field(path="ot", skip="window", N=4, d=2, seed=0, data_seed=1):
+    cfg = FieldConfig(depth=2, width=8, time_features=4, skip=skip)
+    field = SpectralVelocityField(ko.path(path), d, N, cfg, seed=seed, dtype=F64)
+    g = torch.Generator().manual_seed(data_seed)
+    # correlated, non-centred windows so the skip's mean and covariance are far from trivial
+    data = 0.3 * torch.randn(200, N * d, generator=g, dtype=F64) @ torch.randn(N * d, N * d, generator=g, dtype=F64) / 3
+    field.fit_data((data + 0.2).reshape(200, N, d))
+    return field, (data + 0.2).reshape(200, N, d)
+
+
+def _explicit_chain(h, B, L, R, H, lam):
+    """Σ_blocks βᵀ Λ W(x²) Λ … Λ η with every W = Lᵀ diag(h) R materialised."""
+    batch, n, nb, _ = h.shape
+    out = torch.zeros(batch, dtype=torch.complex128)
+    for b in range(batch):
+        for block in range(nb):
+            row = h[b, 0, block] @ B[block]
+            for i in range(1, n - 1):
+                row = row @ torch.diag(lam[block]) @ (L[block].T @ torch.diag(h[b, i, block]) @ R[block])
+            out[b] += row @ torch.diag(lam[block]) @ (h[b, -1, block] @ H[block])
+    return out
+
+
+def test_the_potential_is_the_difference_of_the_two_chains_over_a_positive_normaliser():
+    field, _ = _field()
+    net = field.potential_net
+    y = torch.randn(3, 4, 2, dtype=F64)
+    t = torch.tensor([0.1, 0.5, 0.9], dtype=F64)
+    h = net.features(y, t[:, None]).reshape(3, 4, 2, 4)
+    s, o = net.heads_s, net.heads_o
+    diff = (_explicit_chain(h, s.B, s.L, s.R, s.H, s.eigvals()) - _explicit_chain(h, o.B, o.L, o.R, o.H, o.eigvals()))
+    stacked = [torch.cat([a, b]) for a, b in ((s.B, o.B), (s.L, o.L), (s.R, o.R), (s.H, -o.H))]
+    value = factored_chain_evaluate(torch.cat([h, h], dim=2), *stacked, torch.cat([s.eigvals(), o.eigvals()]),
+                                    normalise=True)
+    torch.testing.assert_close(net(y, t), value.real)
+    ratio = diff / value  # Z(y): real and positive, so f = Re[TN_s − TN_o]/Z
+    torch.testing.assert_close(ratio.imag, torch.zeros(3, dtype=F64), atol=1e-9 * ratio.abs().max().item(), rtol=0)
+    assert (ratio.real > 0).all()
+
+
+@pytest.mark.parametrize("path", ["ot", "vp", "ve"])
+@pytest.mark.parametrize("skip", ["window", "channel"])
+def test_the_field_is_minus_the_gradient_of_its_potential_and_curl_free(path, skip):
+    field, _ = _field(path, skip)
+    x = torch.randn(2, 4, 2, dtype=F64)
+    for t in (0.15, 0.6, 0.97):
+        v = field(t, x)
+        eps, fd = 1e-6, torch.zeros_like(x)
+        for i in range(x[0].numel()):
+            e = torch.zeros_like(x).view(2, -1)
+            e[:, i] = eps
+            e = e.view_as(x)
+            fd.view(2, -1)[:, i] = (field.potential(t, x + e) - field.potential(t, x - e)) / (2 * eps)
+        torch.testing.assert_close(v, -fd, atol=1e-6 * (1 + v.abs().max().item()), rtol=1e-6)
+        jac = torch.autograd.functional.jacobian(lambda z: field(t, z), x[:1]).reshape(8, 8)
+        torch.testing.assert_close(jac, jac.T, atol=1e-9 * (1 + jac.abs().max().item()), rtol=1e-8)
+
+
+@pytest.mark.parametrize("path", ["ot", "vp", "ve"])
+def test_with_the_learned_part_off_the_window_skip_is_the_exact_gaussian_marginal_field(path):
+    field, data = _field(path, "window")
+    field.scale_learned(0.0)
+    flat = data.reshape(200, -1)
+    mean, cov = flat.mean(0), torch.cov(flat.T)
+    x = torch.randn(5, 4, 2, dtype=F64)
+    t = torch.tensor([0.05, 0.3, 0.5, 0.8, 0.95], dtype=F64)
+    exact = field.path.marginal_velocity(x.reshape(5, -1), t, mean, cov).reshape(x.shape)
+    torch.testing.assert_close(field(t, x), exact, rtol=1e-7, atol=1e-8)
+
+
+def test_with_the_learned_part_off_the_channel_skip_is_the_marginal_field_of_independent_channels():
+    field, data = _field("ot", "channel")
+    field.scale_learned(0.0)
+    per_channel = data.reshape(-1, 2)
+    mean = per_channel.mean(0).repeat(4)
+    cov = torch.diag(per_channel.var(0).repeat(4))
+    x = torch.randn(3, 4, 2, dtype=F64)
+    t = torch.tensor([0.2, 0.6, 0.9], dtype=F64)
+    exact = field.path.marginal_velocity(x.reshape(3, -1), t, mean, cov).reshape(x.shape)
+    torch.testing.assert_close(field(t, x), exact, rtol=1e-7, atol=1e-8)
+    # and it samples any length: the channel skip has no window shape
+    assert field(0.5, torch.randn(2, 9, 2, dtype=F64)).shape == (2, 9, 2)
+
+
+def test_preconditioning_closed_forms_on_the_ot_path():
+    field, data = _field("ot")
+    sd = float(data.std())
+    assert float(field.sigma_data) == pytest.approx(sd, rel=1e-12)
+    t = torch.tensor([0.0, 0.25, 0.5, 0.999], dtype=F64)
+    alpha, sigma, a, b, c_in, c_out = field.coefficients(t)
+    s = 1 - (1 - 1e-4) * t  # the OT path's σ_t with σ_min = 1e-4
+    torch.testing.assert_close(sigma, s)
+    torch.testing.assert_close(c_in, 1 / torch.sqrt(t**2 * sd**2 + s**2))
+    torch.testing.assert_close(c_out, s * sd / torch.sqrt(t**2 * sd**2 + s**2))
+    torch.testing.assert_close(field.loss_weight(t), 1 / c_out**2)
+    # v = a x + b D reproduces the conditional target when D is the clean window
+    x1, x0 = torch.randn(4, 4, 2, dtype=F64), torch.randn(4, 4, 2, dtype=F64)
+    ps = field.path.sample(x0, x1, t)
+    torch.testing.assert_close(a[:, None, None] * ps.x_t + b[:, None, None] * x1, ps.u_t)
+
+
+def test_the_learned_part_scales_linearly_and_is_kept_in_the_graph_only_in_grad_mode():
+    field, _ = _field()
+    x = torch.randn(2, 4, 2, dtype=F64)
+    learned = field.learned(0.4, x)
+    assert learned.requires_grad  # grad mode on: differentiable in the parameters
+    with torch.no_grad():
+        quiet = field.learned(0.4, x)
+    assert not quiet.requires_grad
+    torch.testing.assert_close(quiet, learned.detach())
+    field.scale_learned(3.0)
+    with torch.no_grad():
+        torch.testing.assert_close(field.learned(0.4, x), 3 * quiet)
+    with torch.inference_mode():
+        xi = x.clone()
+    with torch.no_grad():
+        torch.testing.assert_close(field.learned(0.4, xi), 3 * quiet)
+
+
+def test_double_backward_gives_the_parameter_gradient_of_a_velocity_loss():
+    """d/dθ of ‖v(x) − u‖² by autograd through the input gradient equals a central difference."""
+    field, _ = _field()
+    x, u = torch.randn(2, 4, 2, dtype=F64), torch.randn(2, 4, 2, dtype=F64)
+    t = torch.tensor([0.2, 0.7], dtype=F64)
+
+    def loss():
+        return (field(t, x) - u).square().mean()
+
+    field.zero_grad()
+    loss().backward()
+    net = field.potential_net
+    for p in (net.heads_s.nu, net.heads_o.theta, net.features.blocks_[0].fc1.weight):
+        analytic = p.grad.flatten()[1].item()
+        eps = 1e-6
+        with torch.no_grad():
+            p.view(-1)[1] += eps
+        up = loss().item()
+        with torch.no_grad():
+            p.view(-1)[1] -= 2 * eps
+        down = loss().item()
+        with torch.no_grad():
+            p.view(-1)[1] += eps
+        assert analytic != 0 and math.isclose(analytic, (up - down) / (2 * eps), rel_tol=1e-5, abs_tol=1e-10)
+
+
+def test_bad_arguments_are_named():
+    with pytest.raises(ValueError, match="skip"):
+        FieldConfig(skip="laplace").validate()
+    with pytest.raises(ValueError, match="rank"):
+        FieldConfig(depth=3, rank=4).validate()
+    with pytest.raises(ValueError, match="width"):
+        FieldConfig(width=7).validate()
+    with pytest.raises(ValueError, match="affine path"):
+        SpectralVelocityField(object(), 2, 4)
+    field, _ = _field()
+    with pytest.raises(ValueError, match="sample that length"):
+        field(0.5, torch.randn(1, 5, 2, dtype=F64))
+    with pytest.raises(Exception, match="t: expected"):
+        field(torch.ones(3, dtype=F64), torch.randn(2, 4, 2, dtype=F64))
+
+
+def test_complex_gaussian_has_the_requested_variance():
+    z = complex_gaussian((20000,), 0.25, F64, torch.Generator().manual_seed(0))
+    assert abs(float(z.abs().square().mean()) - 0.25) < 0.01

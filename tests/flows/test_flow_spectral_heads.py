@@ -1,0 +1,50 @@
+"""The spectral parameters of the flow: eigenvalues on the ring, head scaling."""
+
+from __future__ import annotations
+
+import torch
+
+from kernelops.flows.spectral import SpectralHeads, complex_gaussian
+
+
+# -- spectral parameters -----------------------------------------------------------------------
+
+def test_eigenvalues_on_the_ring_and_svd_real_nonnegative():
+    gen = torch.Generator().manual_seed(0)
+    heads = SpectralHeads(4, 8, 16, mode="evd", ring=(0.2, 0.7), dtype=torch.float64, generator=gen)
+    lam = heads.eigvals()
+    assert lam.is_complex() and lam.shape == (4, 16)
+    assert (lam.abs() >= 0.2 - 1e-12).all() and (lam.abs() <= 0.7 + 1e-12).all()
+    # λ = exp(−exp(ν) + iθ)
+    torch.testing.assert_close(lam, torch.exp(-torch.exp(heads.nu) + 1j * heads.theta))
+    svd = SpectralHeads(2, 4, 4, mode="svd", generator=gen, dtype=torch.float64)
+    sigma = svd.eigvals()
+    assert not sigma.is_complex() and (sigma >= 0).all() and (sigma <= 0.95 + 1e-12).all()
+    # any ν keeps |λ| < 1 (the chain can never blow up through Λ)
+    with torch.no_grad():
+        heads.nu.fill_(-30.0)
+    assert (heads.eigvals().abs() <= 1.0).all()
+
+
+def test_ring_is_uniform_in_area():
+    heads = SpectralHeads(8, 4, 500, ring=(0.1, 0.9), generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    r2 = heads.eigvals().detach().abs() ** 2
+    # |λ|² uniform on [0.01, 0.81]: mean 0.41, variance 0.8²/12
+    assert abs(float(r2.mean()) - 0.41) < 0.01
+    assert abs(float(r2.var()) - 0.64 / 12) < 0.003
+
+
+def test_head_scaling_preserves_the_norm_of_a_transfer_step():
+    """With E|h|² = 1, E‖W(x)v‖² = ‖v‖² per block (L: 1/r_b, R: 1/k), and β has unit entries."""
+    k, r, trials = 16, 24, 400
+    gen = torch.Generator().manual_seed(0)
+    ratios, beta = [], []
+    for _ in range(trials):
+        heads = SpectralHeads(1, k, r, generator=gen, dtype=torch.float64)
+        h = complex_gaussian((k,), 1.0, torch.float64, gen)
+        v = complex_gaussian((r,), 1.0, torch.float64, gen)
+        W = heads.L[0].T @ torch.diag(h) @ heads.R[0]
+        ratios.append(float(((v @ W).abs().square().sum() / v.abs().square().sum()).detach()))
+        beta.append(float((h @ heads.B[0]).abs().square().mean().detach()))
+    assert abs(sum(ratios) / trials - 1.0) < 0.1
+    assert abs(sum(beta) / trials - 1.0) < 0.1

@@ -53,35 +53,20 @@ if str(REPO) not in sys.path:  # run from a checkout without installing
 
 METRICS = ("context_fid", "correlational", "discriminative", "predictive")
 
-# The model of the two target rows of the issue (batch 128, depth 4, width 64), trained side by side
-# on the two cores of a CI-size machine: 0.24–0.25 s/step on one core each (measured 2026-12-01;
-# earlier sessions' machines measured 0.47–0.52 s/step for the same step).
-_TARGET_ROWS: dict[str, Any] = dict(path="ot", solver="midpoint", depth=4, width=64, steps=2400, batch_size=128,
-                                    lr=2e-3, sample_steps=32, field_scale=None, base_field=None)
-#: Fixed training settings per dataset (SpectralMeanFlow arguments + fit/sample settings).
-#: Depth/width follow the paper's reported range scaled to what trains in reasonable time;
+# The rows now in results/table1.md were measured at commit d768aff with the previous field
+# (v = −∇f learned directly, no skip; docs/spectral_mean_flow.md, "The earlier field"): 7 200
+# posterior-target steps for Sines and Stocks (30 min of one core each, side by side), 3 600 for
+# the other four, batch 128, sampled with NFE 64 (Sines, Stocks) or 16. The configs below train
+# the current field (FieldConfig / TrainConfig defaults: Gaussian "window" skip, posterior target)
+# with the same step counts and batch; a row rerun with --force uses them.
+_ROWS: dict[str, Any] = dict(path="ot", solver="midpoint", depth=4, width=64, skip="window", batch_size=128,
+                             lr=2e-3, sample_steps=16, target="posterior")
+#: Fixed training settings per dataset (SpectralMeanFlow arguments + fit/sample settings);
 #: edit here, not on the command line, so every row of the table has one recorded config.
 CONFIGS: dict[str, dict[str, Any]] = {
-    # Sines: the learned field alone on the posterior target, 7200 steps (30 min on one core beside
-    # another run): Context-FID 0.056, discriminative 0.015, predictive 0.0934, 2 % of windows out
-    # of range. The Gaussian base field (field_scale="path", base_field="gaussian", 2400 steps) scored
-    # 0.051 / corr 0.018 / 0.020 / 0.095 with 49 % out of range — a plain Gaussian's scores, its
-    # learned part switched off — so the row is now the model itself (docs/spectral_mean_flow.md)
-    "sines": dict(_TARGET_ROWS, steps=7200, target="posterior"),
-    # Stocks: the learned field alone, trained on the posterior target (docs/spectral_mean_flow.md)
-    # for 7200 steps (29 min on one core beside another run; 3600 steps: Context-FID 0.014, 7200:
-    # 0.011). Measured worse at 2400 steps: the Gaussian base (Context-FID 1.96: price levels are far
-    # from Gaussian), field_scale="path" (0.108), the conditional target (0.025), lr 4e-3 (0.035);
-    # depth 6 for the same time: the same
-    "stocks": dict(_TARGET_ROWS, steps=7200, target="posterior"),
-    # The other four (reported, not targeted): the same model on the posterior target for half
-    # the steps, 14–22 min on one core beside another run (the target's batch × windows product
-    # makes Energy's and fMRI's 672- and 1 200-number windows 0.37 s/step, the others 0.23–0.25).
-    # 900 conditional-target steps scored Context-FID 1.4–3.9 on these sets, 3 600 posterior
-    # steps 0.09–0.45. Sampling needs ∇ₓ of the network at every evaluation, so these
-    # 10 000–20 000-window sets use NFE 16.
-    **{name: dict(_TARGET_ROWS, steps=3600, sample_steps=8, target="posterior")
-       for name in ("etth", "energy", "fmri", "mujoco")},
+    "sines": dict(_ROWS, steps=7200),
+    "stocks": dict(_ROWS, steps=7200),
+    **{name: dict(_ROWS, steps=3600, sample_steps=8) for name in ("etth", "energy", "fmri", "mujoco")},
 }
 
 #: --smoke: proves the pipeline end to end in minutes on a CPU (numbers are meaningless)

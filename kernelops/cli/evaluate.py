@@ -115,12 +115,18 @@ def check_compatible(real: np.ndarray, fake: np.ndarray, real_name: str, fake_na
 
 
 def scale_warning(arr: np.ndarray, name: str) -> str | None:
-    """A one-line warning when values are far outside [0, 1] (an unscaled file, most likely)."""
+    """One line when values leave [0, 1]: how many, or, when most are far outside, that the file
+    is probably in the original scale (a generator's samples may overshoot [0, 1] a little)."""
+    outside = int(((arr < 0) | (arr > 1)).sum())
+    if outside == 0:
+        return None
     lo, hi = float(arr.min()), float(arr.max())
-    if lo < -0.5 or hi > 1.5:
-        return (f"warning: {name} values span [{lo:.4g}, {hi:.4g}]; the metrics expect the [0, 1] scale "
-                "(pass the *_scaled.npy file that 'kernelops sample' writes)")
-    return None
+    far = float(((arr < -0.5) | (arr > 1.5)).mean())
+    if far > 0.1:
+        return (f"warning: {name}: {100 * far:.0f} % of the values lie far outside [0, 1] (span [{lo:.4g}, {hi:.4g}]); "
+                "the metrics expect the [0, 1] scale (pass the *_scaled.npy file that 'kernelops sample' writes)")
+    return (f"note: {name}: {outside} of {arr.size} values ({100 * outside / arr.size:.2g} %) lie outside [0, 1] "
+            f"(span [{lo:.4g}, {hi:.4g}]); they are scored as they are")
 
 
 def _device(name: str) -> str:

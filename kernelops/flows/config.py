@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 #: the probability path, ODE solver and solver steps a model uses unless told otherwise
 DEFAULT_PATH = "ot"
 DEFAULT_SOLVER = "midpoint"
-DEFAULT_SAMPLE_STEPS = 16
+DEFAULT_SAMPLE_STEPS = 8
 
 #: regression targets of the flow-matching loss (see :mod:`kernelops.flows.objective`)
 TARGETS = ("posterior", "conditional")

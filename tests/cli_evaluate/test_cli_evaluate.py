@@ -198,3 +198,16 @@ def test_real_dataset_option_takes_registered_windows(tmp_path, capsys):
     assert _evaluate("--real-dataset", "nosuch", "--fake", str(fake_path)) == 2
     err = capsys.readouterr().err
     assert "unknown dataset 'nosuch'" in err and "stocks" in err and err.count("\n") == 1
+
+
+def test_scale_warning_counts_overshoot_and_flags_unscaled_files():
+    from kernelops.cli.evaluate import scale_warning
+
+    ok = np.full((4, 5, 2), 0.5)
+    assert scale_warning(ok, "fake") is None
+    overshoot = ok.copy()
+    overshoot[0, 0, 0], overshoot[1, 2, 1] = -0.02, 1.07
+    msg = scale_warning(overshoot, "fake")
+    assert msg.startswith("note: fake: 2 of 40 values") and "[-0.02, 1.07]" in msg and "_scaled" not in msg
+    unscaled = ok * 100
+    assert "pass the *_scaled.npy file" in scale_warning(unscaled, "fake")

@@ -2,7 +2,8 @@
 
 A run folder holds
 
-* ``config.json``: the data source, model and training settings, versions (human readable);
+* ``config.json``: the data source, model and training settings, versions (human readable; written
+  when the run starts and again when it ends);
 * ``checkpoint.pt``: model, EMA, optimizer, step, RNG states, data scaler (atomic, every
   ``--checkpoint-every`` steps, at the end and on Ctrl-C);
 * ``loss.csv``: ``step,loss,lr`` for every step;
@@ -185,6 +186,8 @@ def run(args: argparse.Namespace) -> int:
         "train": model.train_config.replace(**train).to_dict(),
         "model": None, "plugins": get_host().versions(), "device": str(model.device),
     })
+    # written before the first step, so a run killed at any point is still a run folder
+    _write_json(run_dir / "config.json", {**config, "model": model.config(), "step": model.step})
     loss_csv = run_dir / "loss.csv"
     _prepare_loss_csv(loss_csv, model.step)
     ckpt = run_dir / "checkpoint.pt"

@@ -21,7 +21,7 @@ DEFAULT_SAMPLE_STEPS = 8
 #: regression targets of the flow-matching loss (see :mod:`kernelops.flows.objective`)
 TARGETS = ("posterior", "conditional")
 #: closed-form skip terms of the field (see :mod:`kernelops.flows.field`)
-SKIPS = ("window", "channel")
+SKIPS = ("window", "channel", "none")
 #: eigenvalue modes of the spectral heads
 MODES = ("evd", "svd")
 
@@ -84,7 +84,9 @@ class FieldConfig(_Config):
         skip: the closed-form start of the clean-window prediction, the posterior mean of a
             Gaussian fit to the training windows: "window" (mean and covariance of whole windows;
             samples the training length only) or "channel" (each feature's mean and variance;
-            any length, cost linear in it). The network adds what is not Gaussian.
+            any length, cost linear in it); the network adds what is not Gaussian. "none": no
+            skip and no preconditioning, v = −∇f learned directly with the plain flow-matching
+            loss (better on data far from Gaussian, such as Stocks; docs/spectral_mean_flow.md).
     """
 
     depth: int = 4

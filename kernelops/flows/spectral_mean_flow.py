@@ -314,7 +314,7 @@ class SpectralMeanFlow(nn.Module):
             steps: solver steps (default ``sample_steps``; adaptive solvers take rtol/atol in
                 ``solver_kwargs`` instead).
             solver: any registered solver name (default the model's).
-            seq_len: window length (default the training length; other lengths need skip="channel").
+            seq_len: window length (default the training length; other lengths need skip "channel" or "none").
             batch_size: windows integrated together.
             seed: seeds the source noise (None: drawn from torch's global RNG).
             return_nfe: also return the number of field evaluations per window.
@@ -332,7 +332,7 @@ class SpectralMeanFlow(nn.Module):
             raise ValueError(f"seq_len: expected an integer ≥ 2, got {length!r}")
         if self.field_config.skip == "window" and length != self.seq_len:
             raise ValueError(f"seq_len: this model's skip was fit to windows of {self.seq_len} steps, got "
-                             f"seq_len={length}; train with skip='channel' to sample other lengths")
+                             f"seq_len={length}; train with skip='channel' or 'none' to sample other lengths")
         name = solver or self.solver_name
         kwargs = dict(self.solver_kwargs if solver is None else {})
         kwargs.update(solver_kwargs or {})

@@ -56,7 +56,7 @@ def test_the_potential_is_the_difference_of_the_two_chains_over_a_positive_norma
 
 
 @pytest.mark.parametrize("path", ["ot", "vp", "ve"])
-@pytest.mark.parametrize("skip", ["window", "channel"])
+@pytest.mark.parametrize("skip", ["window", "channel", "none"])
 def test_the_field_is_minus_the_gradient_of_its_potential_and_curl_free(path, skip):
     field, _ = _field(path, skip)
     x = torch.randn(2, 4, 2, dtype=F64)
@@ -179,3 +179,19 @@ def test_bad_arguments_are_named():
 def test_complex_gaussian_has_the_requested_variance():
     z = complex_gaussian((20000,), 0.25, F64, torch.Generator().manual_seed(0))
     assert abs(float(z.abs().square().mean()) - 0.25) < 0.01
+
+
+def test_without_a_skip_the_field_is_the_learned_gradient_and_the_loss_is_plain_flow_matching():
+    field, _ = _field("vp", "none")
+    assert field.skip is None
+    x = torch.randn(3, 4, 2, dtype=F64)
+    t = torch.tensor([0.2, 0.5, 0.9], dtype=F64)
+    with torch.no_grad():
+        v, learned, d = field(t, x), field.learned(t, x), field.denoise(t, x)
+    torch.testing.assert_close(v, learned)  # no input scaling, no skip
+    _, _, a, b, _, _ = field.coefficients(t)
+    torch.testing.assert_close(a[:, None, None] * x + b[:, None, None] * d, v)
+    x1 = torch.randn(3, 4, 2, dtype=F64)
+    u = a[:, None, None] * x + b[:, None, None] * x1  # the conditional target at x_t = x
+    weighted = field.loss_weight(t)[:, None, None] * (d - x1).square()
+    torch.testing.assert_close(weighted, (v - u).square())

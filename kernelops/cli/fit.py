@@ -69,8 +69,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--rank", type=int, help="chain rank r, a multiple of depth (default depth*width/2)")
     model.add_argument("--skip", choices=SKIPS,
                        help="closed-form start of the field: the posterior mean of a Gaussian with the windows' mean "
-                            "and covariance (window: samples the training length only) or each feature's mean and "
-                            f"variance (channel: any length); default {field.skip}")
+                            "and covariance (window: samples the training length only), or each feature's mean and "
+                            "variance (channel: any length), or none: v = −∇f learned directly, better for data far "
+                            f"from Gaussian such as stock prices (any length); default {field.skip}")
     model.add_argument("--target", choices=TARGETS,
                        help="regression target: the training set's exact posterior mean of the clean window, or the "
                             f"drawn window itself (same optimum, more gradient noise); default {train.target}")

@@ -138,6 +138,8 @@ class SpectralVelocityField(nn.Module):
 
     # -- coefficients ------------------------------------------------------------------------
     def _times(self, t: float | torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Check x and return one time per sequence, shape (batch,)."""
+        check_tensor(x, "x", ndim=3, allow_complex=False, finite=False)
         t_b = torch.as_tensor(t, dtype=x.dtype, device=x.device)
         if t_b.dim() == 0:
             t_b = t_b.expand(x.shape[0])
@@ -164,6 +166,24 @@ class SpectralVelocityField(nn.Module):
         return coefficients[3].square() if self.skip is None else coefficients[5].square().reciprocal()
 
     # -- the field ---------------------------------------------------------------------------
+    # The public methods check their inputs and evaluate the schedule once; the private ones
+    # take the per-sequence times and, where needed, the coefficients.
+    def _learned(self, t_b: torch.Tensor, x: torch.Tensor, c_in: torch.Tensor | None) -> torch.Tensor:
+        keep_graph = torch.is_grad_enabled()
+        with torch.enable_grad():
+            y = x if c_in is None else c_in[:, None, None] * x
+            if not (keep_graph and y.requires_grad):
+                y = y.detach().requires_grad_(True)
+            f = self.potential_net(y, t_b)
+            (grad,) = torch.autograd.grad(f.sum(), y, create_graph=keep_graph)
+        return -grad
+
+    def _denoise(self, t_b: torch.Tensor, x: torch.Tensor, coefficients: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        alpha, sigma, a, b, c_in, c_out = coefficients
+        if self.skip is None:  # v = F: the prediction the field implies, (v − a x)/b
+            return (self._learned(t_b, x, None) - a[:, None, None] * x) / b[:, None, None]
+        return self.skip(x, alpha, sigma) + c_out[:, None, None] * self._learned(t_b, x, c_in)
+
     def learned(self, t: float | torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """F_t(c_in x) = −∇_y f_t(y) at y = c_in(t)·x (kept in the graph when grad mode is on;
         without a skip c_in = 1 and F is the velocity itself).
@@ -171,17 +191,8 @@ class SpectralVelocityField(nn.Module):
         Shape:
             x: (batch, N, d). returns: (batch, N, d).
         """
-        check_tensor(x, "x", ndim=3, allow_complex=False, finite=False)
         t_b = self._times(t, x)
-        c_in = self.coefficients(t_b)[4][:, None, None] if self.skip is not None else x.new_ones(())
-        keep_graph = torch.is_grad_enabled()
-        with torch.enable_grad():
-            y = c_in * x
-            if not (keep_graph and y.requires_grad):
-                y = y.detach().requires_grad_(True)
-            f = self.potential_net(y, t_b)
-            (grad,) = torch.autograd.grad(f.sum(), y, create_graph=keep_graph)
-        return -grad
+        return self._learned(t_b, x, None if self.skip is None else self.coefficients(t_b)[4])
 
     def denoise(self, t: float | torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """D_t(x) = S_t(x) + c_out(t)·F_t(c_in x), the prediction of the clean window.
@@ -190,10 +201,7 @@ class SpectralVelocityField(nn.Module):
             x: (batch, N, d). returns: (batch, N, d).
         """
         t_b = self._times(t, x)
-        alpha, sigma, a, b, _, c_out = self.coefficients(t_b)
-        if self.skip is None:  # v = F: the prediction the field implies, (v − a x)/b
-            return (self.learned(t_b, x) - a[:, None, None] * x) / b[:, None, None]
-        return self.skip(x, alpha, sigma) + c_out[:, None, None] * self.learned(t_b, x)
+        return self._denoise(t_b, x, self.coefficients(t_b))
 
     def forward(self, t: float | torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """v_t(x) = a_t x + b_t D_t(x).
@@ -203,9 +211,10 @@ class SpectralVelocityField(nn.Module):
         """
         t_b = self._times(t, x)
         if self.skip is None:
-            return self.learned(t_b, x)
-        _, _, a, b, _, _ = self.coefficients(t_b)
-        return a[:, None, None] * x + b[:, None, None] * self.denoise(t_b, x)
+            return self._learned(t_b, x, None)
+        coefficients = self.coefficients(t_b)
+        a, b = coefficients[2], coefficients[3]
+        return a[:, None, None] * x + b[:, None, None] * self._denoise(t_b, x, coefficients)
 
     def potential(self, t: float | torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """Φ_t(x) with v_t = −∇ₓΦ_t: −(a_t|x|²/2 + b_t [ψ_t(x) − (c_out/c_in) f_t(c_in x)]).

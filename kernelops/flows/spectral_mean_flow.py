@@ -116,7 +116,7 @@ class SpectralMeanFlow(nn.Module):
         self.seq_len: int | None = seq_len
         self.field: SpectralVelocityField | None = None
         self.trainer: Trainer | None = None
-        self.train_config = TrainConfig()
+        self._train_config = TrainConfig()  # used until the trainer exists, then the trainer's
         self.calibration: float | None = None
         self.scaler_state: dict[str, Any] | None = None
         self.extra: dict[str, Any] = {}
@@ -142,6 +142,19 @@ class SpectralMeanFlow(nn.Module):
     def history(self) -> list[tuple[int, float, float]]:
         """``(step, loss, lr)`` of the steps run in this process."""
         return self.trainer.history if self.trainer is not None else []
+
+    @property
+    def train_config(self) -> TrainConfig:
+        """The training settings (the trainer's once the field is built)."""
+        return self.trainer.config if self.trainer is not None else self._train_config
+
+    @train_config.setter
+    def train_config(self, config: TrainConfig) -> None:
+        config.validate()
+        self._train_config = config
+        if self.trainer is not None:
+            self.trainer.config = config
+            self.trainer.objective = self._objective()
 
     @property
     def ema(self) -> Any:
@@ -263,9 +276,6 @@ class SpectralMeanFlow(nn.Module):
                            grad_clip=grad_clip, ema_decay=ema_decay, target=target, log_every=log_every,
                            checkpoint_every=checkpoint_every)
         self.train_config = cfg
-        assert self.trainer is not None
-        self.trainer.config = cfg
-        self.trainer.objective = self._objective()
         fingerprint = [float(v) for v in (*x.shape, x.double().sum(), x.double().square().sum())]
         if self._data_fingerprint is not None and self.step > 0 and not np.allclose(fingerprint, self._data_fingerprint, rtol=1e-6):
             warnings.warn("fit: the data differ from those this model was trained on so far; a resumed run "

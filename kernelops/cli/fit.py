@@ -25,18 +25,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from kernelops.flows.config import DEFAULT_PATH, DEFAULT_SAMPLE_STEPS, DEFAULT_SOLVER
+
 HELP = "train a spectral mean flow on a dataset or a file and write a run folder"
 
 #: run-level settings of `kernelops fit`; the model's and the training's come from FieldConfig and
-#: TrainConfig (kernelops.flows.config), the same defaults Python uses
-def _run_defaults() -> dict[str, Any]:
-    from kernelops.flows.config import DEFAULT_PATH, DEFAULT_SAMPLE_STEPS, DEFAULT_SOLVER
-
-    return {"path": DEFAULT_PATH, "solver": DEFAULT_SOLVER, "seed": 0, "device": "auto",
-            "sample_steps": DEFAULT_SAMPLE_STEPS, "plot_samples": 256}
-
-
-RUN_DEFAULTS = _run_defaults()
+#: TrainConfig (kernelops.flows.config, which imports no torch), the same defaults Python uses
+RUN_DEFAULTS: dict[str, Any] = {"path": DEFAULT_PATH, "solver": DEFAULT_SOLVER, "seed": 0, "device": "auto",
+                                "sample_steps": DEFAULT_SAMPLE_STEPS, "plot_samples": 256}
 _FIELD_FLAGS = ("depth", "width", "rank", "skip")
 _TRAIN_FLAGS = ("steps", "batch_size", "lr", "warmup", "target", "checkpoint_every")
 _MODEL_FLAGS = ("path", "seed", "sample_steps", "solver", *_FIELD_FLAGS)

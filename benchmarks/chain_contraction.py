@@ -1,4 +1,4 @@
-"""Benchmark: cost of the spectral-chain contraction versus sequence length N (DESIGN.md §2.3, §6).
+"""Benchmark: cost of the spectral-chain contraction versus sequence length N (docs/theory.md, "Spectral chains").
 
 Two experiments, both on the CPU with complex64 tensors:
 

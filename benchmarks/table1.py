@@ -6,7 +6,7 @@ Usage (from the repository root)::
         [--runs 5] [--fast-metrics] [--device cpu|cuda|auto] [--budget-minutes M] [--force]
     python benchmarks/table1.py --datasets sines --smoke --out /tmp/t1   # pipeline check, ~minutes
 
-For every dataset: build the real windows (``ko.dataset(name)``, the protocol of DESIGN §3),
+For every dataset: build the real windows (``ko.dataset(name)``, the protocol of docs/datasets.md),
 train ``SpectralMeanFlow`` with the fixed settings in :data:`CONFIGS` on all of them, sample as
 many windows as there are real ones, score them with ``kernelops.metrics.evaluate_all`` and
 measure the **floor** — what the same metrics give for two real sets:
@@ -75,13 +75,13 @@ CONFIGS: dict[str, dict[str, Any]] = {
 #: --smoke: proves the pipeline end to end in minutes on a CPU (numbers are meaningless)
 SMOKE = dict(depth=2, width=16, steps=50, batch_size=64, sample_steps=8, max_windows=1000)
 
-#: DESIGN §2.7: the paper's Table 1 (context_fid, correlational, discriminative, predictive)
+#: the paper's Table 1 (context_fid, correlational, discriminative, predictive)
 PAPER: dict[str, tuple[float, float, float, float]] = {
     "sines": (0.004, 0.027, 0.006, 0.093), "stocks": (0.008, 0.010, 0.022, 0.037),
     "etth": (0.058, 0.040, 0.027, 0.123), "mujoco": (0.018, 0.173, 0.005, 0.008),
     "energy": (0.051, 0.732, 0.161, 0.251), "fmri": (0.116, 0.737, 0.136, 0.100),
 }
-#: DESIGN §2.7: predictive score of the real data itself (train on real, test on real)
+#: the paper: predictive score of the real data itself (train on real, test on real)
 REAL_PREDICTIVE = {"sines": 0.094, "stocks": 0.036, "etth": 0.121, "mujoco": 0.007, "energy": 0.250,
                    "fmri": 0.090}
 #: floor of the Gaussian baseline's standard deviations, data scale (the committed column used it)
@@ -288,7 +288,7 @@ def render_markdown(table: dict[str, Any]) -> str:
         "Written by `benchmarks/table1.py` from `table1.json`; lower is better for every metric.",
         "*floor*: the same metrics on two real sets (Sines: an independent draw; real data: random",
         "disjoint halves of the windows, see the script's docstring). *Δ floor* = ours − floor.",
-        "*paper*: Spectral Mean Flows, Table 1 (DESIGN §2.7). Predictive *real*: the real data's own",
+        "*paper*: Spectral Mean Flows, Table 1. Predictive *real*: the real data's own",
         "predictive score reported in the paper. Means ± std over the listed number of metric runs.",
         "*Gaussian*: windows drawn from the Gaussian with the real windows' mean and covariance",
         "(`--gaussian-baseline`), the reference any generator should beat.",

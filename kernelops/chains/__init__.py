@@ -1,4 +1,4 @@
-"""Spectral chains: tensor-train (matrix-product) sequence embeddings, DESIGN.md §2.3.
+"""Spectral chains: tensor-train (matrix-product) sequence embeddings (docs/theory.md, "Spectral chains").
 
 Conventions (details in :mod:`kernelops.chains.spectral_chain`): a chain of rank r over features
 φ ∈ C^D is ``start`` (r, D), ``transfer`` (D, r, r), ``end`` (r, D), ``eigvals`` λ (r,). With

@@ -1,7 +1,7 @@
 """Dense reference: materialise the D^N sequence tensor μ of a chain and contract it directly.
 
 Exponential in N by design: it is the ground truth for tests and the "without decomposition"
-side of the tractability benchmark (DESIGN.md §2.3, paper Fig. 2). It refuses, with a clear
+side of the tractability benchmark (docs/theory.md, "Spectral chains"; paper Fig. 2). It refuses, with a clear
 error, to build tensors larger than ``max_entries`` (default 2²⁶ ≈ 6.7·10⁷ entries, 1 GiB in
 complex128).
 """

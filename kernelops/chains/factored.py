@@ -1,6 +1,6 @@
 """Factored spectral chains: the read-out-head form used by the neural spectral mean flow.
 
-With complex per-step features h ∈ C^K and heads B, Lh, Rh, H ∈ C^{K×r} (DESIGN.md §2.6)
+With complex per-step features h ∈ C^K and heads B, Lh, Rh, H ∈ C^{K×r} (docs/theory.md)
 
     β(x) = hB,   W(x) = Lhᵀ diag(h) Rh,   η(x) = hH,
     TN(x) = β(x¹)ᵀ Λ W(x²) Λ ⋯ Λ W(x^{N−1}) Λ η(x^N)   (N ≥ 2, features NOT conjugated).

@@ -1,4 +1,4 @@
-"""Spectral chains of finite-state hidden Markov models (DESIGN.md §2.3).
+"""Spectral chains of finite-state hidden Markov models (docs/theory.md, "Spectral chains").
 
 Hidden states z ∈ {0, …, S−1} with one-hot features e_z; transition matrix P with
 P[a, b] = p(z' = b | z = a) (rows sum to 1); initial law (or embedding) p₁. Eigen-decompose

@@ -1,4 +1,4 @@
-"""Spectral chains: the tensor-train form of a sequence embedding (DESIGN.md §2.3).
+"""Spectral chains: the tensor-train form of a sequence embedding (docs/theory.md, "Spectral chains").
 
 Conventions
 -----------

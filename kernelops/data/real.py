@@ -1,6 +1,6 @@
 """The paper's real datasets, read from the files shipped in ``kernelops/data/files``.
 
-Short-window benchmark (Table 1; TimeGAN / Diffusion-TS protocol, DESIGN §3): every file is
+Short-window benchmark (Table 1; TimeGAN / Diffusion-TS protocol, docs/datasets.md): every file is
 read as Diffusion-TS reads it — rows in file order (no reversal), date columns dropped — then
 each feature is min-max scaled to [0, 1] over the whole series (unconditional generation
 trains on every window) and cut into windows of ``seq_len`` steps at ``stride`` 1:

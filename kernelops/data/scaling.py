@@ -1,4 +1,4 @@
-"""Per-feature min-max scaling to [0, 1], the protocol's only preprocessing (DESIGN §3).
+"""Per-feature min-max scaling to [0, 1], the protocol's only preprocessing (docs/datasets.md).
 
 The statistics are kept as float64 NumPy arrays; :meth:`MinMaxScaler.state_dict` turns them
 into plain lists and floats so that a checkpoint loaded with ``torch.load(weights_only=True)``

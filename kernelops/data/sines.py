@@ -1,4 +1,4 @@
-"""The Sines benchmark (TimeGAN / Diffusion-TS protocol, DESIGN §3).
+"""The Sines benchmark (TimeGAN / Diffusion-TS protocol; docs/datasets.md).
 
 Each of ``features`` channels of each sequence is (sin(f·t + φ) + 1) / 2 for t = 0 … seq_len − 1,
 with f and φ drawn independently from U[0, 0.1] per sequence and channel. With the default

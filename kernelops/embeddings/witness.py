@@ -1,7 +1,7 @@
 """The MMD witness function of one sample against another, from a kernel or explicit features.
 
 f(z) = ⟨φ(z), μ_x − μ_y⟩ = (1/n) Σ_i k(z, x_i) − (1/m) Σ_j k(z, y_j): positive where x has more
-mass than y. Its negative gradient is the velocity of an MMD gradient flow (DESIGN §2.4).
+mass than y. Its negative gradient is the velocity of an MMD gradient flow (docs/theory.md).
 """
 
 from __future__ import annotations

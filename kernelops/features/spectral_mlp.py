@@ -1,6 +1,6 @@
 """Time- and operator-conditioned complex MLP features φ_t(x; q) of the spectral mean flow.
 
-DESIGN §2.6: one feature network h = MLP(x, q, t) applied to every step xⁿ of a sequence
+docs/theory.md, "The neural spectral mean flow": one feature network h = MLP(x, q, t) applied to every step xⁿ of a sequence
 independently, with q ∈ {o, s} choosing the target (o, μ_ρ) or the current (s, μ_{p_t})
 embedding and t the flow time. Layout::
 

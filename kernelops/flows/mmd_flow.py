@@ -1,6 +1,6 @@
 """MMDFlow: the classical, fixed-kernel MMD gradient flow of particles toward a target sample.
 
-DESIGN §2.4. Particles x₁…x_n (empirical law p) move along
+docs/theory.md, "MMD gradient flows". Particles x₁…x_n (empirical law p) move along
 
     v(x) = −∇ₓ f(x),   f(x) = (1/n) Σ_j k(x, x_j) − (1/m) Σ_j k(x, y_j),
 

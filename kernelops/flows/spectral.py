@@ -1,6 +1,6 @@
 """Spectral parameters of the neural spectral mean flow: eigenvalues λ and block-diagonal heads.
 
-DESIGN §2.6. The hidden-chain operator is represented by its spectrum and read-out heads:
+See docs/theory.md ("The neural spectral mean flow"). The hidden-chain operator is represented by its spectrum and read-out heads:
 
 * eigenvalues λ ∈ C^r, parameterised λ = exp(−exp(ν) + iθ) (EVD mode), so |λ| = exp(−exp(ν))
   lies in (0, 1) for every real ν and the chain can never blow up through Λ; in SVD mode

@@ -1,4 +1,4 @@
-"""Fixtures of the metric tests: a Sines generator written here (DESIGN §3 definition)."""
+"""Fixtures of the metric tests: a Sines generator written here (docs/datasets.md's definition)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""predictive_score: the real-data row of DESIGN §2.7, noise training data, one channel."""
+"""predictive_score: the paper's real-data row, noise training data, one channel."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def test_inputs_and_targets_follow_the_reference():
 
 @pytest.mark.slow
 def test_real_sines_score_matches_the_design_real_data_row(sines):
-    # DESIGN §2.7: real data's own predictive score on Sines is 0.094; our floor run (5000 steps
+    # the paper: real data's own predictive score on Sines is 0.094; our floor run (5000 steps
     # on 10 000 windows, docs/metrics.md) gives 0.0927-0.0931. With 1500 steps on 1000 windows
     # the forecaster is not quite converged (measured 0.0952 and 0.0951 for seeds 0 and 1; 0.097
     # at 1000 steps, 0.0957 at 2000 on 2000 windows), and seeds differ by ~0.001, so ±0.006 covers

@@ -103,14 +103,14 @@ def test_ot_closed_forms():
     x_t = path.interpolate(x0, x1, t)
     torch.testing.assert_close(x_t, t * x1 + (1 - (1 - sigma_min) * t) * x0)
     torch.testing.assert_close(path.velocity(x0, x1, t), x1 - (1 - sigma_min) * x0)
-    # DESIGN §2.5: u_t(x | x1) = (x1 − (1 − σ_min) x) / (1 − (1 − σ_min) t)
+    # docs/theory.md: u_t(x | x1) = (x1 − (1 − σ_min) x) / (1 − (1 − σ_min) t)
     x = torch.randn(SHAPE, dtype=F64)
     torch.testing.assert_close(path.conditional_velocity(x, x1, t),
                                (x1 - (1 - sigma_min) * x) / (1 - (1 - sigma_min) * t))
 
 
 def test_ve_conditional_velocity_pulls_towards_the_data_at_log_ratio_rate():
-    """DESIGN §2.5: u_t(x | x1) = −σ'(s)/σ(s) (x − x1) with s = 1 − t, here −ln(σ_max/σ_min)(x − x1)."""
+    """docs/theory.md: u_t(x | x1) = −σ'(s)/σ(s) (x − x1) with s = 1 − t, here −ln(σ_max/σ_min)(x − x1)."""
     path = VEPath(sigma_min=0.05, sigma_max=4.0)
     x1 = torch.rand(SHAPE, dtype=F64)
     x = torch.randn(SHAPE, dtype=F64)

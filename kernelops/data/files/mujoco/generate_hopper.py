@@ -7,7 +7,7 @@ environment::
     python -m venv /tmp/mj && /tmp/mj/bin/pip install dm-control==1.0.50 mujoco==3.17.0
     MUJOCO_GL=disable /tmp/mj/bin/python generate_hopper.py hopper.npz
 
-Recipe (PROVENANCE.md §8): ``dm_control.suite.load("hopper", "stand")``, only its physics;
+Recipe (docs/datasets.md, "MuJoCo"): ``dm_control.suite.load("hopper", "stand")``, only its physics;
 numpy's global generator seeded with 123; for each trajectory, inside ``reset_context``,
 qpos[:2] ~ U(0, 0.5) (root x and z), qpos[2:] ~ U(-2, 2), qvel ~ U(-5, 5); then 24 times:
 record (qpos, qvel) and advance one physics step (no actions, zero controls). The result is

@@ -6,6 +6,7 @@ Every error subclasses :class:`KernelopsError`; those about bad input also subcl
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Iterable
 
 
@@ -37,12 +38,37 @@ class UnknownPluginError(KernelopsError, LookupError):
         return self.args[0]
 
 
+class UnknownOptionError(KernelopsError, TypeError):
+    """A registered factory was given a keyword it does not take; the message lists those it does."""
+
+
 class DuplicatePluginError(KernelopsError):
     """Two plugins registered the same name (or alias) for one kind."""
 
 
 class PluginLoadError(KernelopsError):
     """A plugin failed to import, register or run its hooks (re-raised in strict mode)."""
+
+
+class AllocationError(KernelopsError, MemoryError):
+    """An array about to be allocated would not fit in memory; the message gives its size and
+    the option that makes it smaller (raised before allocating, :mod:`kernelops.utils.memory`)."""
+
+
+class DiskFullError(KernelopsError, OSError):
+    """The disk, the quota or the file-size limit ran out while writing ``filename``.
+
+    Raised by the atomic writes (:mod:`kernelops.utils.atomic`), so the previous version of the
+    file is intact. ``str(error)`` is one line: ``"no space left on device writing <file>"``.
+    """
+
+    def __init__(self, filename: str, reason: str = "no space left on device"):
+        super().__init__(f"{reason} writing {filename}")
+        self.filename, self.reason = filename, reason
+        self.errno = errno.ENOSPC
+
+    def __str__(self) -> str:  # OSError would otherwise format "[Errno ...]" when errno is set
+        return self.args[0]
 
 
 class CheckpointError(KernelopsError):

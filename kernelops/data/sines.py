@@ -13,6 +13,7 @@ import numpy as np
 
 from kernelops.data.base import WindowDataset
 from kernelops.data.scaling import MinMaxScaler
+from kernelops.utils.memory import check_allocation
 
 FREQ_MAX = 0.1
 PHASE_MAX = 0.1
@@ -39,6 +40,9 @@ def make_sines(num: int = 10000, seq_len: int = 24, features: int = 5, seed: int
     num = _check_count(num, "num")
     seq_len = _check_count(seq_len, "seq_len")
     features = _check_count(features, "features")
+    # the float64 phases are the largest temporaries
+    check_allocation(num * seq_len * features * 8, f"sines: {num} sequences x {seq_len} steps x {features} features "
+                     "(64-bit)", "use a smaller --window (seq_len) or fewer sequences (num)")
     rng = np.random.default_rng(seed)
     freq = rng.uniform(0.0, FREQ_MAX, size=(num, 1, features))
     phase = rng.uniform(0.0, PHASE_MAX, size=(num, 1, features))

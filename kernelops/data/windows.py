@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from kernelops.errors import DataError, ShapeError
+from kernelops.utils.memory import check_allocation
 
 if TYPE_CHECKING:
     import torch
@@ -55,8 +56,26 @@ def sliding_windows(series: np.ndarray | torch.Tensor, window: int = 24, stride:
         raise DataError(f"stride: expected at least 1, got {stride}")
     if window > length:
         raise DataError(f"window: {window} steps is longer than the series ({length} steps)")
+    if not is_tensor or series.device.type == "cpu":
+        _check_memory(length, window, stride, series.shape[1], series.dtype.itemsize)
     if is_tensor:
         # unfold gives (num, d, window) as a view; contiguous() makes the single copy
         return series.unfold(0, window, stride).transpose(1, 2).contiguous()
     view = np.lib.stride_tricks.sliding_window_view(series, window, axis=0)[::stride]
     return np.ascontiguousarray(view.transpose(0, 2, 1))
+
+
+def _check_memory(length: int, window: int, stride: int, features: int, itemsize: int) -> None:
+    """Refuse, before allocating, a windows array that cannot fit; suggest a stride that fits."""
+    num = num_windows(length, window, stride)
+    per_window = window * features * itemsize
+
+    def remedy(budget: int) -> str:
+        fits = budget // per_window
+        if fits < 1:
+            return f"a single window is too large: use a smaller --window (at most {max(budget // (features * itemsize), 2)})"
+        need = length - window + 1 if fits == 1 else -(-(length - window) // (fits - 1))
+        return f"use a larger --stride (at least {need}) or a smaller --window"
+
+    check_allocation(num * per_window, f"window {window} with stride {stride} over {length} steps: {num} windows "
+                     f"x {window} steps x {features} features ({itemsize * 8}-bit)", remedy)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -62,14 +63,20 @@ def load_checkpoint(path: str | os.PathLike[str], map_location: Any = None, *,
         raise CheckpointError(f"{target}: no such checkpoint file")
     if target.is_dir():
         raise CheckpointError(f"{target}: is a directory, expected a checkpoint file")
+    _check_container(target)
     try:
-        state = torch.load(target, map_location=map_location, weights_only=True)
-    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError, zipfile.BadZipFile,
+        with warnings.catch_warnings():  # torch warns about pickle protocols of foreign files
+            warnings.simplefilter("ignore")
+            state = torch.load(target, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:  # torch's text suggests weights_only=False: never repeat it
+        raise CheckpointError(f"{target}: not a kernelops checkpoint (it holds Python objects other than tensors, "
+                              "numbers and strings; kernelops never unpickles those, since that could run code)") from exc
+    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile,
             AttributeError, KeyError, TypeError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{target}: corrupt or not a kernelops checkpoint ({type(exc).__name__}: {first})") from exc
+        raise CheckpointError(f"{target}: not a kernelops checkpoint, or a truncated or damaged one "
+                              f"({type(exc).__name__}: {_first_sentence(exc)})") from exc
     if not isinstance(state, dict):
-        raise CheckpointError(f"{target}: corrupt or not a kernelops checkpoint (holds a {type(state).__name__}, expected a dict)")
+        raise CheckpointError(f"{target}: not a kernelops checkpoint (it holds a {type(state).__name__}, expected a dict)")
     if expect_format is not None and state.get(FORMAT_KEY) != expect_format:
         raise CheckpointError(f"{target}: not a {expect_format} checkpoint "
                               f"(its format is {state.get(FORMAT_KEY)!r})")
@@ -77,6 +84,33 @@ def load_checkpoint(path: str | os.PathLike[str], map_location: Any = None, *,
     if missing:
         raise CheckpointError(f"{target}: corrupt checkpoint, missing {', '.join(repr(k) for k in missing)}")
     return state
+
+
+_ZIP_MAGIC = b"PK\x03\x04"  # torch.save writes a zip archive
+
+
+def _check_container(target: Path) -> None:
+    """A checkpoint is a torch zip archive; say what the file is when it is not one."""
+    with open(target, "rb") as fh:
+        head = fh.read(8)
+    if head.startswith(_ZIP_MAGIC):
+        return
+    if not head:
+        what = "the file is empty"
+    elif head.startswith(b"\x93NUMPY"):
+        what = "it is a NumPy .npy array"
+    elif head[:1] == b"\x80":
+        what = "it is a bare Python pickle, which kernelops never loads"
+    else:
+        what = f"a checkpoint is a torch zip archive; this file starts with {head[:4]!r}"
+    raise CheckpointError(f"{target}: not a kernelops checkpoint ({what})")
+
+
+def _first_sentence(exc: BaseException) -> str:
+    """The first sentence of an exception's message, at most 120 characters."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    first = text.split(". ")[0]
+    return first if len(first) <= 120 else first[:117] + "..."
 
 
 def plugin_record(kind: str, name: str) -> dict[str, Any]:

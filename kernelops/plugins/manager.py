@@ -16,6 +16,7 @@ Loading policy (see docs/plugins.md):
 from __future__ import annotations
 
 import importlib.metadata
+import inspect
 import os
 import threading
 import warnings
@@ -25,9 +26,9 @@ from typing import Any
 
 import pluggy
 
-from kernelops.errors import KernelopsError, KernelopsWarning, PluginLoadError
+from kernelops.errors import KernelopsError, KernelopsWarning, PluginLoadError, UnknownOptionError
 from kernelops.plugins import hookspecs
-from kernelops.plugins.registry import KINDS, Entry, Registry, Source
+from kernelops.plugins.registry import KIND_NOUN, KINDS, Entry, Registry, Source
 
 ENTRY_POINT_GROUP = "kernelops"
 ENV_LOAD = "KERNELOPS_LOAD_PLUGINS"
@@ -96,7 +97,17 @@ class PluginHost:
     def _load_entry_points(self) -> None:
         allow = _env_list(ENV_LOAD)
         deny = set(_env_list(ENV_DISABLE) or ())
-        for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        eps = list(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP))
+        installed = sorted({ep.name for ep in eps})
+        for var, listed in ((ENV_LOAD, allow or ()), (ENV_DISABLE, sorted(deny))):
+            unknown = [n for n in listed if n not in installed]
+            if unknown:  # a typo would otherwise disable (or fail to disable) plugins without a word
+                message = (f"{var} names {', '.join(repr(n) for n in unknown)}, which no installed plugin is called; "
+                           f"installed plugins: {', '.join(installed) if installed else '(none)'}")
+                if _strict():
+                    raise PluginLoadError(message)
+                warnings.warn(f"kernelops: {message}", KernelopsWarning, stacklevel=4)
+        for ep in eps:
             dist = ep.dist.metadata["Name"] if ep.dist is not None else None
             version = ep.dist.version if ep.dist is not None else None
             if (allow is not None and ep.name not in allow) or ep.name in deny:
@@ -206,8 +217,16 @@ class PluginHost:
         return self.registries[kind].get(name)
 
     def create(self, kind: str, name: str, /, **kwargs: Any) -> Any:
-        """Build the object registered as ``name`` of ``kind`` with keyword arguments."""
-        obj = self.entry(kind, name).resolve()(**kwargs)
+        """Build the object registered as ``name`` of ``kind`` with keyword arguments.
+
+        Raises:
+            UnknownPluginError: no such name (the message lists the known ones).
+            UnknownOptionError: a keyword the factory does not take (the message lists those it does).
+        """
+        entry = self.entry(kind, name)
+        factory = entry.resolve()
+        _check_options(factory, kwargs, f"{KIND_NOUN[kind]} {entry.name!r}")
+        obj = factory(**kwargs)
         # remember how it was made, so that checkpoints can name the plugin
         try:
             obj._kernelops_plugin = (kind, name)
@@ -230,6 +249,23 @@ class PluginHost:
 
         return {p.name: (p.version if not p.builtin else __version__)
                 for p in self.plugins.values() if p.status == "ok"}
+
+
+def _check_options(factory: Callable[..., Any], kwargs: dict[str, Any], what: str) -> None:
+    """Name the keywords ``factory`` does not take, and those it does, before calling it."""
+    try:
+        params = list(inspect.signature(factory).parameters.values())
+    except (TypeError, ValueError):  # no signature (a builtin): let the call decide
+        return
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return
+    accepted = [p.name for p in params if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                                     inspect.Parameter.KEYWORD_ONLY)]
+    unknown = [k for k in kwargs if k not in accepted]
+    if unknown:
+        listed = ", ".join(accepted) if accepted else "none"
+        raise UnknownOptionError(f"{what} takes no option {', '.join(repr(k) for k in unknown)}; "
+                                 f"its options: {listed}")
 
 
 _HOST: PluginHost | None = None

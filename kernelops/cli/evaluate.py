@@ -37,6 +37,9 @@ from kernelops.errors import DataError, ShapeError
 HELP = "score generated windows against real ones (FID, correlational, ...) and plot them"
 
 METRIC_NAMES = ("context_fid", "correlational", "discriminative", "predictive")
+#: fewest windows (of the smaller set) worth scoring: the discriminative score holds out 20 % of
+#: each set, so 10 windows leave 2 held-out ones per set; fewer gives a number from one window
+MIN_WINDOWS = 10
 PLOTS = ("pca", "tsne", "histogram", "channels")
 
 
@@ -114,6 +117,15 @@ def check_compatible(real: np.ndarray, fake: np.ndarray, real_name: str, fake_na
                          f"(shapes {fake.shape} and {real.shape})")
 
 
+def check_enough(real: np.ndarray, fake: np.ndarray) -> None:
+    """Refuse to score fewer than :data:`MIN_WINDOWS` windows (the larger set is subsampled to the smaller)."""
+    n = min(len(real), len(fake))
+    if n < MIN_WINDOWS:
+        raise DataError(f"only {n} windows to compare (real {len(real)}, fake {len(fake)}; the larger set is "
+                        f"subsampled to the smaller); at least {MIN_WINDOWS} are needed for a score that is not "
+                        "from one or two held-out windows; draw more (kernelops sample --num, evaluate --num)")
+
+
 def scale_warning(arr: np.ndarray, name: str) -> str | None:
     """One line when values leave [0, 1]: how many, or, when most are far outside, that the file
     is probably in the original scale (a generator's samples may overshoot [0, 1] a little)."""
@@ -167,8 +179,11 @@ def data_spec(config: dict[str, Any]) -> dict[str, Any]:
             or (dataset is None) == (data is None):
         raise DataError("run config: expected exactly one of source.dataset (a registered name) or source.data "
                         f"(a file path); found dataset={dataset!r}, data={data!r}")
-    return {"dataset": dataset, "data": data, "window": spec.get("window"), "stride": spec.get("stride"),
-            "columns": spec.get("columns")}
+    out = {"dataset": dataset, "data": data, "window": spec.get("window"), "stride": spec.get("stride"),
+           "columns": spec.get("columns")}
+    if spec.get("key") is not None:  # the array of a multi-array .npz (`kernelops fit --key`)
+        out["key"] = spec["key"]
+    return out
 
 
 def real_from_run(run: Path) -> tuple[np.ndarray, str, list[str]]:
@@ -258,8 +273,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.runs < 1:
         raise ValueError(f"--runs: expected a positive integer, got {args.runs}")
-    if args.num is not None and args.num < 2:
-        raise ValueError(f"--num: expected at least 2 windows, got {args.num}")
+    if args.num is not None and args.num < MIN_WINDOWS:
+        raise ValueError(f"--num: expected at least {MIN_WINDOWS} windows, got {args.num}")
     device = _device(args.device)
     run_dir = Path(args.run) if args.run else None
     if args.real is not None and args.real_dataset is not None:
@@ -300,6 +315,7 @@ def run(args: argparse.Namespace) -> int:
         fake_desc = f"{num} windows sampled from {run_dir / 'checkpoint.pt'} (seed {args.seed})"
         sampled = True
     check_compatible(real, fake, f"real ({real_desc})", f"fake ({fake_desc})")
+    check_enough(real, fake)
     for arr, name in ((real, f"real ({real_desc})"), (fake, f"fake ({fake_desc})")):
         warning = scale_warning(arr, name)
         if warning:

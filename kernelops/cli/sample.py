@@ -3,11 +3,14 @@
 Writes the windows in the data's original scale to ``--out`` (default ``RUN/fake.npy``) and the
 [0, 1]-scaled ones beside it with ``_scaled`` added to the stem (``fake_scaled.npy``), both of
 shape (num, seq_len, features), and prints the number of vector-field evaluations (NFE).
+``--out`` naming an existing directory, or ending with ``/``, writes ``fake.npy`` and
+``fake_scaled.npy`` into that directory (created if needed).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 HELP = "generate windows from a trained run (.npy in original and [0, 1] scale)"
@@ -16,13 +19,25 @@ HELP = "generate windows from a trained run (.npy in original and [0, 1] scale)"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run", metavar="RUN", help="run folder written by `kernelops fit` (or its checkpoint.pt)")
     parser.add_argument("--num", type=int, default=10000, help="number of windows (default 10000)")
-    parser.add_argument("--out", metavar="FILE.npy", help="output file (default RUN/fake.npy)")
+    parser.add_argument("--out", metavar="FILE.npy|DIR/",
+                        help="output file (default RUN/fake.npy; .npy is appended when missing); an existing "
+                             "directory or a path ending in / receives fake.npy and fake_scaled.npy")
     parser.add_argument("--steps", type=int, help="solver steps (default: the run's --sample-steps)")
     parser.add_argument("--solver", help="ODE solver name (default: the run's); adaptive ones ignore --steps")
     parser.add_argument("--seq-len", type=int, help="window length to generate (default: the training length)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the source noise (default 0)")
     parser.add_argument("--batch-size", type=int, default=1000, help="windows integrated together (default 1000)")
     parser.add_argument("--device", choices=("cpu", "cuda", "auto"), default="auto", help="where to sample (default auto)")
+
+
+def output_path(out: str | None, run_folder: Path) -> Path:
+    """Where the original-scale windows go: ``--out`` as a file, or ``DIR/fake.npy`` for a directory."""
+    if out is None:
+        return run_folder / "fake.npy"
+    path = Path(out)
+    if path.is_dir() or out.endswith(("/", os.sep)):
+        return path / "fake.npy"
+    return path if path.suffix == ".npy" else path.with_name(path.name + ".npy")
 
 
 def scaled_path(out: Path) -> Path:
@@ -36,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
     from kernelops.errors import CheckpointError
     from kernelops.flows import SpectralMeanFlow
     from kernelops.utils.atomic import atomic_write
+    from kernelops.utils.memory import check_allocation
 
     for name in ("num", "steps", "batch_size", "seq_len"):
         value = getattr(args, name)
@@ -50,11 +66,20 @@ def run(args: argparse.Namespace) -> int:
         ckpt = target
     else:
         raise FileNotFoundError(f"no run folder or checkpoint {str(target)!r}")
+    out = output_path(args.out, ckpt.parent)
+    if out.is_dir():
+        raise IsADirectoryError(f"--out: {out} is a directory; name a file such as {out / 'fake.npy'}")
     model = SpectralMeanFlow.load(ckpt, map_location=args.device)
     if args.solver is not None:
         import kernelops as ko
 
         ko.solver(args.solver)  # an unknown name lists the known ones
+    length, features = args.seq_len or model.seq_len or 1, model.in_dim or 1
+    # the samples exist three times at the end: the torch result, its float32 copy and the original scale
+    check_allocation(3 * args.num * length * features * 4,
+                     f"--num {args.num} windows x {length} steps x {features} features (32-bit, 3 copies)",
+                     lambda budget: f"use a smaller --num (at most {budget // (12 * length * features)}) "
+                                    "and run several times with different --seed")
     solver = ko_solver_is_adaptive(args.solver or model.solver_name)
     steps = None if solver else args.steps
     if solver and args.steps is not None:
@@ -69,9 +94,6 @@ def run(args: argparse.Namespace) -> int:
     else:
         original = scaled
         print("kernelops sample: note: the checkpoint has no data scaler; both files hold [0, 1]-scale values")
-    out = Path(args.out) if args.out else (ckpt.parent / "fake.npy")
-    if out.suffix != ".npy":
-        out = out.with_name(out.name + ".npy")
     out_scaled = scaled_path(out)
     atomic_write(out, lambda fh: np.save(fh, original))
     atomic_write(out_scaled, lambda fh: np.save(fh, scaled))

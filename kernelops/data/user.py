@@ -66,7 +66,8 @@ def load_series(path: str | os.PathLike[str], columns: Columns = None, *, key: s
     Args:
         path: a .csv, .csv.gz, .npy or .npz file.
         columns: features to keep: names or 0-based indices, or one comma-separated string.
-        key: for .npz, the array to read (default: the first one).
+        key: for .npz, the array to read; required when the archive holds several (the error
+            lists them), optional for a single-array archive.
 
     Returns:
         ``(values, feature_names)``; values is (T, d), or (n, N, d) for a 3-d .npy/.npz
@@ -118,7 +119,8 @@ def load_user_windows(path: str | os.PathLike[str], window: int = 24, stride: in
         if values.shape[0] < window:
             raise DataError(f"{p}: the series has {values.shape[0]} steps, fewer than the window "
                             f"of {window}; use a smaller --window or a longer series")
-        windows, series = sliding_windows(scaler.transform(values), window, stride), values
+        # float32 before windowing (the dataset stores float32): half the memory, same values
+        windows, series = sliding_windows(scaler.transform(values).astype(np.float32), window, stride), values
         notes.append(f"{values.shape[0]} steps, window {window}, stride {stride}")
     return WindowDataset(name=stem, windows=windows, scaler=scaler, feature_names=loaded.feature_names,
                          source=f"{p} ({'; '.join(notes)})", series=series)
@@ -281,6 +283,9 @@ def _read_numpy(p: Path, columns: Columns, key: str | None) -> LoadedSeries:
                 names = list(archive.files)
                 if not names:
                     raise DataError(f"{p}: the .npz archive holds no arrays")
+                if key is None and len(names) > 1:
+                    raise DataError(f"{p}: the .npz archive holds {len(names)} arrays ({', '.join(names)}); "
+                                    "choose one with --key NAME (key= in Python)")
                 chosen = key if key is not None else names[0]
                 if chosen not in names:
                     raise DataError(f"{p}: no array {chosen!r}; the archive holds: {', '.join(names)}")

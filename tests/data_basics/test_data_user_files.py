@@ -125,7 +125,12 @@ def test_npy_nan_named_with_index_and_npz_key(tmp_path):
     with pytest.raises(DataError, match=r"bad\.npy: .*first at index \(4, 1\)"):
         load_series(tmp_path / "bad.npy")
     np.savez(tmp_path / "z.npz", first=np.zeros((5, 1)), second=np.arange(10.0).reshape(5, 2))
-    assert load_series(tmp_path / "z.npz")[0].shape == (5, 1)
+    # several arrays and no key: refused, listing them (it used to take the first one silently)
+    with pytest.raises(DataError, match=r"holds 2 arrays \(first, second\); choose one with --key"):
+        load_series(tmp_path / "z.npz")
+    assert load_series(tmp_path / "z.npz", key="first")[0].shape == (5, 1)
+    np.savez(tmp_path / "one.npz", only=np.zeros((5, 1)))
+    assert load_series(tmp_path / "one.npz")[0].shape == (5, 1)  # a single array needs no key
     np.testing.assert_array_equal(load_series(tmp_path / "z.npz", key="second")[0], np.arange(10.0).reshape(5, 2))
     with pytest.raises(DataError, match="no array 'third'; the archive holds: first, second"):
         load_series(tmp_path / "z.npz", key="third")

@@ -17,6 +17,7 @@ it (the cosine learning-rate decay is then re-stretched to the new total).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import io
 import json
@@ -48,6 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     src.add_argument("--window", type=int, default=None, help="window length N (default 24 for files, the dataset's own otherwise)")
     src.add_argument("--stride", type=int, default=None, help="step between windows (default 1 for files)")
     src.add_argument("--columns", help="comma-separated columns of a CSV file to use")
+    src.add_argument("--key", help="the array of an .npz file holding several (required then; the error lists them)")
     run = parser.add_argument_group("run folder")
     run.add_argument("--out", metavar="RUN", help="run folder to create (default runs/<dataset>-<YYYYmmdd-HHMMSS>)")
     run.add_argument("--resume", metavar="RUN", help="continue the run in this folder exactly where it stopped")
@@ -88,18 +90,37 @@ def _validate(args: argparse.Namespace) -> None:
         _check_positive(name, getattr(args, name, None))
     _check_positive("lr", args.lr)
     _check_positive("warmup", args.warmup, allow_zero=True)
-    if args.resume and (args.dataset or args.data or args.out):
-        raise ValueError("--resume RUN continues a run with its own data and folder; do not combine it with --dataset/--data/--out")
+    if args.resume and (args.dataset or args.data or args.out or args.key):
+        raise ValueError("--resume RUN continues a run with its own data and folder; do not combine it with --dataset/--data/--key/--out")
     if args.dataset and args.data:
         raise ValueError("give either --dataset NAME or --data FILE, not both")
+    if args.key is not None and not (args.data and args.data.lower().endswith(".npz")):
+        raise ValueError("--key picks an array of an .npz file; it needs --data FILE.npz")
 
 
 def _load_dataset(source: dict[str, Any]) -> Any:
     from kernelops.data import resolve_dataset
 
-    columns = source.get("columns")
+    extra = {"key": source["key"]} if source.get("key") is not None else {}
     return resolve_dataset(dataset=source.get("dataset"), data=source.get("data"), window=source.get("window"),
-                           stride=source.get("stride"), columns=columns)
+                           stride=source.get("stride"), columns=source.get("columns"), **extra)
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    """A run's config.json as a dict; a damaged one is an error naming the file."""
+    from kernelops.errors import CheckpointError
+
+    if not path.exists():
+        return {}
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"--resume: {path} is corrupt ({exc}); the checkpoint does not need it: "
+                              "move it aside and resume again (it is rewritten)") from None
+    if not isinstance(config, dict):
+        raise CheckpointError(f"--resume: {path} is corrupt (holds a JSON {type(config).__name__}, expected an object); "
+                              "move it aside and resume again (it is rewritten)")
+    return config
 
 
 def _write_json(path: Path, payload: dict[str, Any]) -> None:
@@ -112,12 +133,18 @@ def _prepare_loss_csv(path: Path, keep_until: int) -> None:
     """Keep the rows up to the checkpoint's step (a crash may have logged steps past it)."""
     from kernelops.utils.atomic import atomic_write
 
+    from kernelops.errors import CheckpointError
+
     rows: list[list[str]] = []
     if path.exists():
-        with open(path, newline="") as fh:
-            for row in csv.reader(fh):
-                if row and row[0].isdigit() and int(row[0]) <= keep_until:
-                    rows.append(row)
+        try:
+            with open(path, newline="", encoding="utf-8") as fh:
+                for row in csv.reader(fh):
+                    if row and row[0].isdigit() and int(row[0]) <= keep_until:
+                        rows.append(row)
+        except (UnicodeDecodeError, csv.Error) as exc:
+            raise CheckpointError(f"--resume: {path} is corrupt ({exc}); move it aside to resume "
+                                  "(the loss log then restarts at the checkpoint's step)") from None
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(["step", "loss", "lr"])
@@ -129,9 +156,10 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from kernelops import __version__
-    from kernelops.errors import CheckpointError
+    from kernelops.errors import CheckpointError, DiskFullError
     from kernelops.flows import SpectralMeanFlow
     from kernelops.plugins.manager import get_host
+    from kernelops.utils.atomic import out_of_space
 
     _validate(args)
     if args.resume:
@@ -151,13 +179,15 @@ def run(args: argparse.Namespace) -> int:
                                   "resume it from Python with SpectralMeanFlow.load(...).fit(data)")
         ds = _load_dataset(source)
         train = {"steps": args.steps if args.steps is not None else model.train_config.steps}
-        config = json.loads((run_dir / "config.json").read_text()) if (run_dir / "config.json").exists() else {}
+        config = _read_config(run_dir / "config.json")
         print(f"kernelops fit: resuming {run_dir} at step {model.step} of {train['steps']}", file=sys.stderr)
     else:
         dataset = args.dataset or (None if args.data else "sines")
         columns = [c.strip() for c in args.columns.split(",")] if args.columns else None
         source = {"dataset": dataset, "data": str(Path(args.data).resolve()) if args.data else None,
                   "window": args.window, "stride": args.stride, "columns": columns}
+        if args.key is not None:
+            source["key"] = args.key
         ds = _load_dataset(source)
         opt = {k: (getattr(args, k) if getattr(args, k, None) is not None else v) for k, v in RUN_DEFAULTS.items()}
         run_dir = Path(args.out) if args.out else Path("runs") / f"{ds.name}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -183,34 +213,60 @@ def run(args: argparse.Namespace) -> int:
         "train": model.train_config.replace(**train).to_dict(),
         "model": None, "plugins": get_host().versions(), "device": str(model.device),
     })
-    # written before the first step, so a run killed at any point is still a run folder
-    _write_json(run_dir / "config.json", {**config, "model": model.config(), "step": model.step})
+    # written before the first step, so a run killed at any point is still a run folder; rewritten after
+    # every checkpoint so that its "step" is always the step checkpoint.pt holds
+    ckpt = run_dir / "checkpoint.pt"
+    saved: list[int | None] = [model.step if args.resume else None]  # step held by checkpoint.pt
+
+    def write_config() -> None:
+        config["model"] = model.config()
+        config["train"] = model.train_config.to_dict()
+        config["step"] = saved[0] or 0
+        _write_json(run_dir / "config.json", config)
+
+    def on_checkpoint(step: int) -> None:
+        saved[0] = step
+        write_config()
+
+    write_config()
     loss_csv = run_dir / "loss.csv"
     _prepare_loss_csv(loss_csv, model.step)
-    ckpt = run_dir / "checkpoint.pt"
     started = time.time()
-    with open(loss_csv, "a", newline="") as fh:
-        writer = csv.writer(fh)
+    try:
+        with open(loss_csv, "a", newline="") as fh:
+            writer = csv.writer(fh)
 
-        def log(step: int, loss: float, lr: float) -> None:
-            writer.writerow([step, f"{loss:.6g}", f"{lr:.6g}"])
-            fh.flush()
+            def log(step: int, loss: float, lr: float) -> None:
+                try:
+                    writer.writerow([step, f"{loss:.6g}", f"{lr:.6g}"])
+                    fh.flush()
+                except OSError as exc:
+                    reason = out_of_space(exc)
+                    raise (DiskFullError(str(loss_csv), reason) if reason else exc) from exc
 
-        try:
-            model.fit(ds.windows, **train, checkpoint=ckpt, progress=not args.no_progress, callback=log)
-        except KeyboardInterrupt as exc:
-            how = getattr(exc, "signal_name", "SIGINT")
-            print(f"kernelops fit: stopped by {how} at step {model.step}; checkpoint saved in {ckpt}; "
-                  f"continue with: kernelops fit --resume {run_dir}", file=sys.stderr)
-            raise
-        finally:
-            config["model"] = model.config()
-            config["train"] = model.train_config.to_dict()
-            config["step"] = model.step
-            _write_json(run_dir / "config.json", config)
+            model.fit(ds.windows, **train, checkpoint=ckpt, progress=not args.no_progress, callback=log,
+                      on_checkpoint=on_checkpoint)
+    except FloatingPointError as exc:  # the trainer stopped before the step; the checkpoint is older
+        with contextlib.suppress(OSError):
+            write_config()
+        held = f"{ckpt} holds step {saved[0]}" if saved[0] else "none was written yet"
+        raise FloatingPointError(f"{exc} ({held})") from None
+    except BaseException as exc:
+        if isinstance(exc, KeyboardInterrupt):
+            how = getattr(exc, "signal_name", None)
+            kept = (f"{ckpt} holds step {saved[0]}; continue with: kernelops fit --resume {run_dir}" if saved[0]
+                    else "no checkpoint was written yet; start the run again")
+            print(f"kernelops fit: {f'stopped by {how}' if how else 'interrupted'} at step {model.step}; "
+                  f"{'checkpoint saved: ' if how else ''}{kept}", file=sys.stderr)
+            exc.kernelops_reported = True  # type: ignore[attr-defined]  # main adds nothing
+        with contextlib.suppress(OSError):  # never hide what stopped training behind a config.json failure
+            write_config()
+        raise
+    write_config()
     elapsed = time.time() - started
     if not ckpt.exists():  # zero steps to do (already complete): still leave a checkpoint
         model.save(ckpt)
+        on_checkpoint(model.step)
     png = _plot(model, ds, run_dir / "samples.png")
     recent = [loss for _, loss, _ in model.history[-50:]]
     summary = f"loss (last {len(recent)} steps) {sum(recent) / len(recent):.4f}, " if recent else ""

@@ -247,7 +247,7 @@ class SpectralMeanFlow(nn.Module):
             grad_clip: float | None = None, ema_decay: float | None = None, target: str | None = None,
             log_every: int | None = None, checkpoint: str | Path | None = None, checkpoint_every: int | None = None,
             progress: bool = True, callback: Callable[[int, float, float], Any] | None = None,
-            config: TrainConfig | None = None) -> SpectralMeanFlow:
+            config: TrainConfig | None = None, on_checkpoint: Callable[[int], Any] | None = None) -> SpectralMeanFlow:
         """Train until ``steps`` optimisation steps in total.
 
         Settings left None keep their value from ``config``, the previous fit or the
@@ -264,6 +264,8 @@ class SpectralMeanFlow(nn.Module):
             progress: show a tqdm bar.
             callback: ``callback(step, loss, lr)`` after every step.
             config: a whole :class:`TrainConfig` (the keyword settings override it).
+            on_checkpoint: ``on_checkpoint(step)`` after each checkpoint is completely written
+                (``kernelops fit`` records there which step the file on disk holds).
 
         Shape:
             data: (num, N, d) with N ≥ 2.
@@ -284,9 +286,14 @@ class SpectralMeanFlow(nn.Module):
         x = self.to_model(x.to(self.device))
         if self.step == 0 and self.calibration is None:
             self._initialise(x)
-        save = (lambda: self.save(checkpoint)) if checkpoint is not None else None
+        def save() -> None:
+            assert checkpoint is not None
+            self.save(checkpoint)
+            if on_checkpoint is not None:
+                on_checkpoint(self.step)
+
         try:
-            self.trainer.fit(x, checkpoint=save, progress=progress, callback=callback)
+            self.trainer.fit(x, checkpoint=save if checkpoint is not None else None, progress=progress, callback=callback)
         finally:
             self.eval()
         return self

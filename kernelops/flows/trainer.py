@@ -8,8 +8,8 @@ run reproduces the uninterrupted one bit for bit on the CPU.
 
 Stopping: Ctrl-C (SIGINT), SIGTERM and SIGUSR1 (what cluster schedulers send before a kill) set
 a flag that is checked between steps, so the checkpoint written on the way out is consistent; a
-second signal interrupts at once. A non-finite loss stops training before the optimizer step, so
-neither the weights nor the last checkpoint ever hold a non-finite state.
+second signal interrupts at once. A non-finite loss or gradient norm stops training before the
+optimizer step, so neither the weights nor the last checkpoint ever hold a non-finite state.
 """
 
 from __future__ import annotations
@@ -142,8 +142,9 @@ class Trainer:
 
         Raises:
             TrainingInterrupted: a stop signal arrived (after ``checkpoint`` ran).
-            FloatingPointError: the loss became non-finite (before the step that would have
-                used it; the weights and the last checkpoint are those of the step before).
+            FloatingPointError: the loss or the gradient norm became non-finite (before the
+                step that would have used it; the weights and the last checkpoint are those of
+                the step before).
 
         Shape:
             data: (num, N, d).
@@ -172,12 +173,14 @@ class Trainer:
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     value = float(loss.detach())
-                    if not math.isfinite(value):
-                        raise FloatingPointError(
-                            f"the loss became {value} at step {self.step + 1} (learning rate {lr_now:.3g}); "
-                            "lower --lr or check the data for extreme values; the last checkpoint is kept")
-                    if cfg.grad_clip:
-                        nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+                    # a finite loss can still have an infinite gradient, which the clipping below
+                    # would turn into NaN weights (and a NaN checkpoint): check both before the step
+                    norm = float(nn.utils.clip_grad_norm_(params, cfg.grad_clip if cfg.grad_clip else math.inf))
+                    for what, number in (("loss", value), ("gradient norm", norm)):
+                        if not math.isfinite(number):
+                            raise FloatingPointError(
+                                f"the {what} became {number} at step {self.step + 1} (learning rate {lr_now:.3g}); "
+                                "lower --lr or check the data for extreme values; the last checkpoint is kept")
                     optimizer.step()
                     self.ema.update(self.field)
                     self.step += 1

@@ -10,7 +10,8 @@ Loading policy (see docs/plugins.md):
   (name, distribution, version, reason), warned about once, and skipped; whatever it had
   registered is removed. ``KERNELOPS_STRICT_PLUGINS=1`` re-raises instead.
 * ``KERNELOPS_LOAD_PLUGINS=a,b`` loads only the listed entry points (empty: none);
-  ``KERNELOPS_DISABLE_PLUGINS=a,b`` skips the listed ones.
+  ``KERNELOPS_DISABLE_PLUGINS=a,b`` skips the listed ones. A listed name that no installed
+  plugin has is warned about (an error in strict mode), never silently ignored.
 """
 
 from __future__ import annotations

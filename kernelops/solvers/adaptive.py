@@ -17,6 +17,7 @@ from typing import Any
 import torch
 import torchdiffeq
 
+from kernelops.errors import UnknownOptionError
 from kernelops.solvers.base import (
     Callback,
     CountedField,
@@ -27,6 +28,11 @@ from kernelops.solvers.base import (
     check_grid,
     check_state,
 )
+
+
+#: the options torchdiffeq's adaptive Runge-Kutta solvers read (anything else it ignores with a warning)
+TORCHDIFFEQ_OPTIONS = ("first_step", "min_step", "max_step", "max_num_steps", "safety", "ifactor", "dfactor",
+                       "step_t", "jump_t", "norm")
 
 
 def _check_tol(value: Any, name: str) -> float:
@@ -51,6 +57,10 @@ class AdaptiveSolver(Solver):
     def __init__(self, rtol: float = 1e-5, atol: float = 1e-5, **options: Any):
         self.rtol = _check_tol(rtol, "rtol")
         self.atol = _check_tol(atol, "atol")
+        unknown = [k for k in options if k not in TORCHDIFFEQ_OPTIONS]
+        if unknown:  # torchdiffeq would only warn, at the first solve, and ignore them
+            raise UnknownOptionError(f"solver {self.name!r} takes no option {', '.join(repr(k) for k in unknown)}; "
+                                     f"its options: rtol, atol, {', '.join(TORCHDIFFEQ_OPTIONS)}")
         self.options = dict(options)
 
     def solve(

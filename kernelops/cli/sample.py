@@ -75,9 +75,10 @@ def run(args: argparse.Namespace) -> int:
 
         ko.solver(args.solver)  # an unknown name lists the known ones
     length, features = args.seq_len or model.seq_len or 1, model.in_dim or 1
-    # the samples exist three times at the end: the torch result, its float32 copy and the original scale
+    # the windows are held about three times over: the solver's batches joined into one tensor, the
+    # [0, 1]-scale array and the original-scale one
     check_allocation(3 * args.num * length * features * 4,
-                     f"--num {args.num} windows x {length} steps x {features} features (32-bit, 3 copies)",
+                     f"--num {args.num} windows x {length} steps x {features} features (32-bit, held about 3 times)",
                      lambda budget: f"use a smaller --num (at most {budget // (12 * length * features)}) "
                                     "and run several times with different --seed")
     solver = ko_solver_is_adaptive(args.solver or model.solver_name)

@@ -149,7 +149,7 @@ def _silence_stdout() -> None:
     os.close(devnull)
 
 
-def _memory_message(exc: MemoryError) -> str:
+def _memory_message(exc: BaseException) -> str:
     text = _one_line(exc) if str(exc) else ""
     return (f"out of memory{f' ({text})' if text else ''}; use a smaller --batch-size, --window or --num, "
             "or a larger --stride")

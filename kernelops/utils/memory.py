@@ -29,16 +29,16 @@ def format_bytes(n: float) -> str:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _parse_size(text: str) -> int:
-    text = text.strip().upper().removesuffix("B").removesuffix("I")
+def _parse_size(raw: str) -> int:
+    text = raw.strip().upper().removesuffix("B").removesuffix("I")
     scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}.get(text[-1:], 1)
     number = text[:-1] if text[-1:] in "KMGT" else text
     try:
         value = float(number) * scale
     except ValueError:
-        raise ValueError(f"{ENV_LIMIT}: expected a size such as 8G or 512M, got {text!r}") from None
+        raise ValueError(f"{ENV_LIMIT}: expected a size such as 8G or 512M, got {raw!r}") from None
     if not value > 0:
-        raise ValueError(f"{ENV_LIMIT}: expected a positive size, got {text!r}")
+        raise ValueError(f"{ENV_LIMIT}: expected a positive size, got {raw!r}")
     return int(value)
 
 

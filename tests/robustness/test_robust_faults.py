@@ -318,3 +318,16 @@ def test_debug_flag_is_accepted_by_a_real_command(capsys):
     result = run_cli(capsys, "plugins", "--json", "--debug")
     assert result.rc == 0 and json.loads(result.out)["plugins"]
     assert "--debug" in run_cli(capsys, "--help").out
+
+
+def test_memory_limit_setting_is_parsed_or_refused(series_file, monkeypatch, capsys):
+    from kernelops.utils.memory import available_bytes, format_bytes
+
+    monkeypatch.setenv("KERNELOPS_MEMORY_LIMIT", "1.5G")
+    assert available_bytes() == int(1.5 * 2**30)
+    monkeypatch.setenv("KERNELOPS_MEMORY_LIMIT", "512MiB")
+    assert available_bytes() == 512 * 2**20
+    assert (format_bytes(1536), format_bytes(3.2e11), format_bytes(12)) == ("1.5 KiB", "298 GiB", "12 B")
+    monkeypatch.setenv("KERNELOPS_MEMORY_LIMIT", "lots")
+    result = run_cli(capsys, "fit", "--data", series_file, "--window", "8", "--steps", "1", *TINY)
+    assert_clean_failure(result, 2, ["KERNELOPS_MEMORY_LIMIT", "8G", "'lots'"], command="fit")

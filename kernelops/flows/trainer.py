@@ -23,6 +23,7 @@ How the streams are seeded and resumed on another number of processes:
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 import signal
 import threading
@@ -169,7 +170,8 @@ class Trainer:
         self.generators.load_state_dict(state["rng"])
         self._loaded_streams = list(state.get("rng_ranks") or [state["rng"]])
         self._bound, self._gathered = (0, 1), None
-        self._optimizer, self._pending_optimizer = None, state.get("optimizer")
+        # a copy: AdamW's load keeps the given tensors, and two trainers loading one dict would share moments
+        self._optimizer, self._pending_optimizer = None, copy.deepcopy(state.get("optimizer"))
 
     def _bind_streams(self, rank: int, world: int) -> None:
         """Give this process the streams of ``rank`` in a run of ``world`` processes."""

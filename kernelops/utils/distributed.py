@@ -93,7 +93,8 @@ def launch_from_env(environ: dict[str, str] | None = None) -> Launch | None:
     if not present:
         return None
     if len(present) < 2:
-        raise ValueError(f"distributed launch: {present[0]} is set but not {'WORLD_SIZE' if present[0] == 'RANK' else 'RANK'}; "
+        missing = "WORLD_SIZE" if present[0] == "RANK" else "RANK"
+        raise ValueError(f"distributed launch: {present[0]} is set but not {missing}; "
                          "start the workers with torchrun (or set RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT)")
     try:
         launch = Launch(int(env["RANK"]), int(env["WORLD_SIZE"]), int(env.get("LOCAL_RANK", env["RANK"])))

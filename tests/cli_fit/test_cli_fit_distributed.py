@@ -23,8 +23,9 @@ import torch.multiprocessing as mp
 
 from kernelops.cli.main import main
 
-pytestmark = pytest.mark.skipif(not (torch_dist.is_available() and torch_dist.is_gloo_available()),
-                                reason="torch.distributed with gloo is not available")
+pytestmark = [pytest.mark.skipif(not (torch_dist.is_available() and torch_dist.is_gloo_available()),
+                                 reason="torch.distributed with gloo is not available"),
+              pytest.mark.timeout(600)]  # a rank left waiting on a collective fails the test, never hangs CI
 
 TINY = ["--depth", "1", "--width", "4", "--batch-size", "8", "--sample-steps", "1", "--no-progress", "--device", "cpu"]
 

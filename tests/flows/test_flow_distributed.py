@@ -8,6 +8,9 @@ takes the same windows, flow times and noise (drawn from the K ranks' streams) i
 from __future__ import annotations
 
 import copy
+import datetime
+import os
+import signal
 
 import pytest
 import torch
@@ -17,10 +20,14 @@ import torch.multiprocessing as mp
 import kernelops as ko
 from kernelops.flows import FieldConfig, FlowMatchingObjective, SpectralVelocityField, TrainConfig, Trainer
 from kernelops.flows.distributed import rank_generators, resume_streams, shard_sizes
+from kernelops.flows.trainer import TrainingInterrupted
 from kernelops.flows.training import TrainGenerators
 
-pytestmark = pytest.mark.skipif(not (torch_dist.is_available() and torch_dist.is_gloo_available()),
-                                reason="torch.distributed with gloo is not available")
+pytestmark = [pytest.mark.skipif(not (torch_dist.is_available() and torch_dist.is_gloo_available()),
+                                 reason="torch.distributed with gloo is not available"),
+              pytest.mark.timeout(300)]  # a rank waiting on a collective fails the test, never hangs CI
+#: collectives give up after this long (a deadlock becomes an error in the worker, hence the test)
+COLLECTIVE_TIMEOUT = datetime.timedelta(seconds=60)
 
 WORLD = 2
 
@@ -45,7 +52,8 @@ def _worker(rank: int, store: str, out: str, plan: list[tuple[int, int]], resume
     plan: (steps in total, batch size) per stage; resume: a trainer state to start from.
     """
     torch.set_num_threads(1)  # a forked child must not use the parent's OpenMP pool
-    torch_dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=WORLD)
+    torch_dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=WORLD,
+                                 timeout=COLLECTIVE_TIMEOUT)
     try:
         trainer = _trainer(*plan[0])
         if resume is not None:
@@ -64,16 +72,41 @@ def _worker(rank: int, store: str, out: str, plan: list[tuple[int, int]], resume
         torch_dist.destroy_process_group()
 
 
-def _spawn(tmp_path, name: str, plan: list[tuple[int, int]], resume: str | None = None) -> list[dict]:
-    """Run ``_worker`` in WORLD processes: forked where possible (no fresh torch import, ~0.2 s)."""
-    out = str(tmp_path / name)
+def _signal_worker(rank: int, store: str, out: str) -> None:
+    """Rank 1 alone gets SIGTERM after step 2; every rank records where it stopped and why."""
+    torch.set_num_threads(1)
+    torch_dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=WORLD,
+                                 timeout=COLLECTIVE_TIMEOUT)
+    try:
+        trainer = _trainer(50, 8)
+        saved: list[int] = []
+
+        def callback(step, loss, lr):
+            if rank == 1 and step == 2:
+                os.kill(os.getpid(), signal.SIGTERM)
+
+        try:
+            trainer.fit(_data(), progress=False, callback=callback, checkpoint=lambda: saved.append(trainer.step))
+        except TrainingInterrupted as exc:
+            torch.save({"step": trainer.step, "signal": exc.signal_name, "saved": saved,
+                        "streams": len(trainer.streams())}, f"{out}.{rank}")
+    finally:
+        torch_dist.destroy_process_group()
+
+
+def _start(worker, *args) -> None:
+    """Run ``worker(rank, *args)`` in WORLD processes: forked where possible (no fresh torch import)."""
     # import once here what every child would import (DistributedDataParallel loads torch._dynamo, ~5 s)
     import torch._dynamo  # noqa: F401
 
     _trainer(1, 2)
     method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-    mp.start_processes(_worker, args=(str(tmp_path / f"{name}.store"), out, plan, resume), nprocs=WORLD,
-                       join=True, start_method=method)
+    mp.start_processes(worker, args=args, nprocs=WORLD, join=True, start_method=method)
+
+
+def _spawn(tmp_path, name: str, plan: list[tuple[int, int]], resume: str | None = None) -> list[dict]:
+    out = str(tmp_path / name)
+    _start(_worker, str(tmp_path / f"{name}.store"), out, plan, resume)
     return [torch.load(f"{out}.{i}", weights_only=True) for i in range(len(plan))]
 
 
@@ -161,3 +194,15 @@ def test_shares_and_fresh_streams():
     states = {(r, s): rank_generators(5, r, s).noise.get_state() for r in range(3) for s in (0, 10)}
     assert len({bytes(v.numpy()) for v in states.values()}) == len(states)
     assert rank_generators(5, 2, 10).time.get_state().equal(rank_generators(5, 2, 10).time.get_state())
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGTERM"), reason="no SIGTERM on this platform")
+def test_a_signal_on_one_rank_stops_every_rank_at_the_same_step(tmp_path):
+    out = str(tmp_path / "sig")
+    _start(_signal_worker, str(tmp_path / "sig.store"), out)
+    rank0, rank1 = (torch.load(f"{out}.{r}", weights_only=False) for r in range(WORLD))
+    # rank 1 was signalled after its step-2 all-reduce: the flag travels with step 3's, both stop there
+    assert rank0["step"] == rank1["step"] == 3
+    assert rank1["signal"] == "SIGTERM" and "another rank" in rank0["signal"]
+    assert rank0["saved"] == [3] and rank1["saved"] == []  # rank 0 alone checkpoints, once
+    assert rank0["streams"] == rank1["streams"] == WORLD  # gathered for that checkpoint

@@ -12,6 +12,13 @@ A run folder holds
 ``kernelops fit --resume RUN`` reloads the checkpoint and the same data and continues exactly
 where the run stopped (the loss sequence equals an uninterrupted run's); ``--steps`` may extend
 it (the cosine learning-rate decay is then re-stretched to the new total).
+
+Data parallel: ``torchrun --standalone --nproc-per-node K -m kernelops fit ...`` trains with
+DistributedDataParallel on K processes (gloo on the CPU, nccl with one GPU per process), each
+drawing its share of every batch (``--batch-size`` is the global batch). Rank 0 alone writes the
+run folder; ``config.json`` records ``world_size`` and, in ``world_sizes``, the step from which
+each process count trained. A run may be resumed on any number of processes (the random streams
+on a change: :mod:`kernelops.flows.distributed`).
 """
 
 from __future__ import annotations
@@ -153,15 +160,25 @@ def _prepare_loss_csv(path: Path, keep_until: int) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from kernelops.flows.spectral_mean_flow import resolve_device
+    from kernelops.utils.distributed import session_from_env
+
+    _validate(args)
+    with session_from_env(resolve_device(args.device or RUN_DEFAULTS["device"])) as device:
+        return _run(args, device)
+
+
+def _run(args: argparse.Namespace, device: Any) -> int:
     import torch
 
     from kernelops import __version__
     from kernelops.errors import CheckpointError, DiskFullError
     from kernelops.flows import SpectralMeanFlow
     from kernelops.plugins.manager import get_host
+    from kernelops.utils import distributed as dist
     from kernelops.utils.atomic import out_of_space
 
-    _validate(args)
+    main = dist.is_main()  # rank 0 alone writes the run folder and prints
     if args.resume:
         run_dir = Path(args.resume)
         ckpt = run_dir / "checkpoint.pt"
@@ -170,9 +187,9 @@ def run(args: argparse.Namespace) -> int:
         if not ckpt.exists():
             raise CheckpointError(f"--resume: {ckpt} does not exist (the run stopped before its first checkpoint; start it again)")
         ignored = [f"--{f.replace('_', '-')}" for f in (*_MODEL_FLAGS, "batch_size", "lr", "warmup", "target") if getattr(args, f) is not None]
-        if ignored:
+        if ignored and main:
             print(f"kernelops fit: note: {', '.join(ignored)} ignored on --resume (the run keeps its settings)", file=sys.stderr)
-        model = SpectralMeanFlow.load(ckpt, map_location=args.device or RUN_DEFAULTS["device"])
+        model = SpectralMeanFlow.load(ckpt, map_location=device)
         source = dict(model.extra.get("source") or {})
         if not source:
             raise CheckpointError(f"--resume: {ckpt} records no data source (not written by `kernelops fit`); "
@@ -180,7 +197,9 @@ def run(args: argparse.Namespace) -> int:
         ds = _load_dataset(source)
         train = {"steps": args.steps if args.steps is not None else model.train_config.steps}
         config = _read_config(run_dir / "config.json")
-        print(f"kernelops fit: resuming {run_dir} at step {model.step} of {train['steps']}", file=sys.stderr)
+        if main:
+            print(f"kernelops fit: resuming {run_dir} at step {model.step} of {train['steps']} "
+                  f"on {dist.world_size()} process(es)", file=sys.stderr)
     else:
         dataset = args.dataset or (None if args.data else "sines")
         columns = [c.strip() for c in args.columns.split(",")] if args.columns else None
@@ -190,11 +209,13 @@ def run(args: argparse.Namespace) -> int:
             source["key"] = args.key
         ds = _load_dataset(source)
         opt = {k: (getattr(args, k) if getattr(args, k, None) is not None else v) for k, v in RUN_DEFAULTS.items()}
-        run_dir = Path(args.out) if args.out else Path("runs") / f"{ds.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+        # rank 0's clock names the folder, so every rank agrees on it
+        run_dir = Path(args.out) if args.out else Path("runs") / dist.broadcast_object(
+            f"{ds.name}-{time.strftime('%Y%m%d-%H%M%S')}")
         if (run_dir / "checkpoint.pt").exists():
             raise ValueError(f"--out: {run_dir} already holds a run; use --resume {run_dir} or another --out")
         field = {f: getattr(args, f) for f in _FIELD_FLAGS if getattr(args, f) is not None}
-        model = SpectralMeanFlow(path=opt["path"], solver=opt["solver"], seed=opt["seed"], device=opt["device"],
+        model = SpectralMeanFlow(path=opt["path"], solver=opt["solver"], seed=opt["seed"], device=device,
                                  sample_steps=opt["sample_steps"], **field)
         model.scaler_state = ds.scaler.state_dict()
         model.extra = {"source": source, "dataset_name": ds.name, "feature_names": list(ds.feature_names)}
@@ -202,7 +223,8 @@ def run(args: argparse.Namespace) -> int:
         steps = train.get("steps", model.train_config.steps)
         if args.warmup is None:  # a short run (e.g. --steps 20) would never leave the warm-up: cap it at steps/10
             train["warmup"] = min(model.train_config.warmup, steps // 10)
-        run_dir.mkdir(parents=True, exist_ok=True)
+        if main:
+            run_dir.mkdir(parents=True, exist_ok=True)
         config = {}
     if args.checkpoint_every is not None:
         train["checkpoint_every"] = args.checkpoint_every
@@ -212,13 +234,16 @@ def run(args: argparse.Namespace) -> int:
                                       "feature_names": list(ds.feature_names)},
         "train": model.train_config.replace(**train).to_dict(),
         "model": None, "plugins": get_host().versions(), "device": str(model.device),
+        "world_size": dist.world_size(), "world_sizes": _world_sizes(config, model.step, dist.world_size()),
     })
     # written before the first step, so a run killed at any point is still a run folder; rewritten after
-    # every checkpoint so that its "step" is always the step checkpoint.pt holds
+    # every checkpoint so that its "step" is always the step checkpoint.pt holds. Rank 0 alone writes.
     ckpt = run_dir / "checkpoint.pt"
     saved: list[int | None] = [model.step if args.resume else None]  # step held by checkpoint.pt
 
     def write_config() -> None:
+        if not main:
+            return
         config["model"] = model.config()
         config["train"] = model.train_config.to_dict()
         config["step"] = saved[0] or 0
@@ -230,11 +255,13 @@ def run(args: argparse.Namespace) -> int:
 
     write_config()
     loss_csv = run_dir / "loss.csv"
-    _prepare_loss_csv(loss_csv, model.step)
+    if main:
+        _prepare_loss_csv(loss_csv, model.step)
+    dist.barrier()
     started = time.time()
     try:
-        with open(loss_csv, "a", newline="") as fh:
-            writer = csv.writer(fh)
+        with open(loss_csv, "a", newline="") if main else contextlib.nullcontext() as fh:
+            writer = csv.writer(fh) if fh is not None else None
 
             def log(step: int, loss: float, lr: float) -> None:
                 try:
@@ -244,8 +271,8 @@ def run(args: argparse.Namespace) -> int:
                     reason = out_of_space(exc)
                     raise (DiskFullError(str(loss_csv), reason) if reason else exc) from exc
 
-            model.fit(ds.windows, **train, checkpoint=ckpt, progress=not args.no_progress, callback=log,
-                      on_checkpoint=on_checkpoint)
+            model.fit(ds.windows, **train, checkpoint=ckpt, progress=main and not args.no_progress,
+                      callback=log if main else None, on_checkpoint=on_checkpoint)
     except FloatingPointError as exc:  # the trainer stopped before the step; the checkpoint is older
         with contextlib.suppress(OSError):
             write_config()
@@ -256,23 +283,38 @@ def run(args: argparse.Namespace) -> int:
             how = getattr(exc, "signal_name", None)
             kept = (f"{ckpt} holds step {saved[0]}; continue with: kernelops fit --resume {run_dir}" if saved[0]
                     else "no checkpoint was written yet; start the run again")
-            print(f"kernelops fit: {f'stopped by {how}' if how else 'interrupted'} at step {model.step}; "
-                  f"{'checkpoint saved: ' if how else ''}{kept}", file=sys.stderr)
+            if main:
+                print(f"kernelops fit: {f'stopped by {how}' if how else 'interrupted'} at step {model.step}; "
+                      f"{'checkpoint saved: ' if how else ''}{kept}", file=sys.stderr)
             exc.kernelops_reported = True  # type: ignore[attr-defined]  # main adds nothing
         with contextlib.suppress(OSError):  # never hide what stopped training behind a config.json failure
             write_config()
         raise
     write_config()
     elapsed = time.time() - started
+    if not main:
+        return 0
     if not ckpt.exists():  # zero steps to do (already complete): still leave a checkpoint
         model.save(ckpt)
         on_checkpoint(model.step)
     png = _plot(model, ds, run_dir / "samples.png")
     recent = [loss for _, loss, _ in model.history[-50:]]
     summary = f"loss (last {len(recent)} steps) {sum(recent) / len(recent):.4f}, " if recent else ""
-    print(f"kernelops fit: {model.step} steps ({elapsed:.0f} s this session), {summary}run folder {run_dir}")
+    procs = f" on {dist.world_size()} processes" if dist.world_size() > 1 else ""
+    print(f"kernelops fit: {model.step} steps ({elapsed:.0f} s this session{procs}), {summary}run folder {run_dir}")
     print(f"  checkpoint {ckpt}\n  losses     {loss_csv}\n  samples    {png or '(no plot: kernelops.viz unavailable)'}")
     return 0
+
+
+def _world_sizes(config: dict[str, Any], step: int, world: int) -> list[list[int]]:
+    """``[[from_step, processes], ...]``: the previous history with this session's entry added."""
+    # a run folder written before data-parallel training existed trained on one process
+    earlier = [[0, config.get("world_size", 1)]] if config else []
+    # entries from `step` on belong to a session that stopped before its first checkpoint: replaced
+    history = [list(entry) for entry in config.get("world_sizes", earlier) if entry[0] < step]
+    if not history or history[-1][1] != world:
+        history.append([step, world])
+    return history
 
 
 def _plot(model: Any, ds: Any, path: Path) -> Path | None:

@@ -260,7 +260,9 @@ class SpectralMeanFlow(nn.Module):
             steps, batch_size, lr, warmup, weight_decay, grad_clip, ema_decay, target, log_every,
                 checkpoint_every: see :class:`TrainConfig`.
             checkpoint: file written atomically every ``checkpoint_every`` steps, at the end and
-                on SIGINT / SIGTERM / SIGUSR1.
+                on SIGINT / SIGTERM / SIGUSR1 (by rank 0 alone in a multi-process run: under
+                torchrun, call ``fit`` on every rank with the same data and settings; it trains
+                with DistributedDataParallel, :mod:`kernelops.flows.distributed`).
             progress: show a tqdm bar.
             callback: ``callback(step, loss, lr)`` after every step.
             config: a whole :class:`TrainConfig` (the keyword settings override it).

@@ -10,11 +10,20 @@ Stopping: Ctrl-C (SIGINT), SIGTERM and SIGUSR1 (what cluster schedulers send bef
 a flag that is checked between steps, so the checkpoint written on the way out is consistent; a
 second signal interrupts at once. A non-finite loss or gradient norm stops training before the
 optimizer step, so neither the weights nor the last checkpoint ever hold a non-finite state.
+
+Data parallel: when a ``torch.distributed`` process group with more than one process is active
+(``torchrun``; :mod:`kernelops.utils.distributed`), :meth:`Trainer.fit` trains with
+DistributedDataParallel: each rank draws its share of the batch from its own streams, the loss
+and the stop flag are summed over ranks every step (so every rank logs the global loss and all
+stop at the same step), and the checkpoint callable runs on rank 0 alone while the others wait.
+How the streams are seeded and resumed on another number of processes:
+:mod:`kernelops.flows.distributed`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 import signal
 import threading
@@ -25,7 +34,9 @@ import torch
 from torch import nn
 
 from kernelops.flows.config import TrainConfig
+from kernelops.flows.distributed import rank_generators, resume_streams, shard_sizes, wrap_ddp
 from kernelops.flows.training import EMA, TrainGenerators, WarmupCosine, param_groups
+from kernelops.utils import distributed as dist
 
 #: signals that stop training cleanly (checkpoint, then :class:`TrainingInterrupted`)
 STOP_SIGNALS = tuple(s for s in (getattr(signal, n, None) for n in ("SIGINT", "SIGTERM", "SIGUSR1")) if s is not None)
@@ -93,7 +104,13 @@ class Trainer:
         self.config = config if config is not None else TrainConfig()
         self.config.validate()
         self.ema = EMA(field, self.config.ema_decay)
-        self.generators = TrainGenerators(seed)
+        self.seed = int(seed)
+        self.generators: TrainGenerators = rank_generators(self.seed, 0)
+        # the (rank, world size) the live generators belong to; every rank's streams as read from
+        # a checkpoint (until the next fit binds them) or gathered at the last checkpoint step
+        self._bound = (0, 1)
+        self._loaded_streams: list[dict[str, torch.Tensor]] | None = None
+        self._gathered: tuple[int, list[dict[str, torch.Tensor]]] | None = None
         self.step = 0
         self.history: list[tuple[int, float, float]] = []
         self._optimizer: torch.optim.Optimizer | None = None
@@ -114,19 +131,59 @@ class Trainer:
                 group["weight_decay"] = self.config.weight_decay
         return self._optimizer
 
+    def streams(self) -> list[dict[str, torch.Tensor]]:
+        """Every rank's random-stream state, indexed by rank (one entry for a single process).
+
+        Raises:
+            RuntimeError: in a multi-process run, the streams were not gathered at this step
+                (they are at every checkpoint step and at the end of :meth:`fit`).
+        """
+        if self._loaded_streams is not None:
+            return self._loaded_streams
+        if self._bound[1] == 1:
+            return [self.generators.state_dict()]
+        if self._gathered is None or self._gathered[0] != self.step:
+            raise RuntimeError(f"the {self._bound[1]} ranks' random streams were last gathered at step "
+                               f"{None if self._gathered is None else self._gathered[0]}, not {self.step}: save "
+                               "checkpoints through fit's checkpoint callable or after fit returns")
+        return self._gathered[1]
+
     def state_dict(self) -> dict[str, Any]:
-        """Config, step, EMA, optimizer and random streams, as tensors and primitives."""
+        """Config, step, EMA, optimizer and random streams, as tensors and primitives.
+
+        ``rng`` holds rank 0's streams, ``rng_ranks`` every rank's (:meth:`streams`).
+        """
         optimizer = self._optimizer.state_dict() if self._optimizer is not None else self._pending_optimizer
+        streams = self.streams()
         return {"config": self.config.to_dict(), "step": self.step, "ema": self.ema.state_dict(),
-                "optimizer": optimizer, "rng": self.generators.state_dict()}
+                "optimizer": optimizer, "rng": streams[0], "rng_ranks": list(streams)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore a :meth:`state_dict` (the field's own weights are loaded by its owner)."""
+        """Restore a :meth:`state_dict` (the field's own weights are loaded by its owner).
+
+        The per-rank streams are bound to this process's rank when :meth:`fit` starts
+        (:func:`kernelops.flows.distributed.resume_streams`); until then ``generators`` holds rank 0's.
+        """
         self.config = TrainConfig.from_dict(state["config"], where="checkpoint train config")
         self.step = int(state["step"])
         self.ema.load_state_dict(state["ema"])
         self.generators.load_state_dict(state["rng"])
-        self._optimizer, self._pending_optimizer = None, state.get("optimizer")
+        self._loaded_streams = list(state.get("rng_ranks") or [state["rng"]])
+        self._bound, self._gathered = (0, 1), None
+        # a copy: AdamW's load keeps the given tensors, and two trainers loading one dict would share moments
+        self._optimizer, self._pending_optimizer = None, copy.deepcopy(state.get("optimizer"))
+
+    def _bind_streams(self, rank: int, world: int) -> None:
+        """Give this process the streams of ``rank`` in a run of ``world`` processes."""
+        if self._loaded_streams is None and self._bound == (rank, world):
+            return
+        self.generators = resume_streams(self.streams(), self.seed, rank, self.step)
+        self._bound, self._loaded_streams, self._gathered = (rank, world), None, None
+
+    def _gather_streams(self) -> None:
+        """Collect every rank's streams (a collective in a multi-process run)."""
+        if self._bound[1] > 1:
+            self._gathered = (self.step, dist.all_gather_object(self.generators.state_dict()))
 
     # -- the loop ----------------------------------------------------------------------------
     def fit(self, data: torch.Tensor, *, checkpoint: Callable[[], Any] | None = None, progress: bool = True,
@@ -134,13 +191,18 @@ class Trainer:
         """Train until ``config.steps`` steps in total.
 
         Args:
-            data: training windows in the field's coordinates, on the field's device.
+            data: training windows in the field's coordinates, on the field's device (every
+                rank holds all of them and draws its own share of each batch).
             checkpoint: called every ``config.checkpoint_every`` steps, at the end and when a
-                stop signal arrives (it should write the checkpoint atomically).
-            progress: show a tqdm bar.
-            callback: ``callback(step, loss, lr)`` after every step.
+                stop signal arrives (it should write the checkpoint atomically); in a
+                multi-process run on rank 0 only, after every rank's streams are gathered, while
+                the other ranks wait.
+            progress: show a tqdm bar (rank 0 only).
+            callback: ``callback(step, loss, lr)`` after every step, on every rank, with the
+                loss of the whole (global) batch.
 
         Raises:
+            ValueError: the batch has fewer windows than there are processes.
             TrainingInterrupted: a stop signal arrived (after ``checkpoint`` ran).
             FloatingPointError: the loss or the gradient norm became non-finite (before the
                 step that would have used it; the weights and the last checkpoint are those of
@@ -154,8 +216,14 @@ class Trainer:
         schedule = WarmupCosine(cfg.lr, cfg.steps, cfg.warmup, cfg.final_lr_ratio)
         optimizer = self.optimizer
         params = [p for p in self.field.parameters() if p.requires_grad]
+        rank, world = dist.rank(), dist.world_size()
+        self._bind_streams(rank, world)
+        local = shard_sizes(cfg.batch_size, world)[rank]
+        # rank r's loss × b_r·K/B: DDP's average over K ranks is then the mean over all B windows
+        backward_scale, share = local * world / cfg.batch_size, local / cfg.batch_size
+        ddp = wrap_ddp(self.field, self.objective) if world > 1 else None
         bar = None
-        if progress:
+        if progress and rank == 0:
             from tqdm.auto import tqdm
 
             bar = tqdm(total=cfg.steps, initial=self.step, desc="fit", dynamic_ncols=True, leave=True)
@@ -168,13 +236,25 @@ class Trainer:
                     lr_now = schedule(self.step)
                     for group in optimizer.param_groups:
                         group["lr"] = lr_now
-                    idx = torch.randint(data.shape[0], (cfg.batch_size,), generator=self.generators.batch).to(data.device)
-                    loss = self.objective(self.field, data[idx], self.generators, data, idx)
+                    idx = torch.randint(data.shape[0], (local,), generator=self.generators.batch).to(data.device)
+                    if ddp is None:
+                        loss = self.objective(self.field, data[idx], self.generators, data, idx)
+                    else:
+                        loss = ddp(data[idx], self.generators, data, idx)
                     optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    value = float(loss.detach())
+                    (loss if backward_scale == 1.0 else loss * backward_scale).backward()
+                    if ddp is None:
+                        value, stopping = float(loss.detach()), stop.received is not None
+                    else:  # the global loss and "any rank was signalled", so every rank decides alike
+                        stats = torch.stack([loss.detach().double() * share,
+                                             torch.tensor(float(stop.received is not None), dtype=torch.float64,
+                                                          device=loss.device)])
+                        torch.distributed.all_reduce(stats)
+                        value, stopping = float(stats[0]), bool(stats[1] > 0)
                     # a finite loss can still have an infinite gradient, which the clipping below
-                    # would turn into NaN weights (and a NaN checkpoint): check both before the step
+                    # would turn into NaN weights (and a NaN checkpoint): check both before the step.
+                    # After the DDP backward the gradients are already averaged, so every rank
+                    # computes the same norm and raises alike.
                     norm = float(nn.utils.clip_grad_norm_(params, cfg.grad_clip if cfg.grad_clip else math.inf))
                     for what, number in (("loss", value), ("gradient norm", norm)):
                         if not math.isfinite(number):
@@ -192,12 +272,19 @@ class Trainer:
                         if self.step % cfg.log_every == 0 or self.step == 1:
                             recent = [h[1] for h in self.history[-cfg.log_every:]]
                             bar.set_postfix(loss=f"{sum(recent) / len(recent):.4f}", lr=f"{lr_now:.2e}", refresh=False)
-                    if checkpoint is not None and (self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps):
-                        checkpoint()
-                    if stop.received is not None:
+                    if ddp is None:
+                        stopping = stop.received is not None
+                    due = self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps
+                    if due or stopping:
+                        self._gather_streams()
                         if checkpoint is not None:
-                            checkpoint()
-                        raise TrainingInterrupted(stop.received, self.step)
+                            if rank == 0:
+                                checkpoint()
+                            dist.barrier()
+                    if stopping:
+                        raise TrainingInterrupted(stop.received or "a stop signal on another rank", self.step)
+                if world > 1 and (self._gathered is None or self._gathered[0] != self.step):
+                    self._gather_streams()
         finally:
             if bar is not None:
                 bar.close()

@@ -1,0 +1,62 @@
+"""benchmarks/gpu_check: its CPU dry run (what CI can check of it) and the bf16 feature autocast."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import torch
+
+import kernelops as ko
+from kernelops.flows import FieldConfig, SpectralVelocityField
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "gpu_check.sh"
+
+
+def test_dry_run_writes_the_report(load_script, tmp_path):
+    gpu_check = load_script("gpu_check")
+    assert gpu_check.main(["--dry-run", "--out", str(tmp_path)]) == 0
+    report = (tmp_path / "gpu.md").read_text()
+    assert report.startswith("# GPU check — DRY RUN") and "Not run (dry run" in report
+    rows = json.loads((tmp_path / "gpu.json").read_text())["rows"]
+    assert [r["precision"] for r in rows] == list(gpu_check.PRECISIONS)
+    for row in rows:
+        assert row["train_windows_per_s@4"] > 0 and row["sample_windows_per_s"] > 0
+        assert f"| {row['precision']} |" in report
+    strict, _, bf16 = rows
+    assert strict["loss_rel_error"] == 0 and strict["grad_cosine"] == pytest.approx(1.0)
+    # bf16 really ran (the loss moved) and the gradient still points the same way
+    assert bf16["loss_rel_error"] > 1e-6 and bf16["grad_cosine"] > 0.9
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="no bash")
+def test_the_shell_wrapper_parses():
+    assert subprocess.run(["bash", "-n", str(SCRIPT)]).returncode == 0
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal without a GPU")
+def test_without_a_gpu_the_full_check_refuses(load_script, capsys):
+    assert load_script("gpu_check").main(["--skip-tests"]) == 2
+    assert "no CUDA device" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)])
+def test_autocast_features_keeps_the_state_and_the_float32_chain(load_script, device):
+    gpu_check = load_script("gpu_check")
+    field = SpectralVelocityField(ko.path("ot"), 2, 5, FieldConfig(depth=2, width=8)).to(device)
+    x = torch.randn(3, 5, 2, generator=torch.Generator().manual_seed(0)).to(device)
+    t = torch.full((3,), 0.4, device=device)
+    keys, before = list(field.state_dict()), field(t, x)
+    handles = gpu_check.autocast_features(field, torch.bfloat16)
+    seen = []
+    hook = field.potential_net.heads_s.register_forward_pre_hook(lambda m, a: seen.append(torch.is_autocast_enabled(device)))
+    mixed = field(t, x)
+    hook.remove()
+    assert list(field.state_dict()) == keys and mixed.dtype == torch.float32
+    assert not (mixed - before).abs().max() == 0 and torch.allclose(mixed, before, rtol=0.1, atol=0.1)
+    for handle in handles:
+        handle.remove()
+    torch.testing.assert_close(field(t, x), before)

@@ -27,7 +27,8 @@ def test_roughness_is_zero_on_lines_and_exact_on_a_zigzag(diag):
     assert diag.roughness(zigzag) == pytest.approx(0.04)  # |Δ²| of ±a alternation is 4a
 
 
-def test_main_names_the_samples_folder_it_read_and_scores_a_copy_of_the_data_as_in_range(diag, tmp_path):
+def test_main_names_the_samples_folder_it_read_and_scores_a_copy_of_the_data_as_in_range(diag, tmp_path,
+                                                                                            real_datasets):
     import kernelops as ko
 
     samples = tmp_path / "samples"

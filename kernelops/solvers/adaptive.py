@@ -20,8 +20,8 @@ import torchdiffeq
 from kernelops.solvers.base import (
     Callback,
     CountedField,
-    SolveResult,
     Solver,
+    SolveResult,
     VectorField,
     as_time,
     check_grid,

@@ -14,15 +14,14 @@ and their licence notes are in ``kernelops_datasets/files``.
 
 from __future__ import annotations
 
-from typing import Any
-
 import kernelops
+from kernelops.plugins.hookspecs import Register
 
 __version__ = "0.1.0"
 
 
 @kernelops.hookimpl
-def register_datasets(register: Any) -> None:
+def register_datasets(register: Register) -> None:
     """Register the seven real datasets (Table 1 short windows, Table 3 long series)."""
     loaders = "kernelops_datasets.loaders"
     # Table 1 (24-step windows, per-feature min-max over the whole series, Diffusion-TS reading)

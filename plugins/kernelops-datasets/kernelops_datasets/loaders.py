@@ -113,7 +113,7 @@ def _from_series(name: str, series: np.ndarray, names: list[str], seq_len: int, 
                  source: str) -> WindowDataset:
     # scale the series once (cheaper than scaling every overlapping window), then window it
     scaler = MinMaxScaler().fit(series)
-    windows = sliding_windows(scaler.transform(series).astype(np.float32), seq_len, stride)
+    windows = np.asarray(sliding_windows(scaler.transform(series).astype(np.float32), seq_len, stride))
     return WindowDataset(name, windows, scaler, names, source, series=series)
 
 

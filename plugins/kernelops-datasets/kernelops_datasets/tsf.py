@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -125,7 +124,7 @@ def _tsf_attribute(text: str, kind: str, source: str, line_no: int, name: str) -
 def read_tsf(path: str | os.PathLike[str]) -> TSFData:
     """Read a ``.tsf`` file (cp1252, as Monash's own reader assumes; CRLF or LF)."""
     path = Path(path)
-    with io.open(path, "r", encoding="cp1252", newline="") as handle:
+    with open(path, encoding="cp1252", newline="") as handle:
         return parse_tsf(handle, source=str(path))
 
 

@@ -171,7 +171,8 @@ def report(args: argparse.Namespace, info: dict[str, object], rows_a: list[dict]
         "",
         f"## A. Time and peak memory vs N (r = {args.rank}, D = {args.dim}, batch = {args.batch}, complex64)",
         "",
-        "| N | sequential ms | µs / step | scan ms | logscale ms | dense ms | sequential peak | scan peak | logscale peak | dense peak |",
+        "| N | sequential ms | µs / step | scan ms | logscale ms | dense ms | sequential peak | scan peak "
+        "| logscale peak | dense peak |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows_a:
@@ -244,7 +245,8 @@ def main(argv: list[str] | None = None) -> int:
     info["wall_seconds"] = time.perf_counter() - t0
     md = report(args, info, rows_a, rows_b, cmd)
     payload = {"command": cmd, "machine": info, "settings": vars(args) | {"out": str(args.out)},
-               "memory_measurement": "torch.profiler profile_memory=True: peak of CPU bytes allocated minus freed during one call",
+               "memory_measurement": "torch.profiler profile_memory=True: peak of CPU bytes allocated minus freed "
+                                     "during one call",
                "experiment_a": rows_a, "experiment_b": rows_b}
     atomic_write(args.out / "chain_contraction.md", lambda f: f.write(md), mode="w")
     atomic_write(args.out / "chain_contraction.json", lambda f: json.dump(payload, f, indent=2), mode="w")

@@ -42,7 +42,7 @@ for entry in (REPO, REPO / "benchmarks"):
     if str(entry) not in sys.path:
         sys.path.insert(0, str(entry))
 
-from sample_diagnostics import roughness as _window_roughness  # noqa: E402  (after the path set-up)
+from kernelops.metrics.diagnostics import roughness as _window_roughness  # noqa: E402  (after the path set-up)
 
 TIMES = (0.5, 0.8, 0.9, 0.95, 0.97, 0.99)
 

@@ -109,7 +109,7 @@ def transformer_ms_per_window(batch: int, steps: int = 12, warmup: int = 4) -> f
     data = torch.from_numpy(make_sines(10000, seed=0)) * 2 - 1
     net = TransformerDenoiser()
     stamps = []
-    for i in range(warmup + steps):
+    for _ in range(warmup + steps):
         net.step(data[torch.randint(len(data), (batch,))])
         stamps.append(time.perf_counter())
     return float(np.median(np.diff(stamps[warmup:]))) * 1000 / batch
@@ -178,7 +178,8 @@ def write_md(res: dict[str, Any], path: Path) -> None:
                          + (f" {r['old_flow_ms']:.3f} | {r['old_over_new']:.2f} |" if old else ""))
         lines += ["", "Transformer reference: d_model 64, 3 pre-norm encoder layers, 4 heads, feed-forward 256, "
                   "x₀-prediction MSE, Adam (the size of Diffusion-TS's Sines model)."
-                  + (f" Previous flow: `SpectralMeanFlow` imported from `{old}`, timed in a subprocess of the same run." if old else ""), ""]
+                  + (f" Previous flow: `SpectralMeanFlow` imported from `{old}`, timed in a subprocess of the same "
+                     "run." if old else ""), ""]
     if "B" in res:
         b = res["B"]
         lines += [f"## B. Sampling rate and quality vs NFE (midpoint; model trained {b['train_steps']} steps, "
@@ -205,7 +206,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     parts = {p.strip().upper() for p in args.parts.split(",")}
-    res: dict[str, Any] = {"machine": machine(), "command": shlex.join(["python", "benchmarks/flow_cost.py", *(argv or sys.argv[1:])])}
+    command = shlex.join(["python", "benchmarks/flow_cost.py", *(argv or sys.argv[1:])])
+    res: dict[str, Any] = {"machine": machine(), "command": command}
     if "A" in parts:
         res["A"] = part_a(args.old_src)
     if "B" in parts:

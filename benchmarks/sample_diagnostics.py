@@ -16,6 +16,7 @@ windows ([0, 1] scale both):
   residual noise the flow did not remove.
 
 Writes ``OUT/sample_diagnostics.md`` and prints the table. Seconds on a CPU: nothing is trained.
+The statistics are :mod:`kernelops.metrics.diagnostics`; this script only tabulates them.
 """
 
 from __future__ import annotations
@@ -30,23 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-
-def out_of_range_fraction(windows: np.ndarray, low: float = -0.05, high: float = 1.05) -> float:
-    """Fraction of windows with any value outside [low, high] (the bounds themselves are inside).
-
-    Shape:
-        windows: (n, T, d).
-    """
-    return float(((windows < low) | (windows > high)).any(axis=(1, 2)).mean())
-
-
-def roughness(windows: np.ndarray) -> float:
-    """Mean absolute second difference along time.
-
-    Shape:
-        windows: (n, T, d) with T ≥ 3.
-    """
-    return float(np.abs(np.diff(windows.astype(np.float64), n=2, axis=1)).mean())
+from kernelops.metrics.diagnostics import sample_diagnostics  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,12 +50,11 @@ def main(argv: list[str] | None = None) -> int:
     for path in files:
         fake = np.load(path)
         real = ko.dataset(path.stem).windows
-        r_fake, r_real = roughness(fake), roughness(real)
-        low, high = float(real.min()), float(real.max())
-        near = out_of_range_fraction(fake, low - 0.05, high + 0.05)
-        gross = out_of_range_fraction(fake, low - 0.5, high + 0.5)
+        d = sample_diagnostics(fake, real, margins=(0.05, 0.5))
+        low, high = d["real_range"]
+        near, gross = d["out_of_range"][0.05], d["out_of_range"][0.5]
         rows.append(f"| {path.stem} | {len(fake)} | [{low:.2f}, {high:.2f}] | {near:.3f} | {gross:.3f} | "
-                    f"{r_fake:.4f} / {r_real:.4f} ({r_fake / r_real:.1f}×) |")
+                    f"{d['roughness_fake']:.4f} / {d['roughness_real']:.4f} ({d['roughness_ratio']:.1f}×) |")
     samples = Path(args.samples).resolve()
     shown = samples.relative_to(REPO) if samples.is_relative_to(REPO) else samples
     text = "\n".join(["# Table 1 samples: range and smoothness", "",

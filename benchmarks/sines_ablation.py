@@ -98,12 +98,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.tag is None or args.steps is None:
         parser.error("TAG and STEPS are required (or --render)")
     import torch
-
     from field_diagnostics import field_report, model_field
-    from sample_diagnostics import roughness
+
     from kernelops.data import make_sines
     from kernelops.flows import SpectralMeanFlow
     from kernelops.metrics import evaluate_all
+    from kernelops.metrics.diagnostics import roughness
 
     settings = parse_settings(args.settings)
     fit = {key: settings.pop(key) for key in FIT_KEYS if key in settings}

@@ -16,6 +16,8 @@ Importing kernelops loads no plugin; they load on first use.
 
 from __future__ import annotations
 
+from typing import Any
+
 __version__ = "0.1.0"
 
 from kernelops.plugins.api import (  # noqa: E402
@@ -41,7 +43,7 @@ _SUBPACKAGES = frozenset(
 )
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     """Import subpackages on first attribute access, so ``ko.flows.SpectralMeanFlow`` works
     after a bare ``import kernelops`` without importing everything up front."""
     if name in _SUBPACKAGES:

@@ -27,12 +27,13 @@ class DataError(KernelopsError, ValueError):
 
 
 class UnknownPluginError(KernelopsError, LookupError):
-    """A plugin name is not registered; the message lists the known names of that kind."""
+    """A plugin name is not registered; the message lists the known names of that kind, or, for
+    a name that one of kernelops' optional distributions provides, says what to install."""
 
-    def __init__(self, kind: str, name: str, known: Iterable[str]):
-        self.kind, self.name, self.known = kind, name, sorted(known)
+    def __init__(self, kind: str, name: str, known: Iterable[str], hint: str | None = None):
+        self.kind, self.name, self.known, self.hint = kind, name, sorted(known), hint
         listed = ", ".join(self.known) if self.known else "(none registered)"
-        super().__init__(f"unknown {kind} {name!r}; known {kind}s: {listed}")
+        super().__init__(hint or f"unknown {kind} {name!r}; known {kind}s: {listed}")
 
     def __str__(self) -> str:  # LookupError would otherwise quote the message
         return self.args[0]

@@ -25,6 +25,19 @@ def _seed_and_isolate_plugins():
     reset_host()
 
 
+@pytest.fixture
+def real_datasets(monkeypatch):
+    """Load the kernelops-datasets plugin (the real datasets) for one test; skip without it."""
+    import importlib.metadata
+
+    from kernelops.plugins.manager import PluginHost, reset_host
+
+    if not any(ep.name == "datasets" for ep in importlib.metadata.entry_points(group="kernelops")):
+        pytest.skip("needs the real datasets: pip install -e plugins/kernelops-datasets")
+    monkeypatch.setenv("KERNELOPS_LOAD_PLUGINS", "datasets")
+    reset_host(PluginHost())
+
+
 @pytest.fixture(params=DEVICES)
 def device(request) -> torch.device:
     """Run a test on the CPU and, when available, on CUDA."""

@@ -20,7 +20,12 @@ for phi (batch, N, D), N ≥ 2, with μ the D^N tensor that :func:`dense_tensor`
 
 from __future__ import annotations
 
-from kernelops.chains.contract import cached_contract, clear_contract_cache, contract_cache_info, get_contract_expression
+from kernelops.chains.contract import (
+    cached_contract,
+    clear_contract_cache,
+    contract_cache_info,
+    get_contract_expression,
+)
 from kernelops.chains.dense import dense_inner_product, dense_tensor
 from kernelops.chains.factored import factored_chain_evaluate
 from kernelops.chains.hmm import chain_from_hmm, transition_modes

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import torch
 
@@ -12,7 +12,7 @@ from kernelops.utils.validation import check_tensor
 __all__ = ["check_chain_tensor", "check_finite", "check_sequence_features", "common_dtype", "fmt_shape"]
 
 
-def fmt_shape(shape: Sequence[object]) -> str:
+def fmt_shape(shape: Iterable[object]) -> str:
     """``(2, 3)`` style text for a shape or a tuple of labels (``(2,)`` for one entry)."""
     items = [str(s) for s in shape]
     return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"

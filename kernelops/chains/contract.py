@@ -52,7 +52,7 @@ def _check_operands(equation: str, operands: tuple[object, ...]) -> None:
     for i, op in enumerate(operands):
         if not isinstance(op, torch.Tensor):
             raise ShapeError(f"operand {i}: expected a torch.Tensor, got {type(op).__name__}")
-    devices = {op.device for op in operands}  # type: ignore[union-attr]
+    devices = {op.device for op in operands if isinstance(op, torch.Tensor)}  # all are, checked above
     if len(devices) > 1:
         raise ShapeError(f"cached_contract({equation!r}): operands are on different devices {sorted(map(str, devices))}")
 

@@ -34,7 +34,8 @@ from kernelops.errors import ShapeError
 __all__ = ["chain_from_hmm", "transition_modes"]
 
 
-def _sort_modes(lam: torch.Tensor, right: torch.Tensor, left: torch.Tensor) -> tuple[torch.Tensor, ...]:
+def _sort_modes(lam: torch.Tensor, right: torch.Tensor,
+                left: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Order modes by |λ| descending, conjugate pairs adjacent with positive imaginary part first."""
     mods = lam.abs().tolist()
     imags = (lam.imag if lam.is_complex() else torch.zeros_like(lam)).tolist()

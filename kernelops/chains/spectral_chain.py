@@ -246,7 +246,7 @@ class SpectralChain:
         if dtype.is_complex != bool(complex):
             raise ValueError(f"dtype: expected a {'complex' if complex else 'real'} dtype (complex={complex}), got {dtype}")
         real = torch.empty((), dtype=dtype).real.dtype
-        kw = {"generator": generator, "dtype": real, "device": device}
+        kw: dict[str, Any] = {"generator": generator, "dtype": real, "device": device}
 
         def gauss(*shape: int, var: float) -> torch.Tensor:
             if complex:

@@ -1,7 +1,9 @@
 """``kernelops datasets``: every registered dataset with its shape, source and description.
 
 Each dataset is built to report its real shape; one whose file is missing (or whose plugin
-is broken) is shown as ``missing: <how to get it>`` instead of failing the command.
+is broken) is shown as ``missing: <how to get it>`` instead of failing the command. The real
+datasets come from the kernelops-datasets plugin; without it they are listed as missing, with
+the command that installs it.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ def format_table(rows: list[dict]) -> str:
 def run(args: argparse.Namespace) -> int:
     from kernelops.data.resolve import list_datasets
 
-    rows = list_datasets(build=True, names=args.names or None)
+    rows = list_datasets(build=True, names=args.names or None, include_optional=True)
     if args.json:
         json.dump(rows, sys.stdout, indent=2)
         sys.stdout.write("\n")

@@ -82,14 +82,18 @@ def _parameters(factory: Any) -> set[str] | None:
     return set(sig.parameters)
 
 
-def list_datasets(build: bool = True, names: Sequence[str] | None = None) -> list[dict[str, Any]]:
+def list_datasets(build: bool = True, names: Sequence[str] | None = None,
+                  include_optional: bool = False) -> list[dict[str, Any]]:
     """Every registered dataset (or those in ``names``), for ``kernelops datasets``.
 
     Each dict has ``name``, ``aliases``, ``description``, ``provider`` (the plugin), and, when
     ``build`` is true, ``status`` (``"ok"``, ``"missing"`` or ``"error"``), ``shape``
     ([windows, seq_len, features] or None), ``source`` and ``reason``. A dataset that cannot be
     built (file missing, plugin import failing) is reported, never raised; an unknown name in
-    ``names`` raises the plugin error listing the known ones.
+    ``names`` raises the plugin error listing the known ones (or saying what to install).
+    With ``include_optional`` (and no ``names``), the datasets of kernelops' optional
+    distributions that are not registered (kernelops-datasets not installed or not loaded)
+    follow as ``status="missing"`` rows whose ``reason`` says what to install.
     """
     from kernelops.plugins.api import dataset as build_dataset
     from kernelops.plugins.manager import get_host
@@ -120,7 +124,26 @@ def list_datasets(build: bool = True, names: Sequence[str] | None = None) -> lis
             except Exception as exc:  # a broken third-party dataset must not break the listing
                 info.update(status="error", reason=f"{type(exc).__name__}: {_one_line(exc)}")
         out.append(info)
+    if include_optional and names is None:
+        out.extend(_unregistered_optional(registry, build))
     return out
+
+
+def _unregistered_optional(registry: Any, build: bool) -> list[dict[str, Any]]:
+    """Rows for datasets an optional distribution provides but nobody has registered."""
+    from kernelops.plugins.optional import PACKAGES, missing_hint
+
+    rows: list[dict[str, Any]] = []
+    for package in PACKAGES:
+        for name in package.provides.get("datasets", ()):
+            if name in registry:
+                continue
+            row: dict[str, Any] = {"name": name, "aliases": [], "provider": f"{package.dist} (not loaded)",
+                                   "description": f"provided by {package.dist}"}
+            if build:
+                row.update(status="missing", shape=None, source="", reason=missing_hint("dataset", "datasets", name))
+            rows.append(row)
+    return rows
 
 
 def _one_line(exc: BaseException) -> str:

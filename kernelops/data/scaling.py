@@ -75,7 +75,7 @@ class MinMaxScaler:
 
     def fit_transform(self, x: ArrayT) -> ArrayT:
         """``fit(x)`` then ``transform(x)``."""
-        return self.fit(x).transform(x)
+        return self.fit(x).transform(x)  # type: ignore[arg-type]  # ArrayT is an array or a tensor
 
     @classmethod
     def identity(cls, num_features: int) -> MinMaxScaler:

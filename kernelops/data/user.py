@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -110,7 +111,7 @@ def load_user_windows(path: str | os.PathLike[str], window: int = 24, stride: in
     p = Path(path)
     stem = p.name[: -len(".csv.gz")] if p.name.lower().endswith(".csv.gz") else p.stem
     notes = list(loaded.notes)
-    values = loaded.values
+    values: Any = loaded.values  # an array; sliding_windows returns the input's type
     scaler = MinMaxScaler().fit(values)
     if loaded.windowed:
         windows, series = scaler.transform(values), None
@@ -130,7 +131,7 @@ def load_user_windows(path: str | os.PathLike[str], window: int = 24, stride: in
 def _open_text(p: Path) -> io.TextIOBase:
     # utf-8-sig swallows the byte-order mark that spreadsheet exports put before the header
     if p.name.lower().endswith(".gz"):
-        return gzip.open(p, "rt", encoding="utf-8-sig", newline="")  # type: ignore[return-value]
+        return gzip.open(p, "rt", encoding="utf-8-sig", newline="")
     return open(p, encoding="utf-8-sig", newline="")
 
 

@@ -60,7 +60,7 @@ def sliding_windows(series: np.ndarray | torch.Tensor, window: int = 24, stride:
         _check_memory(length, window, stride, series.shape[1], series.dtype.itemsize)
     if is_tensor:
         # unfold gives (num, d, window) as a view; contiguous() makes the single copy
-        return series.unfold(0, window, stride).transpose(1, 2).contiguous()
+        return series.unfold(0, window, stride).transpose(1, 2).contiguous()  # type: ignore[union-attr]
     view = np.lib.stride_tricks.sliding_window_view(series, window, axis=0)[::stride]
     return np.ascontiguousarray(view.transpose(0, 2, 1))
 

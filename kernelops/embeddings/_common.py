@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 
@@ -113,7 +114,7 @@ def resolve_kernel(
             )
         if t is None:
             return Kernel(features=kernel)
-        return Kernel(features=_AtTime(kernel, t))
+        return Kernel(features=cast(FeatureMap, _AtTime(kernel, t)))  # duck-typed: called with x only
     if callable(kernel):
         return Kernel(gram=kernel)
     raise ValueError(

@@ -67,7 +67,8 @@ def witness(
     return gram_row_means(k.gram, zf, xf, block_size) - gram_row_means(k.gram, zf, yf, block_size)
 
 
-def feature_witness(phi: Callable[[torch.Tensor], torch.Tensor], points: torch.Tensor, direction: torch.Tensor, block_size: int) -> torch.Tensor:
+def feature_witness(phi: Callable[[torch.Tensor], torch.Tensor], points: torch.Tensor, direction: torch.Tensor,
+                    block_size: int) -> torch.Tensor:
     """Re⟨φ(z), v⟩ = Re Σ conj(φ(z)) v for every point z, computing φ in blocks.
 
     Shape:

@@ -50,6 +50,9 @@ class RandomFourierFeatures(FeatureMap):
             bandwidth is not positive, the kernel is unknown, or dtype is not floating.
     """
 
+    freqs: torch.Tensor  # buffer (out_dim, in_dim)
+    phase: torch.Tensor  # buffer (out_dim,), real form only
+
     def __init__(
         self,
         in_dim: int,

@@ -27,7 +27,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from kernelops.features.base import FeatureMap
-from kernelops.utils.validation import check_tensor
 
 
 def sqrelu(x: torch.Tensor) -> torch.Tensor:
@@ -86,6 +85,7 @@ class SpectralMLP(FeatureMap):
     """
 
     is_complex = True
+    time_freqs: torch.Tensor  # buffer (time_features // 2,)
 
     def __init__(self, in_dim: int, depth: int = 4, width: int = 64, time_features: int = 16,
                  hidden_mult: int = 2, max_frequency: float = 64.0, eps: float = 1e-6,

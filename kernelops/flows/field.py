@@ -36,7 +36,7 @@ samples keep noise near t = 1 (docs/spectral_mean_flow.md).
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -84,9 +84,10 @@ class ChainPotential(nn.Module):
         cdt = h.dtype
         stacked = [torch.cat([a, b]).to(cdt) for a, b in ((s.B, o.B), (s.L, o.L), (s.R, o.R), (s.H, -o.H))]
         eigvals = torch.cat([s.eigvals(), o.eigvals()]).to(cdt)
-        value = factored_chain_evaluate(torch.cat([h, h], dim=2), *stacked, eigvals, normalise=True,
+        b, lh, rh, hh = stacked
+        value = factored_chain_evaluate(torch.cat([h, h], dim=2), b, lh, rh, hh, eigvals, normalise=True,
                                         check_finite=False)
-        return value.real
+        return cast(torch.Tensor, value).real  # a tensor unless log_scale=True
 
 
 class SpectralVelocityField(nn.Module):
@@ -108,6 +109,8 @@ class SpectralVelocityField(nn.Module):
     Shape:
         t: float, 0-d or (batch,). x: (batch, N, d). returns: (batch, N, d).
     """
+
+    sigma_data: torch.Tensor  # a buffer (registered in __init__)
 
     def __init__(self, path: Any, in_dim: int, seq_len: int, config: FieldConfig | None = None, *,
                  sigma_data: float = 0.5, seed: int = 0, dtype: torch.dtype = torch.float32):

@@ -16,6 +16,7 @@ at t = 1 rather than as t → ∞).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -41,7 +42,7 @@ class TransportResult:
     mmd: torch.Tensor | None
     trajectory: torch.Tensor | None
 
-    def __iter__(self):  # allows ``x, mmd, traj = flow.transport(...)``
+    def __iter__(self) -> Iterator[torch.Tensor | None]:  # allows ``x, mmd, traj = flow.transport(...)``
         return iter((self.x, self.mmd, self.trajectory))
 
 

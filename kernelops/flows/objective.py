@@ -95,8 +95,8 @@ class FlowMatchingObjective:
             clean = self.path.posterior_mean(x_t, t, reference)
         else:
             clean = x1
-        prediction = field.denoise(t, x_t)
-        weight = field.loss_weight(t)
+        prediction = field.denoise(t, x_t)  # type: ignore[operator]  # a field method, not a submodule
+        weight = field.loss_weight(t)  # type: ignore[operator]
         return (weight[:, None, None] * (prediction - clean).square()).mean()
 
 

@@ -46,6 +46,9 @@ class WindowGaussian(nn.Module):
     """
 
     kind = "window"
+    mean: torch.Tensor
+    eigvals: torch.Tensor
+    eigvecs: torch.Tensor
 
     def __init__(self, seq_len: int, in_dim: int, dtype: torch.dtype = torch.float32):
         super().__init__()
@@ -115,6 +118,8 @@ class ChannelGaussian(nn.Module):
     """
 
     kind = "channel"
+    mean: torch.Tensor
+    variance: torch.Tensor
 
     def __init__(self, in_dim: int, dtype: torch.dtype = torch.float32):
         super().__init__()

@@ -75,7 +75,8 @@ class SpectralHeads(nn.Module):
     """
 
     def __init__(self, num_blocks: int, block_dim: int, block_rank: int, mode: str = "evd",
-                 ring: tuple[float, float] = (0.05, 0.95), dtype: torch.dtype = torch.float32, generator: torch.Generator | None = None):
+                 ring: tuple[float, float] = (0.05, 0.95), dtype: torch.dtype = torch.float32,
+                 generator: torch.Generator | None = None):
         super().__init__()
         if mode not in MODES:
             raise ValueError(f"mode: expected one of {MODES}, got {mode!r}")

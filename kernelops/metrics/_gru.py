@@ -13,7 +13,7 @@ the recurrent matrix product (r ⊙ (W_hn h + b_hn)), TensorFlow's ``GRUCell`` b
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -65,7 +65,7 @@ def init_like_tensorflow(head: GRUHead, g: torch.Generator) -> None:
     # torch stacks the rows as (reset, update, candidate). TensorFlow draws the reset and update
     # kernels together as one Glorot matrix of shape (in + h, 2h) and the candidate as (in + h, h);
     # the input and recurrent parts are rows of those matrices, so they share the bounds.
-    w_ih, w_hh = gru.weight_ih_l0, gru.weight_hh_l0
+    w_ih, w_hh = gru.get_parameter("weight_ih_l0"), gru.get_parameter("weight_hh_l0")
     gates = torch.empty(2 * h, n_in + h)
     _glorot_(gates, n_in + h, 2 * h, g)
     cand = torch.empty(h, n_in + h)
@@ -75,9 +75,10 @@ def init_like_tensorflow(head: GRUHead, g: torch.Generator) -> None:
     w_ih[2 * h :].copy_(cand[:, :n_in])
     w_hh[2 * h :].copy_(cand[:, n_in:])
     # Gate biases 1 (TensorFlow's default keeps the gates open at the start), candidate bias 0.
-    gru.bias_ih_l0.zero_()
-    gru.bias_ih_l0[: 2 * h].fill_(1.0)
-    gru.bias_hh_l0.zero_()
+    b_ih, b_hh = gru.get_parameter("bias_ih_l0"), gru.get_parameter("bias_hh_l0")
+    b_ih.zero_()
+    b_ih[: 2 * h].fill_(1.0)
+    b_hh.zero_()
     _glorot_(head.out.weight, h, 1, g)
     head.out.bias.zero_()
 

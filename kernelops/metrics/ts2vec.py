@@ -61,7 +61,7 @@ class _DilatedConv(nn.Conv1d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.dilation[0] >= x.shape[-1]:
             # (a matmul: torch's 1x1 conv with a sliced weight takes a slow path on the CPU)
-            return torch.matmul(self.weight[:, :, 1], x) + self.bias.unsqueeze(-1)
+            return torch.matmul(self.weight[:, :, 1], x) + self.bias.unsqueeze(-1)  # type: ignore[union-attr]  # bias=True
         return super().forward(x)
 
 

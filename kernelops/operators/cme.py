@@ -112,6 +112,7 @@ class CMEOperator:
             self.operator_, self._factors = ridge_operator(phi, psi, self.reg), None
         else:
             limit = min(phi.shape[1], psi.shape[1])
+            assert self.rank is not None  # __init__ refuses estimator="rrr" without a rank
             if self.rank > limit:
                 raise ValueError(
                     f"rank: expected at most min(Dx, Dy) = {limit} (feature dimensions "

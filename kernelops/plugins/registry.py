@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kernelops.errors import DuplicatePluginError, PluginLoadError, UnknownPluginError
+from kernelops.plugins.optional import missing_hint
 
 KINDS = ("feature_maps", "paths", "solvers", "datasets")
 #: singular nouns used in messages
@@ -119,7 +120,9 @@ class Registry:
         try:
             return self._entries[self._lookup[name]]
         except (KeyError, TypeError):
-            raise UnknownPluginError(KIND_NOUN[self.kind], str(name), self._entries) from None
+            noun = KIND_NOUN[self.kind]
+            hint = missing_hint(noun, self.kind, name) if isinstance(name, str) else None
+            raise UnknownPluginError(noun, str(name), self._entries, hint=hint) from None
 
     def names(self) -> list[str]:
         return sorted(self._entries)

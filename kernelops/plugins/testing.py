@@ -324,7 +324,8 @@ def check_solver(solver: Any, *, steps: int = 100, rtol: float = 2e-2) -> None:
         for t0, t1, start, target, answer in ((0.0, 1.0, x0, x0 / math.e, "x(1) = x(0) / e"),
                                               (1.0, 0.0, x0 / math.e, x0, "x(0) = x(1) * e")):
             calls.clear()
-            res = _call(who, f"solve({label}, t0={t0}, t1={t1})", lambda: solver.solve(f, start, t0, t1, **kw))
+            res = _call(who, f"solve({label}, t0={t0}, t1={t1})",
+                        lambda start=start, t0=t0, t1=t1: solver.solve(f, start, t0, t1, **kw))
             x = getattr(res, "x", None)
             _require(isinstance(x, torch.Tensor) and x.shape == x0.shape and x.dtype == F64, who,
                      f"solve({label}) must return a result whose .x has x0's shape {tuple(x0.shape)} and dtype "
@@ -339,17 +340,17 @@ def check_solver(solver: Any, *, steps: int = 100, rtol: float = 2e-2) -> None:
             _require(not bad, who, f"f must get t as a 0-d tensor of x0's dtype and device with autograd enabled; "
                      f"got {bad[0] if bad else ''}")
 
-    f = problems[0][1]
+    decay = problems[0][1]
     if adaptive:
         try:
-            solver.solve(f, x0, 0.0, 1.0, 10)
+            solver.solve(decay, x0, 0.0, 1.0, 10)
         except ValueError:
             pass
         else:
             _fail(who, "an adaptive solver must reject steps= with ValueError (pass rtol/atol instead)")
     else:
         try:
-            solver.solve(f, x0, 0.0, 1.0)
+            solver.solve(decay, x0, 0.0, 1.0)
         except ValueError:
             pass
         else:

@@ -9,7 +9,7 @@ return_trajectory=False, callback=None) -> SolveResult(x, nfe, trajectory, times
 from __future__ import annotations
 
 from kernelops.solvers.adaptive import AdaptiveHeun, AdaptiveSolver, Bosh3, Dopri5, Dopri8
-from kernelops.solvers.base import CountedField, SolveResult, Solver
+from kernelops.solvers.base import CountedField, Solver, SolveResult
 from kernelops.solvers.fixed import RK4, ButcherTableau, Euler, FixedStepSolver, Heun, Midpoint, rk_step
 
 __all__ = [

@@ -21,8 +21,8 @@ from kernelops.errors import UnknownOptionError
 from kernelops.solvers.base import (
     Callback,
     CountedField,
-    SolveResult,
     Solver,
+    SolveResult,
     VectorField,
     as_time,
     check_grid,

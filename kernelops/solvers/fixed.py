@@ -17,8 +17,8 @@ import torch
 from kernelops.solvers.base import (
     Callback,
     CountedField,
-    SolveResult,
     Solver,
+    SolveResult,
     VectorField,
     as_time,
     check_grid,

@@ -6,14 +6,14 @@ Every public entry point validates its tensors with these helpers so that a user
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import torch
 
 from kernelops.errors import ShapeError
 
 
-def _fmt(shape: Sequence[object]) -> str:
+def _fmt(shape: Iterable[object]) -> str:
     return "(" + ", ".join(str(s) for s in shape) + ")"
 
 

@@ -78,7 +78,7 @@ def test_correlational_known_value_and_plots(files, tmp_path):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_run_folder_uses_its_dataset_and_generated_file(tmp_path):
+def test_run_folder_uses_its_dataset_and_generated_file(tmp_path, real_datasets):
     run = tmp_path / "run"
     run.mkdir()
     # the layout `kernelops fit` writes: the data source under "source"
@@ -197,7 +197,7 @@ def test_real_dataset_option_takes_registered_windows(tmp_path, capsys):
     assert "not both" in capsys.readouterr().err
     assert _evaluate("--real-dataset", "nosuch", "--fake", str(fake_path)) == 2
     err = capsys.readouterr().err
-    assert "unknown dataset 'nosuch'" in err and "stocks" in err and err.count("\n") == 1
+    assert "unknown dataset 'nosuch'" in err and "sines" in err and err.count("\n") == 1
 
 
 def test_scale_warning_counts_overshoot_and_flags_unscaled_files():

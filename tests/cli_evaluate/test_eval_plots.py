@@ -8,8 +8,7 @@ import torch
 
 from kernelops.errors import ShapeError
 from kernelops.viz.distributions import plot_channel_overlays, plot_histogram, value_densities
-from kernelops.viz.embedding import (_conditional_probabilities, _sq_distances, pca_2d, plot_embedding,
-                                     tsne, tsne_2d)
+from kernelops.viz.embedding import _conditional_probabilities, _sq_distances, pca_2d, plot_embedding, tsne, tsne_2d
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -56,7 +56,8 @@ def test_sample_writes_original_and_scaled_arrays(run_dir, tmp_path):
     # Sines is stored with the identity scaler: both scales coincide
     np.testing.assert_allclose(fake, scaled, atol=1e-6)
     # same seed, same windows (and the checkpoint file works as RUN too)
-    again = _run("sample", str(run_dir / "checkpoint.pt"), "--num", "16", "--out", str(tmp_path / "Y.npy"), "--seed", "3", cwd=tmp_path)
+    again = _run("sample", str(run_dir / "checkpoint.pt"), "--num", "16", "--out", str(tmp_path / "Y.npy"), "--seed", "3",
+                 cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     np.testing.assert_array_equal(np.load(tmp_path / "Y.npy"), fake)
 

@@ -6,7 +6,6 @@ import torch
 
 from kernelops.flows.spectral import SpectralHeads, complex_gaussian
 
-
 # -- spectral parameters -----------------------------------------------------------------------
 
 def test_eigenvalues_on_the_ring_and_svd_real_nonnegative():

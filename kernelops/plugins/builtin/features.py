@@ -1,10 +1,10 @@
 """Built-in feature maps."""
 
-from kernelops.plugins.hookspecs import hookimpl
+from kernelops.plugins.hookspecs import Register, hookimpl
 
 
 @hookimpl
-def register_feature_maps(register):
+def register_feature_maps(register: Register) -> None:
     register("rff", "kernelops.features.rff:RandomFourierFeatures",
              description="random Fourier features of the Gaussian (RBF) or Laplace kernel")
     register("linear", "kernelops.features.linear:LinearFeatures",

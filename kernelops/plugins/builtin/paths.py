@@ -1,10 +1,10 @@
 """Built-in probability paths (t = 0 source noise, t = 1 data)."""
 
-from kernelops.plugins.hookspecs import hookimpl
+from kernelops.plugins.hookspecs import Register, hookimpl
 
 
 @hookimpl
-def register_paths(register):
+def register_paths(register: Register) -> None:
     register("ot", "kernelops.paths.affine:OTPath", aliases=("cond_ot",),
              description="conditional optimal transport: x_t = t x1 + (1 - (1 - sigma_min) t) x0")
     register("vp", "kernelops.paths.affine:VPPath",

@@ -1,10 +1,10 @@
 """Built-in ODE solvers: native fixed-step ones and torchdiffeq-backed adaptive ones."""
 
-from kernelops.plugins.hookspecs import hookimpl
+from kernelops.plugins.hookspecs import Register, hookimpl
 
 
 @hookimpl
-def register_solvers(register):
+def register_solvers(register: Register) -> None:
     register("euler", "kernelops.solvers.fixed:Euler", description="explicit Euler, order 1")
     register("midpoint", "kernelops.solvers.fixed:Midpoint", description="explicit midpoint, order 2")
     register("heun", "kernelops.solvers.fixed:Heun", description="Heun's method (trapezoidal RK2), order 2")

@@ -9,12 +9,13 @@ torch code; ``kernelops_matern.features`` is imported on first use of the name.
 from __future__ import annotations
 
 import kernelops
+from kernelops.plugins.hookspecs import Register
 
 __version__ = "0.1.0"
 
 
 @kernelops.hookimpl
-def register_feature_maps(register):
+def register_feature_maps(register: Register) -> None:
     register(
         "matern",
         "kernelops_matern.features:MaternFourierFeatures",

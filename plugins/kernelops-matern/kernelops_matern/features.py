@@ -46,6 +46,9 @@ class MaternFourierFeatures(FeatureMap):
 
     is_complex = False
 
+    omega: torch.Tensor  # buffer (out_dim, in_dim)
+    phase: torch.Tensor  # buffer (out_dim,)
+
     def __init__(self, in_dim: int, out_dim: int = 256, lengthscale: float = 1.0, nu: float = 2.5,
                  seed: int | None = 0, dtype: torch.dtype = torch.float32):
         super().__init__()

@@ -1,4 +1,4 @@
-"""The paper's real datasets, read from the files shipped in ``kernelops/data/files``.
+"""The paper's real datasets, read from the files shipped in ``kernelops_datasets/files``.
 
 Short-window benchmark (Table 1; TimeGAN / Diffusion-TS protocol, docs/datasets.md): every file is
 read as Diffusion-TS reads it — rows in file order (no reversal), date columns dropped — then
@@ -24,20 +24,15 @@ Long series (Table 3; LS4 / ImagenTime protocol): FRED-MD and NN5 Daily come fro
 own mean and standard deviation; ``seq_len`` optionally cuts shorter windows from each.
 
 Where files are read from: ``root=`` if given, else ``$KERNELOPS_DATA_DIR`` and then the
-package's own ``files`` folder; in each place both ``<place>/<file>`` and
-``<place>/<dataset folder>/<file>`` are tried. A missing file raises
-:class:`~kernelops.errors.DataError` saying which file, where it looked and how to get it.
+package's own ``files`` folder (:func:`kernelops_datasets.locate.data_file`).
 """
 
 from __future__ import annotations
 
 import csv
 import gzip
-import io
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -47,69 +42,8 @@ from kernelops.data.base import WindowDataset
 from kernelops.data.scaling import MinMaxScaler
 from kernelops.data.windows import sliding_windows
 from kernelops.errors import DataError
-
-#: environment variable naming a folder to read data files from instead of the package's own
-DATA_DIR_ENV = "KERNELOPS_DATA_DIR"
-#: the folder holding the files shipped with kernelops
-PACKAGE_DATA_DIR = Path(__file__).resolve().parent / "files"
-
-
-@dataclass(frozen=True)
-class _FileSpec:
-    folder: str
-    filename: str
-    origin: str  # where the file comes from, in words, for the "how to get it" message
-
-
-_FILES: dict[str, _FileSpec] = {
-    "stocks": _FileSpec("stocks", "stock_data.csv",
-                        "data/stock_data.csv of the GitHub repository jsyoon0823/TimeGAN"),
-    "etth": _FileSpec("etth", "ETTh1.csv",
-                      "ETT-small/ETTh1.csv of the GitHub repository zhouhaoyi/ETDataset (CC BY-ND 4.0)"),
-    "energy": _FileSpec("energy", "energydata_complete.csv.gz",
-                        "the UCI 'Appliances energy prediction' data set: gzip its "
-                        "energydata_complete.csv"),
-    "fmri": _FileSpec("fmri", "sim4.mat", "FMRIB NetSim simulation 4 (sim4.mat)"),
-    "mujoco": _FileSpec("mujoco", "hopper.npz",
-                        "regenerate it with kernelops/data/files/mujoco/generate_hopper.py "
-                        "(needs dm-control and mujoco)"),
-    "fred_md": _FileSpec("fred_md", "fred_md_dataset.tsf",
-                         "fred_md_dataset.zip of the Monash forecasting archive (Zenodo record 4654833)"),
-    "nn5_daily": _FileSpec("nn5_daily", "nn5_daily_dataset_without_missing_values.tsf",
-                           "nn5_daily_dataset_without_missing_values.zip of the Monash forecasting "
-                           "archive (Zenodo record 4656117)"),
-}
-
-
-# -- locating files ------------------------------------------------------------------------------
-def data_file(dataset: str, root: str | os.PathLike[str] | None = None) -> Path:
-    """Path of ``dataset``'s raw file (see the module docstring for the search order).
-
-    Args:
-        dataset: one of ``stocks, etth, energy, fmri, mujoco, fred_md, nn5_daily``.
-        root: a folder to read from instead of ``$KERNELOPS_DATA_DIR`` and the package.
-
-    Raises:
-        DataError: the file is in none of the places, naming them and how to get the file.
-    """
-    if dataset not in _FILES:
-        raise ValueError(f"dataset: expected one of {sorted(_FILES)}, got {dataset!r}")
-    spec = _FILES[dataset]
-    if root is not None:
-        places = [Path(root).expanduser()]
-    else:
-        places = [Path(p).expanduser() for p in [os.environ.get(DATA_DIR_ENV)] if p] + [PACKAGE_DATA_DIR]
-    tried: list[Path] = []
-    for place in places:
-        for candidate in (place / spec.filename, place / spec.folder / spec.filename):
-            if candidate.is_file():
-                return candidate
-            tried.append(candidate)
-    raise DataError(
-        f"{dataset}: data file {spec.filename} not found; looked in {', '.join(str(t) for t in tried)}. "
-        f"It ships with kernelops (kernelops/data/files/{spec.folder}/): reinstall kernelops, or get "
-        f"{spec.origin}, put it in <DIR>/{spec.folder}/ and pass root=<DIR> or set {DATA_DIR_ENV}=<DIR>"
-    )
+from kernelops_datasets.locate import data_file
+from kernelops_datasets.tsf import is_float, read_tsf
 
 
 # -- raw readers ---------------------------------------------------------------------------------
@@ -133,18 +67,11 @@ def _read_numeric_csv(path: Path, drop: Iterable[str] = ("date",)) -> tuple[np.n
             try:
                 rows.append([float(row[i]) for i in keep])
             except ValueError:
-                bad = next(i for i in keep if not _is_float(row[i]))
+                bad = next(i for i in keep if not is_float(row[i]))
                 raise DataError(f"{path}: line {line_no}, column {header[bad]!r}: "
                                 f"{row[bad]!r} is not a number") from None
     return np.asarray(rows, dtype=np.float64).reshape(len(rows), len(keep)), [header[i] for i in keep]
 
-
-def _is_float(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def load_raw(dataset: str, root: str | os.PathLike[str] | None = None) -> tuple[np.ndarray, list[str], Path]:
@@ -186,7 +113,7 @@ def _from_series(name: str, series: np.ndarray, names: list[str], seq_len: int, 
                  source: str) -> WindowDataset:
     # scale the series once (cheaper than scaling every overlapping window), then window it
     scaler = MinMaxScaler().fit(series)
-    windows = sliding_windows(scaler.transform(series).astype(np.float32), seq_len, stride)
+    windows = np.asarray(sliding_windows(scaler.transform(series).astype(np.float32), seq_len, stride))
     return WindowDataset(name, windows, scaler, names, source, series=series)
 
 
@@ -245,111 +172,6 @@ def MuJoCo(seq_len: int = 24, stride: int = 1, root: str | os.PathLike[str] | No
     return WindowDataset("mujoco", windows, scaler, names, f"{path} (dm_control hopper, seed 123)")
 
 
-# -- Monash .tsf files (long series) -------------------------------------------------------------
-@dataclass
-class TSFData:
-    """The content of a Monash ``.tsf`` file.
-
-    Attributes:
-        series: one float64 array per series (missing values ``?`` become NaN).
-        attributes: per attribute name, one value per series (str, float or datetime).
-        metadata: the header's ``@relation``, ``@frequency``, ``@horizon``, ``@missing``,
-            ``@equallength`` values as strings (keys without the ``@``).
-    """
-
-    series: list[np.ndarray]
-    attributes: dict[str, list[Any]] = field(default_factory=dict)
-    metadata: dict[str, str] = field(default_factory=dict)
-
-    def as_array(self) -> np.ndarray:
-        """All series stacked, shape (num_series, length); they must have equal lengths."""
-        lengths = {len(s) for s in self.series}
-        if len(lengths) != 1:
-            raise DataError(f"series have different lengths ({min(lengths)}..{max(lengths)}); "
-                            "cannot stack them into one array")
-        return np.stack(self.series)
-
-
-def parse_tsf(lines: Iterable[str], source: str = "<tsf>") -> TSFData:
-    """Parse the Monash time-series format (``.tsf``).
-
-    Header lines start with ``@`` (``@attribute NAME TYPE`` in column order, then ``@data``);
-    ``#`` lines are comments. Each data line is ``attr1:attr2:...:v1,v2,...``: the attribute
-    values in declared order, then the comma-separated series. Types: ``numeric``, ``date``
-    (``%Y-%m-%d %H-%M-%S``) and ``string``. Trailing ``\\r`` (CRLF files) is ignored.
-
-    Args:
-        lines: the file's lines, already decoded (Monash files are cp1252).
-        source: name used in error messages.
-
-    Raises:
-        DataError: naming the source and line of anything malformed.
-    """
-    attr_names: list[str] = []
-    attr_types: list[str] = []
-    metadata: dict[str, str] = {}
-    attributes: dict[str, list[Any]] = {}
-    series: list[np.ndarray] = []
-    in_data = False
-    for line_no, raw in enumerate(lines, start=1):
-        line = raw.rstrip("\r\n").strip()
-        if not line or line.startswith("#"):
-            continue
-        if not in_data:
-            if not line.startswith("@"):
-                raise DataError(f"{source}: line {line_no}: expected a header line starting with '@' "
-                                f"before @data, got {line[:40]!r}")
-            key, _, value = line[1:].partition(" ")
-            key = key.lower()
-            if key == "attribute":
-                parts = value.split()
-                if len(parts) != 2 or parts[1] not in ("numeric", "date", "string"):
-                    raise DataError(f"{source}: line {line_no}: expected '@attribute NAME "
-                                    f"numeric|date|string', got {line!r}")
-                attr_names.append(parts[0])
-                attr_types.append(parts[1])
-                attributes[parts[0]] = []
-            elif key == "data":
-                in_data = True
-            else:
-                metadata[key] = value.strip()
-            continue
-        fields = line.split(":", len(attr_names))
-        if len(fields) != len(attr_names) + 1:
-            raise DataError(f"{source}: line {line_no}: expected {len(attr_names)} attribute(s) "
-                            f"{attr_names} and the values, separated by ':'")
-        for name, kind, text in zip(attr_names, attr_types, fields[:-1]):
-            attributes[name].append(_tsf_attribute(text, kind, source, line_no, name))
-        try:
-            values = [np.nan if v.strip() == "?" else float(v) for v in fields[-1].split(",")]
-        except ValueError:
-            bad = next(v for v in fields[-1].split(",") if v.strip() != "?" and not _is_float(v))
-            raise DataError(f"{source}: line {line_no}: value {bad!r} is not a number or '?'") from None
-        series.append(np.asarray(values, dtype=np.float64))
-    if not in_data:
-        raise DataError(f"{source}: no @data line found; is this a .tsf file?")
-    if not series:
-        raise DataError(f"{source}: the @data section holds no series")
-    return TSFData(series, attributes, metadata)
-
-
-def _tsf_attribute(text: str, kind: str, source: str, line_no: int, name: str) -> Any:
-    try:
-        if kind == "numeric":
-            return float(text)
-        if kind == "date":
-            return datetime.strptime(text.strip(), "%Y-%m-%d %H-%M-%S")
-    except ValueError:
-        raise DataError(f"{source}: line {line_no}: attribute {name!r} ({kind}): cannot read {text!r}") from None
-    return text
-
-
-def read_tsf(path: str | os.PathLike[str]) -> TSFData:
-    """Read a ``.tsf`` file (cp1252, as Monash's own reader assumes; CRLF or LF)."""
-    path = Path(path)
-    with io.open(path, "r", encoding="cp1252", newline="") as handle:
-        return parse_tsf(handle, source=str(path))
-
 
 def _long_series(name: str, seq_len: int | None, stride: int, root: Any, normalize: bool) -> WindowDataset:
     path = data_file(name, root)
@@ -396,7 +218,5 @@ def NN5Daily(seq_len: int | None = None, stride: int = 1, root: str | os.PathLik
     return _long_series("nn5_daily", seq_len, stride, root, normalize)
 
 
-__all__ = [
-    "DATA_DIR_ENV", "PACKAGE_DATA_DIR", "ETTh", "Energy", "FMRI", "FredMD", "MuJoCo", "NN5Daily",
-    "Stocks", "TSFData", "data_file", "load_raw", "parse_tsf", "read_tsf",
-]
+
+__all__ = ["ETTh", "Energy", "FMRI", "FredMD", "MuJoCo", "NN5Daily", "Stocks", "load_raw"]

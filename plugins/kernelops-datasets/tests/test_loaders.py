@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import gzip
 import hashlib
+import importlib.metadata
 import itertools
 from pathlib import Path
 
@@ -14,10 +15,26 @@ import numpy as np
 import pytest
 
 import kernelops as ko
-from kernelops.data import real
-from kernelops.errors import DataError
+from kernelops.errors import DataError, UnknownPluginError
+from kernelops.plugins.manager import PluginHost, get_host, reset_host
 
-FILES = real.PACKAGE_DATA_DIR
+pytest.importorskip("kernelops_datasets", reason="kernelops-datasets is not installed "
+                    "(pip install -e plugins/kernelops-datasets)")
+from kernelops_datasets import loaders, locate, tsf  # noqa: E402
+
+FILES = locate.PACKAGE_DATA_DIR
+INSTALLED = any(ep.name == "datasets" for ep in importlib.metadata.entry_points(group="kernelops"))
+pytestmark = pytest.mark.skipif(not INSTALLED, reason="kernelops-datasets is importable but not pip-installed "
+                                "(no entry point): pip install -e plugins/kernelops-datasets")
+
+
+@pytest.fixture(autouse=True)
+def _only_this_plugin(monkeypatch):
+    """A fresh plugin host that loads this package's entry point and no other third-party plugin."""
+    monkeypatch.setenv("KERNELOPS_LOAD_PLUGINS", "datasets")
+    reset_host(PluginHost())
+    yield
+    reset_host(PluginHost())
 
 
 def _rows(path: Path, start: int, count: int, drop_first: bool) -> np.ndarray:
@@ -116,9 +133,9 @@ def test_etth_file_is_byte_identical_to_the_licensed_original():
 
 
 def test_seq_len_and_stride_are_honoured():
-    ds = real.Stocks(seq_len=10, stride=5)
+    ds = loaders.Stocks(seq_len=10, stride=5)
     assert ds.windows.shape == ((3685 - 10) // 5 + 1, 10, 6)
-    full = real.Stocks()
+    full = loaders.Stocks()
     np.testing.assert_array_equal(ds.windows[3], full.windows[15, :10])
 
 
@@ -136,14 +153,14 @@ def _tiny_stocks(folder: Path, rows: int = 30) -> np.ndarray:
 @pytest.mark.parametrize("nested", [False, True])
 def test_root_overrides_the_package_file(tmp_path, nested):
     values = _tiny_stocks(tmp_path / "stocks" if nested else tmp_path)
-    ds = real.Stocks(root=tmp_path)
+    ds = loaders.Stocks(root=tmp_path)
     assert ds.windows.shape == (30 - 23, 24, 6)
     np.testing.assert_allclose(ds.raw_windows()[2], values[2:26], rtol=1e-6)
 
 
 def test_environment_variable_is_searched_first(tmp_path, monkeypatch):
     values = _tiny_stocks(tmp_path / "stocks", rows=40)
-    monkeypatch.setenv(real.DATA_DIR_ENV, str(tmp_path))
+    monkeypatch.setenv(locate.DATA_DIR_ENV, str(tmp_path))
     ds = ko.dataset("stocks")
     assert ds.windows.shape == (40 - 23, 24, 6)
     np.testing.assert_allclose(ds.series, values)
@@ -152,18 +169,18 @@ def test_environment_variable_is_searched_first(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("name, factory, filename", [
-    ("etth", real.ETTh, "ETTh1.csv"),
-    ("energy", real.Energy, "energydata_complete.csv.gz"),
-    ("fmri", real.FMRI, "sim4.mat"),
-    ("mujoco", real.MuJoCo, "hopper.npz"),
-    ("nn5_daily", real.NN5Daily, "nn5_daily_dataset_without_missing_values.tsf"),
+    ("etth", loaders.ETTh, "ETTh1.csv"),
+    ("energy", loaders.Energy, "energydata_complete.csv.gz"),
+    ("fmri", loaders.FMRI, "sim4.mat"),
+    ("mujoco", loaders.MuJoCo, "hopper.npz"),
+    ("nn5_daily", loaders.NN5Daily, "nn5_daily_dataset_without_missing_values.tsf"),
 ])
 def test_missing_file_says_which_where_and_how(tmp_path, name, factory, filename):
     with pytest.raises(DataError) as info:
         factory(root=tmp_path)
     msg = str(info.value)
     assert filename in msg and str(tmp_path / filename) in msg and str(tmp_path / name / filename) in msg
-    assert real.DATA_DIR_ENV in msg and "root=" in msg and "\n" not in msg
+    assert locate.DATA_DIR_ENV in msg and "root=" in msg and "\n" not in msg
 
 
 def test_bad_csv_value_names_file_line_and_column(tmp_path):
@@ -175,12 +192,36 @@ def test_bad_csv_value_names_file_line_and_column(tmp_path):
     lines[5] = ",".join(cells)
     (folder / "stock_data.csv").write_text("\n".join(lines) + "\n")
     with pytest.raises(DataError, match=r"stock_data.csv: line 6, column 'Close': 'n/a' is not a number"):
-        real.Stocks(root=tmp_path)
+        loaders.Stocks(root=tmp_path)
 
 
-def test_every_real_dataset_is_registered():
+def test_registered_through_the_entry_point_like_any_plugin():
     names = set(ko.list_plugins("datasets")["datasets"])
     assert {"sines", "stocks", "etth", "energy", "fmri", "mujoco", "fred_md", "nn5_daily"} <= names
+    info = next(p for p in ko.plugin_report() if p.name == "datasets")
+    assert (info.status, info.dist, info.builtin) == ("ok", "kernelops-datasets", False)
+    assert sorted(info.provides["datasets"]) == ["energy", "etth", "fmri", "fred_md", "mujoco", "nn5_daily", "stocks"]
+    sines = next(p for p in ko.plugin_report() if "sines" in p.provides.get("datasets", []))
+    assert sines.builtin  # the core's own dataset goes through the same hook
+    assert ko.dataset("etth1").name == "etth"  # the alias
+
+
+def test_optional_table_in_the_core_matches_what_the_plugin_registers():
+    from kernelops.plugins.optional import DATASETS
+
+    info = next(p for p in ko.plugin_report() if p.name == DATASETS.entry_point)
+    assert sorted(DATASETS.provides["datasets"]) == sorted(info.provides["datasets"])
+    entry = get_host().entry("datasets", "etth")
+    assert tuple(entry.aliases) == DATASETS.aliases and DATASETS.module == "kernelops_datasets"
+
+
+def test_disabled_plugin_message_says_it_is_installed_but_not_loaded(monkeypatch):
+    monkeypatch.setenv("KERNELOPS_LOAD_PLUGINS", "")
+    reset_host(PluginHost())
+    with pytest.raises(UnknownPluginError) as info:
+        ko.dataset("stocks")
+    msg = str(info.value)
+    assert "kernelops-datasets" in msg and "installed but not loaded" in msg and "\n" not in msg
 
 
 # -- .tsf -----------------------------------------------------------------------------------------
@@ -201,7 +242,7 @@ TSF = (
 
 
 def test_parse_tsf_known_example():
-    out = real.parse_tsf(TSF.splitlines(keepends=True))
+    out = tsf.parse_tsf(TSF.splitlines(keepends=True))
     assert out.metadata == {"relation": "Tiny", "frequency": "daily", "horizon": "3",
                             "missing": "true", "equallength": "false"}
     assert out.attributes["series_name"] == ["A", "B"]
@@ -218,7 +259,7 @@ def test_read_tsf_cp1252_crlf_file(tmp_path):
     path = tmp_path / "x.tsf"
     # 0x96 is an en dash in cp1252 and invalid as utf-8 (FRED-MD's header has one)
     path.write_bytes(b"# pages 574\x96589\r\n" + TSF.replace("B:1999", "#\r\nB:1999").encode("ascii"))
-    out = real.read_tsf(path)
+    out = tsf.read_tsf(path)
     assert len(out.series) == 2 and out.series[0][-1] == -300.0
 
 
@@ -231,7 +272,7 @@ def test_read_tsf_cp1252_crlf_file(tmp_path):
 ])
 def test_parse_tsf_errors_name_the_line(text, match):
     with pytest.raises(DataError, match=match):
-        real.parse_tsf(text.splitlines(), source="t.tsf")
+        tsf.parse_tsf(text.splitlines(), source="t.tsf")
 
 
 @pytest.mark.parametrize("name, count, length, first", [
@@ -239,9 +280,9 @@ def test_parse_tsf_errors_name_the_line(text, match):
     ("nn5_daily", 111, 791, None),
 ])
 def test_long_series(name, count, length, first):
-    tsf = real.read_tsf(real.data_file(name))
-    raw = tsf.as_array()
-    assert raw.shape == (count, length) and tsf.attributes["series_name"][0] == "T1"
+    data = tsf.read_tsf(locate.data_file(name))
+    raw = data.as_array()
+    assert raw.shape == (count, length) and data.attributes["series_name"][0] == "T1"
     if first is not None:
         np.testing.assert_allclose(raw[0, :3], first)
     ds = ko.dataset(name)

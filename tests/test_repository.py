@@ -1,0 +1,46 @@
+"""The repository stays lean and its CI runs what the README says."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA_FILES = "plugins/kernelops-datasets/kernelops_datasets/files/"
+
+
+def _tracked() -> list[str]:
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    out = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
+    return [p for p in out.decode().split("\0") if p]
+
+
+def test_ci_runs_the_readme_test_commands_verbatim():
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(r"## Tests\n\n```bash\n(.*?)```", readme, flags=re.S)
+    assert block, "README.md has no '## Tests' bash block"
+    ci_lines = (ROOT / ".ci" / "run").read_text().splitlines()
+    commands = [line for line in block.group(1).splitlines() if line.strip()]
+    assert commands and all(line in ci_lines for line in commands), commands
+    # in that order, one after the other
+    start = ci_lines.index(commands[0])
+    assert ci_lines[start:start + len(commands)] == commands
+
+
+def test_no_large_file_outside_the_dataset_package():
+    big = [p for p in _tracked() if not p.startswith(DATA_FILES)
+           and (ROOT / p).is_file() and (ROOT / p).stat().st_size > 1024 * 1024]
+    assert big == [], f"tracked files over 1 MiB outside {DATA_FILES}: {big}"
+    arrays = [p for p in _tracked() if p.endswith((".npy", ".npz", ".pt")) and not p.startswith(DATA_FILES)]
+    assert arrays == [], f"generated arrays or models are tracked: {arrays}"
+
+
+def test_the_core_package_ships_no_data_files():
+    assert not (ROOT / "kernelops" / "data" / "files").exists()
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert "data/files" not in pyproject

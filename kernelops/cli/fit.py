@@ -138,9 +138,8 @@ def _write_json(path: Path, payload: dict[str, Any]) -> None:
 
 def _prepare_loss_csv(path: Path, keep_until: int) -> None:
     """Keep the rows up to the checkpoint's step (a crash may have logged steps past it)."""
-    from kernelops.utils.atomic import atomic_write
-
     from kernelops.errors import CheckpointError
+    from kernelops.utils.atomic import atomic_write
 
     rows: list[list[str]] = []
     if path.exists():
@@ -264,6 +263,7 @@ def _run(args: argparse.Namespace, device: Any) -> int:
             writer = csv.writer(fh) if fh is not None else None
 
             def log(step: int, loss: float, lr: float) -> None:
+                assert writer is not None and fh is not None  # rank 0 alone logs
                 try:
                     writer.writerow([step, f"{loss:.6g}", f"{lr:.6g}"])
                     fh.flush()

@@ -56,7 +56,7 @@ def sliding_windows(series: np.ndarray | torch.Tensor, window: int = 24, stride:
         raise DataError(f"stride: expected at least 1, got {stride}")
     if window > length:
         raise DataError(f"window: {window} steps is longer than the series ({length} steps)")
-    if not is_tensor or series.device.type == "cpu":
+    if not is_tensor or str(series.device).startswith("cpu"):
         _check_memory(length, window, stride, series.shape[1], series.dtype.itemsize)
     if is_tensor:
         # unfold gives (num, d, window) as a view; contiguous() makes the single copy

@@ -108,7 +108,7 @@ def wrap_ddp(field: nn.Module, objective: Any) -> nn.Module:
     # torch ≥ 2.12 names the per-forward buffer sync forward_sync_buffers (broadcast_buffers warns)
     no_sync = ("forward_sync_buffers" if "forward_sync_buffers" in inspect.signature(ddp).parameters
                else "broadcast_buffers")
-    return ddp(LossModule(field, objective), device_ids=[device] if device.type == "cuda" else None, **{no_sync: False})
+    return ddp(LossModule(field, objective), device_ids=[device] if device.type == "cuda" else None, **{no_sync: False})  # type: ignore[arg-type]
 
 
 __all__ = ["LossModule", "rank_generators", "resume_streams", "shard_sizes", "wrap_ddp"]

@@ -29,7 +29,6 @@ from kernelops.solvers.base import (
     check_state,
 )
 
-
 #: the options torchdiffeq's adaptive Runge-Kutta solvers read (anything else it ignores with a warning)
 TORCHDIFFEQ_OPTIONS = ("first_step", "min_step", "max_step", "max_num_steps", "safety", "ifactor", "dfactor",
                        "step_t", "jump_t", "norm")

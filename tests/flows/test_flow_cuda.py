@@ -10,7 +10,14 @@ import pytest
 import torch
 
 import kernelops as ko
-from kernelops.flows import FieldConfig, FlowMatchingObjective, SpectralMeanFlow, SpectralVelocityField, TrainConfig, Trainer
+from kernelops.flows import (
+    FieldConfig,
+    FlowMatchingObjective,
+    SpectralMeanFlow,
+    SpectralVelocityField,
+    TrainConfig,
+    Trainer,
+)
 from kernelops.flows.training import TrainGenerators
 
 pytestmark = pytest.mark.cuda

@@ -9,13 +9,11 @@ only real signals, ``kill -9`` and a real closed pipe use a subprocess.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 #: the smallest model and training that still exercises every code path

@@ -5,12 +5,14 @@ Usage (from the repository root, nothing else running)::
     .venv/bin/python benchmarks/flow_cost.py [--threads 2] [--old-src DIR] [--out benchmarks/results]
 
 A. **Training cost per window** of the default model (``SpectralMeanFlow()`` with the
-   ``TrainConfig`` defaults, Sines windows 24 × 5) at batch 64 and 128, and in the same process a
+   ``TrainConfig`` defaults, Sines windows 24 × 5) and of the same model with the window potential
+   (``potential="window"``) at batch 64 and 128, and in the same process a
    transformer denoiser of Diffusion-TS's size (d_model 64, 3 encoder layers, 4 heads, feed-forward
    256; x₀-prediction MSE with Adam) at the same batches: milliseconds per training window and their
    ratio. ``--old-src DIR`` also times the ``SpectralMeanFlow`` of another checkout (e.g. a
    ``git worktree`` of an earlier commit) in a subprocess right after, with the same settings.
-B. **Sampling**: windows/s with the midpoint solver at NFE ∈ {4, 8, 16, 32, 64} for a model
+B. **Sampling** (part B: chain potential, part BW: window potential): windows/s with the midpoint
+   solver at NFE ∈ {4, 8, 16, 32, 64} for a model
    trained ``--train-steps`` steps, and the MMD (RBF, median bandwidth) of 1 000 generated windows
    to 1 000 held-out Sines windows at each NFE, beside the MMD of a second held-out real set (the
    floor) — how few evaluations the sampler needs.
@@ -51,14 +53,15 @@ def machine() -> dict[str, Any]:
             "load_average_start": list(os.getloadavg())}
 
 
-def flow_ms_per_window(batch: int, steps: int = 12, warmup: int = 4) -> float:
-    """Median ms per training window of ``SpectralMeanFlow()`` (whichever kernelops is importable)."""
+def flow_ms_per_window(batch: int, steps: int = 12, warmup: int = 4, potential: str | None = None) -> float:
+    """Median ms per training window of ``SpectralMeanFlow()`` (whichever kernelops is importable),
+    with the given learned potential (None: the default, for checkouts that predate the option)."""
     from kernelops.data import make_sines
     from kernelops.flows import SpectralMeanFlow
 
     data = make_sines(10000, seed=0)
     stamps: list[float] = []
-    model = SpectralMeanFlow(path="ot")
+    model = SpectralMeanFlow(path="ot", **({"potential": potential} if potential else {}))
     model.fit(data, steps=warmup + steps, batch_size=batch, progress=False,
               callback=lambda step, loss, lr: stamps.append(time.perf_counter()))
     gaps = np.diff(stamps[warmup:])
@@ -118,9 +121,11 @@ def transformer_ms_per_window(batch: int, steps: int = 12, warmup: int = 4) -> f
 def part_a(old_src: str | None) -> dict[str, Any]:
     rows = []
     for batch in BATCHES:
-        flow = flow_ms_per_window(batch)
+        flow = flow_ms_per_window(batch, potential="chain")
+        window = flow_ms_per_window(batch, potential="window")
         ref = transformer_ms_per_window(batch)
-        row = {"batch": batch, "flow_ms": flow, "transformer_ms": ref, "flow_over_transformer": flow / ref}
+        row = {"batch": batch, "flow_ms": flow, "transformer_ms": ref, "flow_over_transformer": flow / ref,
+               "window_ms": window, "window_over_transformer": window / ref}
         if old_src:
             code = (f"import sys; sys.path.insert(0, {str(Path(__file__).resolve().parent)!r}); "
                     f"import flow_cost; print(flow_cost.flow_ms_per_window({batch}))")
@@ -133,7 +138,7 @@ def part_a(old_src: str | None) -> dict[str, Any]:
     return {"rows": rows, "old_src": old_src}
 
 
-def part_b(train_steps: int) -> dict[str, Any]:
+def part_b(train_steps: int, potential: str = "chain") -> dict[str, Any]:
     import torch
 
     from kernelops.data import make_sines
@@ -145,10 +150,10 @@ def part_b(train_steps: int) -> dict[str, Any]:
     held = torch.from_numpy(make_sines(1000, seed=1)).flatten(1)
     second = torch.from_numpy(make_sines(1000, seed=2)).flatten(1)
     bw = float(median_bandwidth(held))
-    model = SpectralMeanFlow(path="ot")
+    model = SpectralMeanFlow(path="ot", potential=potential)
     start = time.perf_counter()
     model.fit(data, steps=train_steps, progress=False)
-    out: dict[str, Any] = {"train_steps": train_steps, "train_seconds": time.perf_counter() - start,
+    out: dict[str, Any] = {"potential": potential, "train_steps": train_steps, "train_seconds": time.perf_counter() - start,
                            "floor_mmd": float(mmd(second, held, bandwidth=bw)), "rows": []}
     model.sample(50, steps=2, seed=0)  # warm-up
     for nfe in NFES:
@@ -170,24 +175,29 @@ def write_md(res: dict[str, Any], path: Path) -> None:
     if "A" in res:
         old = res["A"].get("old_src")
         lines += ["## A. Training cost per window (Sines 24 × 5, default model, median of 12 steps)", "",
-                  "| batch | spectral mean flow (ms/window) | transformer reference (ms/window) | flow / transformer |"
-                  + (" previous flow (ms/window) | previous / now |" if old else ""),
-                  "|---|---|---|---|" + ("---|---|" if old else "")]
+                  "| batch | chain potential (ms/window) | window potential (ms/window) | transformer reference "
+                  "(ms/window) | chain / transformer | window / transformer |"
+                  + (" previous flow (ms/window) | previous / chain |" if old else ""),
+                  "|---|---|---|---|---|---|" + ("---|---|" if old else "")]
         for r in res["A"]["rows"]:
-            lines.append(f"| {r['batch']} | {r['flow_ms']:.3f} | {r['transformer_ms']:.3f} | {r['flow_over_transformer']:.2f} |"
+            lines.append(f"| {r['batch']} | {r['flow_ms']:.3f} | {r['window_ms']:.3f} | {r['transformer_ms']:.3f} | "
+                         f"{r['flow_over_transformer']:.2f} | {r['window_over_transformer']:.2f} |"
                          + (f" {r['old_flow_ms']:.3f} | {r['old_over_new']:.2f} |" if old else ""))
         lines += ["", "Transformer reference: d_model 64, 3 pre-norm encoder layers, 4 heads, feed-forward 256, "
                   "x₀-prediction MSE, Adam (the size of Diffusion-TS's Sines model)."
                   + (f" Previous flow: `SpectralMeanFlow` imported from `{old}`, timed in a subprocess of the same "
                      "run." if old else ""), ""]
-    if "B" in res:
-        b = res["B"]
-        lines += [f"## B. Sampling rate and quality vs NFE (midpoint; model trained {b['train_steps']} steps, "
-                  f"{b['train_seconds']:.0f} s)", "",
+    for key in ("B", "B_window"):
+        if key not in res:
+            continue
+        b = res[key]
+        lines += [f"## B. Sampling rate and quality vs NFE, {b.get('potential', 'chain')} potential (midpoint; model "
+                  f"trained {b['train_steps']} steps, {b['train_seconds']:.0f} s)", "",
                   f"MMD of 1 000 generated to 1 000 held-out Sines windows (RBF, median bandwidth); two real "
                   f"sets score {b['floor_mmd']:.4f} (the floor).", "",
                   "| NFE | windows/s | MMD |", "|---|---|---|"]
         lines += [f"| {r['nfe']} | {r['windows_per_s']:.0f} | {r['mmd']:.4f} |" for r in b["rows"]]
+        lines.append("")
     from kernelops.utils.atomic import atomic_write
 
     atomic_write(path, lambda fh: fh.write("\n".join(lines) + "\n"), mode="w")
@@ -195,7 +205,8 @@ def write_md(res: dict[str, Any], path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--parts", default="A,B")
+    parser.add_argument("--parts", default="A,B,BW", help="A (training cost), B (sampling, chain potential), "
+                        "BW (sampling, window potential)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default torch's)")
     parser.add_argument("--old-src", help="a checkout whose SpectralMeanFlow part A also times")
     parser.add_argument("--train-steps", type=int, default=1500)
@@ -211,7 +222,9 @@ def main(argv: list[str] | None = None) -> int:
     if "A" in parts:
         res["A"] = part_a(args.old_src)
     if "B" in parts:
-        res["B"] = part_b(args.train_steps)
+        res["B"] = part_b(args.train_steps, "chain")
+    if "BW" in parts:
+        res["B_window"] = part_b(args.train_steps, "window")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     previous = out / "flow_cost.json"

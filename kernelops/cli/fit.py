@@ -41,13 +41,13 @@ HELP = "train a spectral mean flow on a dataset or a file and write a run folder
 #: TrainConfig (kernelops.flows.config, which imports no torch), the same defaults Python uses
 RUN_DEFAULTS: dict[str, Any] = {"path": DEFAULT_PATH, "solver": DEFAULT_SOLVER, "seed": 0, "device": "auto",
                                 "sample_steps": DEFAULT_SAMPLE_STEPS, "plot_samples": 256}
-_FIELD_FLAGS = ("depth", "width", "rank", "skip")
+_FIELD_FLAGS = ("potential", "depth", "width", "rank", "skip")
 _TRAIN_FLAGS = ("steps", "batch_size", "lr", "warmup", "target", "checkpoint_every")
 _MODEL_FLAGS = ("path", "seed", "sample_steps", "solver", *_FIELD_FLAGS)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from kernelops.flows.config import SKIPS, TARGETS, FieldConfig, TrainConfig
+    from kernelops.flows.config import POTENTIAL_SIZES, POTENTIALS, SKIPS, TARGETS, FieldConfig, TrainConfig
 
     field, train = FieldConfig(), TrainConfig()
     src = parser.add_argument_group("data (one of --dataset / --data; default --dataset sines)")
@@ -69,8 +69,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--batch-size", type=int, help=f"windows per step (default {train.batch_size})")
     model.add_argument("--lr", type=float, help=f"peak learning rate (default {train.lr})")
     model.add_argument("--warmup", type=int, help=f"learning-rate warm-up steps (default {train.warmup}, at most steps/10)")
-    model.add_argument("--depth", type=int, help=f"feature network depth L (default {field.depth})")
-    model.add_argument("--width", type=int, help=f"feature network width d_h, even (default {field.width})")
+    model.add_argument("--potential", choices=POTENTIALS,
+                       help=f"learned potential: chain (the spectral mean flow: spectral chains over per-step "
+                            f"features, any length) or window (a learned kernel on whole windows: an MLP on the "
+                            f"flattened window, training length only; far better and cheaper on Sines, see "
+                            f"docs/spectral_mean_flow.md) (default {field.potential})")
+    sizes = ", ".join(f"{name} {d}" for name, (d, _) in POTENTIAL_SIZES.items())
+    model.add_argument("--depth", type=int, help=f"chain: feature network depth L; window: hidden layers (default {sizes})")
+    sizes = ", ".join(f"{name} {w}" for name, (_, w) in POTENTIAL_SIZES.items())
+    model.add_argument("--width", type=int, help=f"chain: feature network width d_h, even; window: hidden units (default {sizes})")
     model.add_argument("--rank", type=int, help="chain rank r, a multiple of depth (default depth*width/2)")
     model.add_argument("--skip", choices=SKIPS,
                        help="closed-form start of the field: the posterior mean of a Gaussian with the windows' mean "

@@ -18,7 +18,7 @@ from typing import Any
 _EXPORTS = {
     "MMDFlow": "mmd_flow", "TransportResult": "mmd_flow",
     "SpectralHeads": "spectral",
-    "ChainPotential": "field", "SpectralVelocityField": "field",
+    "ChainPotential": "potentials", "WindowPotential": "potentials", "SpectralVelocityField": "field",
     "ChannelGaussian": "skip", "WindowGaussian": "skip",
     "FlowMatchingObjective": "objective",
     "Trainer": "trainer", "TrainingInterrupted": "trainer",

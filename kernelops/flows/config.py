@@ -22,6 +22,11 @@ DEFAULT_SAMPLE_STEPS = 8
 TARGETS = ("posterior", "conditional")
 #: closed-form skip terms of the field (see :mod:`kernelops.flows.field`)
 SKIPS = ("window", "channel", "none")
+#: learned potentials of the field (see :mod:`kernelops.flows.potentials`)
+POTENTIALS = ("chain", "window")
+#: the potential network's (depth, width) when not given: the chain's feature network, the
+#: window potential's MLP (both the sizes measured in docs/spectral_mean_flow.md)
+POTENTIAL_SIZES = {"chain": (4, 64), "window": (3, 512)}
 #: eigenvalue modes of the spectral heads
 MODES = ("evd", "svd")
 
@@ -75,12 +80,17 @@ class FieldConfig(_Config):
     """Size and form of :class:`~kernelops.flows.SpectralVelocityField`.
 
     Attributes:
-        depth: residual blocks of the feature network (= chain blocks).
-        width: hidden width of the feature network (even); each block gives width/2 complex features.
-        rank: total chain rank, a multiple of ``depth`` (None: depth·width/2).
-        mode: "evd" (complex eigenvalues) or "svd" (real non-negative).
+        potential: the learned potential f, an MMD witness: "chain" (the spectral mean flow:
+            spectral chains over per-step features, any length) or "window" (a learned kernel on
+            whole windows: an MLP on the flattened window, fixed to the training length).
+        depth: chain: residual blocks of the feature network (= chain blocks); window: hidden
+            layers of the MLP. None: the potential's default (``POTENTIAL_SIZES``).
+        width: chain: hidden width of the feature network (even), each block gives width/2
+            complex features; window: units per hidden layer. None: the potential's default.
+        rank: total chain rank, a multiple of ``depth`` (None: depth·width/2). Chain only.
+        mode: "evd" (complex eigenvalues) or "svd" (real non-negative). Chain only.
         time_features: size of the sinusoidal flow-time embedding (even).
-        hidden_mult: expansion of each residual block's inner layer.
+        hidden_mult: expansion of each residual block's inner layer. Chain only.
         skip: the closed-form start of the clean-window prediction, the posterior mean of a
             Gaussian fit to the training windows: "window" (mean and covariance of whole windows;
             samples the training length only) or "channel" (each feature's mean and variance;
@@ -89,17 +99,28 @@ class FieldConfig(_Config):
             loss (better on data far from Gaussian, such as Stocks; docs/spectral_mean_flow.md).
     """
 
-    depth: int = 4
-    width: int = 64
+    depth: int | None = None
+    width: int | None = None
+    potential: str = "chain"
     rank: int | None = None
     mode: str = "evd"
     time_features: int = 16
     hidden_mult: int = 2
     skip: str = "window"
 
+    def __post_init__(self) -> None:
+        # sizes left open take the potential's own defaults (kept open for an unknown potential,
+        # which validate() names)
+        depth, width = POTENTIAL_SIZES.get(self.potential, (None, None))
+        self.depth = depth if self.depth is None else self.depth
+        self.width = width if self.width is None else self.width
+
     def validate(self) -> None:
+        if self.potential not in POTENTIALS:
+            raise ValueError(f"potential: expected one of {POTENTIALS}, got {self.potential!r}")
         _positive_int("depth", self.depth)
         _positive_int("width", self.width, 2)
+        assert self.depth is not None and self.width is not None
         if self.width % 2:
             raise ValueError(f"width: expected an even number (real and imaginary halves), got {self.width}")
         if self.rank is not None:
@@ -117,6 +138,7 @@ class FieldConfig(_Config):
 
     @property
     def chain_rank(self) -> int:
+        assert self.depth is not None and self.width is not None  # filled in __post_init__
         return self.rank if self.rank is not None else self.depth * self.width // 2
 
 
@@ -168,4 +190,5 @@ class TrainConfig(_Config):
         _positive_int("log_every", self.log_every)
 
 
-__all__ = ["DEFAULT_PATH", "DEFAULT_SAMPLE_STEPS", "DEFAULT_SOLVER", "MODES", "SKIPS", "TARGETS", "FieldConfig", "TrainConfig"]
+__all__ = ["DEFAULT_PATH", "DEFAULT_SAMPLE_STEPS", "DEFAULT_SOLVER", "MODES", "POTENTIALS", "POTENTIAL_SIZES", "SKIPS",
+           "TARGETS", "FieldConfig", "TrainConfig"]

@@ -1,15 +1,9 @@
 """The velocity field of the spectral mean flow: an exact gradient field, preconditioned.
 
-**The learned potential** (:class:`ChainPotential`). One feature network φ_t applied to every
-step of a sequence, and two spectral chains over those features — the embedding of the current
-law (s) and of the data (o) — give the time-dependent MMD witness
-
-    f_t(y) = Re[TN_s(y) − TN_o(y)] / Z(y),   TN_q(y) = β_q(y¹)ᵀ Λ_q W_q(y²) Λ_q ⋯ Λ_q η_q(y^N),
-
-with β_q = hB_q, W_q(y) = L_qᵀ diag(h) R_q, η_q = hH_q, h = φ_t(yⁿ), and Z(y) > 0 the product of
-the chains' joint running norms (:func:`kernelops.chains.factored_chain_evaluate` with
-``normalise=True``): smooth, differentiated, and bounded for any N. The two chains run as one
-contraction with twice the blocks (the o heads' end head negated).
+**The learned potential** f_t (:mod:`kernelops.flows.potentials`): the MMD witness between the
+data and the current law, either the spectral chain witness of the spectral mean flow
+(:class:`ChainPotential`, ``potential="chain"``, the default) or the witness of a learned kernel
+on whole windows (:class:`WindowPotential`, ``potential="window"``).
 
 **The parameterisation** (:class:`SpectralVelocityField`). For an affine path x_t = α_t x₁ + σ_t x₀
 the field is written through a clean-window prediction D, with a closed-form skip S (the
@@ -36,58 +30,21 @@ samples keep noise near t = 1 (docs/spectral_mean_flow.md).
 from __future__ import annotations
 
 import math
-from typing import Any, cast
+from typing import Any
 
 import torch
 from torch import nn
 
-from kernelops.chains import factored_chain_evaluate
 from kernelops.errors import ShapeError
 from kernelops.features.spectral_mlp import SpectralMLP
 from kernelops.flows.config import FieldConfig
+from kernelops.flows.potentials import ChainPotential, WindowPotential
 from kernelops.flows.skip import ChannelGaussian, WindowGaussian
 from kernelops.flows.spectral import SpectralHeads
 from kernelops.utils.validation import check_tensor
 
 #: rms of the learned part F on noised training windows before the first step (see fit_data)
 INITIAL_LEARNED_RMS = 0.3
-
-
-class ChainPotential(nn.Module):
-    """f_t(y) = Re[TN_s(y) − TN_o(y)]/Z(y) over shared per-step features.
-
-    Args:
-        features: a :class:`SpectralMLP` (per-step complex features, ``blocks`` = (L, k)).
-        heads_s, heads_o: the spectral heads of the current (s) and data (o) embeddings.
-    """
-
-    def __init__(self, features: SpectralMLP, heads_s: SpectralHeads, heads_o: SpectralHeads):
-        super().__init__()
-        for name, heads in (("heads_s", heads_s), ("heads_o", heads_o)):
-            if tuple(features.blocks) != (heads.num_blocks, heads.block_dim):
-                raise ValueError(f"{name}: expected blocks {tuple(features.blocks)} to match the features, "
-                                 f"got ({heads.num_blocks}, {heads.block_dim})")
-        self.features, self.heads_s, self.heads_o = features, heads_s, heads_o
-
-    def forward(self, y: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        """The potential of every sequence.
-
-        Shape:
-            y: (batch, N, d) with N ≥ 2. t: (batch,). returns: (batch,) real.
-        """
-        batch, steps, _ = y.shape
-        # the feature map's q input is left at its default: both chains read the same features
-        h = self.features(y, t[:, None])
-        nb, k = self.features.blocks
-        h = h.reshape(batch, steps, nb, k)
-        s, o = self.heads_s, self.heads_o
-        cdt = h.dtype
-        stacked = [torch.cat([a, b]).to(cdt) for a, b in ((s.B, o.B), (s.L, o.L), (s.R, o.R), (s.H, -o.H))]
-        eigvals = torch.cat([s.eigvals(), o.eigvals()]).to(cdt)
-        b, lh, rh, hh = stacked
-        value = factored_chain_evaluate(torch.cat([h, h], dim=2), b, lh, rh, hh, eigvals, normalise=True,
-                                        check_finite=False)
-        return cast(torch.Tensor, value).real  # a tensor unless log_scale=True
 
 
 class SpectralVelocityField(nn.Module):
@@ -125,16 +82,22 @@ class SpectralVelocityField(nn.Module):
         self.in_dim, self.seq_len = int(in_dim), int(seq_len)
         # a buffer, so checkpoints and the EMA copy carry the value fit to the data
         self.register_buffer("sigma_data", torch.tensor(float(sigma_data), dtype=dtype))
-        k = config.width // 2
+        self.potential_net: ChainPotential | WindowPotential
+        depth, width = config.depth, config.width
+        assert depth is not None and width is not None  # FieldConfig fills them from the potential
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)  # nn.Linear's default init draws from the global RNG
-            features = SpectralMLP(in_dim, config.depth, config.width, config.time_features,
-                                   hidden_mult=config.hidden_mult, dtype=dtype)
-        gen = torch.Generator().manual_seed(seed)
-        block_rank = config.chain_rank // config.depth
-        heads = [SpectralHeads(config.depth, k, block_rank, mode=config.mode, dtype=dtype, generator=gen)
-                 for _ in range(2)]
-        self.potential_net = ChainPotential(features, *heads)
+            if config.potential == "window":
+                self.potential_net = WindowPotential(seq_len, in_dim, depth, width, config.time_features, dtype=dtype)
+            else:
+                features = SpectralMLP(in_dim, depth, width, config.time_features, hidden_mult=config.hidden_mult,
+                                       dtype=dtype)
+        if config.potential == "chain":
+            gen = torch.Generator().manual_seed(seed)
+            block_rank = config.chain_rank // depth
+            heads = [SpectralHeads(depth, width // 2, block_rank, mode=config.mode, dtype=dtype,
+                                   generator=gen) for _ in range(2)]
+            self.potential_net = ChainPotential(features, *heads)
         self.skip: WindowGaussian | ChannelGaussian | None = (
             WindowGaussian(seq_len, in_dim, dtype) if config.skip == "window"
             else ChannelGaussian(in_dim, dtype) if config.skip == "channel" else None)
@@ -252,7 +215,7 @@ class SpectralVelocityField(nn.Module):
         if self.skip is not None:
             self.skip.fit(x)
         self.sigma_data.fill_(float(x.double().std()))
-        if learned_rms is None:
+        if learned_rms is None or not self.potential_net.needs_calibration:
             return 1.0
         g = torch.Generator().manual_seed(seed)
         idx = torch.randint(x.shape[0], (min(128, x.shape[0]),), generator=g)
@@ -268,14 +231,14 @@ class SpectralVelocityField(nn.Module):
 
     @torch.no_grad()
     def scale_learned(self, factor: float) -> None:
-        """Multiply the learned part F by ``factor`` (F is linear in the end heads)."""
-        self.potential_net.heads_s.H.mul_(factor)
-        self.potential_net.heads_o.H.mul_(factor)
+        """Multiply the learned part F by ``factor`` (exactly: F is linear in the potential's read-out)."""
+        self.potential_net.scale_(factor)
 
     def extra_repr(self) -> str:
         cfg = self.config
-        return (f"in_dim={self.in_dim}, seq_len={self.seq_len}, depth={cfg.depth}, width={cfg.width}, "
-                f"rank={cfg.chain_rank}, skip={cfg.skip!r}, sigma_data={float(self.sigma_data):.3g}")
+        rank = f"rank={cfg.chain_rank}, " if cfg.potential == "chain" else ""
+        return (f"in_dim={self.in_dim}, seq_len={self.seq_len}, potential={cfg.potential!r}, depth={cfg.depth}, "
+                f"width={cfg.width}, {rank}skip={cfg.skip!r}, sigma_data={float(self.sigma_data):.3g}")
 
 
-__all__ = ["INITIAL_LEARNED_RMS", "ChainPotential", "SpectralVelocityField"]
+__all__ = ["INITIAL_LEARNED_RMS", "ChainPotential", "SpectralVelocityField", "WindowPotential"]

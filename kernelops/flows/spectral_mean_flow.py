@@ -69,8 +69,9 @@ class SpectralMeanFlow(nn.Module):
     Args:
         path: probability path name ("ot", "vp", "ve" or a plugin's affine path) or an affine path object.
         solver: default ODE solver name for :meth:`sample`.
-        depth, width, rank, mode, time_features, hidden_mult, skip: the field's size and skip
-            (:class:`FieldConfig`, where the defaults live).
+        depth, width, potential, rank, mode, time_features, hidden_mult, skip: the field's form
+            and size (:class:`FieldConfig`, where the defaults live; depth and width default to
+            the chosen potential's own sizes).
         seed: seeds the initialisation and the training generators (batches, times, noise).
         device: "cpu", "cuda", "auto" or a torch.device (default cpu).
         dtype: torch.float32 or torch.float64.
@@ -80,17 +81,17 @@ class SpectralMeanFlow(nn.Module):
         path_kwargs, solver_kwargs: keyword arguments for ``ko.path`` / ``ko.solver``.
     """
 
-    def __init__(self, path: str | Any = DEFAULT_PATH, solver: str = DEFAULT_SOLVER, depth: int = _FIELD.depth,
-                 width: int = _FIELD.width, rank: int | None = _FIELD.rank, mode: str = _FIELD.mode, seed: int = 0,
+    def __init__(self, path: str | Any = DEFAULT_PATH, solver: str = DEFAULT_SOLVER, depth: int | None = None,
+                 width: int | None = None, rank: int | None = _FIELD.rank, mode: str = _FIELD.mode, seed: int = 0,
                  device: str | torch.device | None = None, *, dtype: torch.dtype = torch.float32,
                  time_features: int = _FIELD.time_features, hidden_mult: int = _FIELD.hidden_mult,
-                 skip: str = _FIELD.skip, sample_steps: int = DEFAULT_SAMPLE_STEPS, in_dim: int | None = None,
+                 skip: str = _FIELD.skip, potential: str = _FIELD.potential, sample_steps: int = DEFAULT_SAMPLE_STEPS, in_dim: int | None = None,
                  seq_len: int | None = None, path_kwargs: dict[str, Any] | None = None,
                  solver_kwargs: dict[str, Any] | None = None):
         super().__init__()
         import kernelops as ko
 
-        self.field_config = FieldConfig(depth=depth, width=width, rank=rank, mode=mode, time_features=time_features,
+        self.field_config = FieldConfig(depth=depth, width=width, potential=potential, rank=rank, mode=mode, time_features=time_features,
                                         hidden_mult=hidden_mult, skip=skip)
         self.field_config.validate()
         if isinstance(seed, bool) or not isinstance(seed, int):
@@ -349,6 +350,10 @@ class SpectralMeanFlow(nn.Module):
         length = seq_len if seq_len is not None else self.seq_len
         if isinstance(length, bool) or not isinstance(length, int) or length < 2:
             raise ValueError(f"seq_len: expected an integer ≥ 2, got {length!r}")
+        if self.field_config.potential == "window" and length != self.seq_len:
+            raise ValueError(f"seq_len: this model's window potential was built for windows of {self.seq_len} "
+                             f"steps, got seq_len={length}; train with potential='chain' and skip='channel' or "
+                             "'none' to sample other lengths")
         if self.field_config.skip == "window" and length != self.seq_len:
             raise ValueError(f"seq_len: this model's skip was fit to windows of {self.seq_len} steps, got "
                              f"seq_len={length}; train with skip='channel' or 'none' to sample other lengths")

@@ -1,0 +1,144 @@
+"""Learned potentials f_t(y) of the velocity field: the MMD witness between the data and the current law.
+
+The field (:mod:`kernelops.flows.field`) learns F_t = −∇_y f_t, so v is an exact gradient field
+whatever f is. Both potentials are witnesses f = ⟨μ_o − μ_s, Φ_t(y)⟩ of a feature map Φ_t on
+windows; they differ in the kernel that Φ_t spans:
+
+* :class:`ChainPotential` (``potential="chain"``, the spectral mean flow): the product kernel over
+  steps, Φ_t(y) = φ_t(y¹) ⊗ ⋯ ⊗ φ_t(y^N), whose embeddings are spectral chains (tensor trains of
+  the hidden chain's eigen-decomposition, cost linear in N, any length N ≥ 2).
+* :class:`WindowPotential` (``potential="window"``): a learned kernel on whole windows, Φ_t(y) the
+  last hidden layer of an MLP on the flattened window; the difference of the two embeddings is
+  the read-out vector. Fixed to the training length.
+
+Each module takes (y (batch, N, d), t (batch,)) and returns f (batch,), and has ``scale_(factor)``
+(multiply f exactly by ``factor``) and ``needs_calibration`` (whether the field should set its
+initial size from data, see :meth:`SpectralVelocityField.fit_data`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import cast
+
+import torch
+from torch import nn
+
+from kernelops.chains import factored_chain_evaluate
+from kernelops.errors import ShapeError
+from kernelops.features.spectral_mlp import SpectralMLP
+from kernelops.flows.spectral import SpectralHeads
+
+
+class ChainPotential(nn.Module):
+    """f_t(y) = Re[TN_s(y) − TN_o(y)]/Z(y) over shared per-step features.
+
+    TN_q(y) = β_q(y¹)ᵀ Λ_q W_q(y²) Λ_q ⋯ Λ_q η_q(y^N) with β_q = hB_q, W_q(y) = L_qᵀ diag(h) R_q,
+    η_q = hH_q, h = φ_t(yⁿ); Z(y) > 0 is the product of the chains' joint running norms
+    (:func:`kernelops.chains.factored_chain_evaluate` with ``normalise=True``), so f is smooth
+    and bounded for any N. The two chains run as one contraction with twice the blocks (the o
+    heads' end head negated).
+
+    Args:
+        features: a :class:`SpectralMLP` (per-step complex features, ``blocks`` = (L, k)).
+        heads_s, heads_o: the spectral heads of the current (s) and data (o) embeddings.
+    """
+
+    #: a product of N random transfer steps has a heavy-tailed size: set it from data
+    needs_calibration = True
+
+    def __init__(self, features: SpectralMLP, heads_s: SpectralHeads, heads_o: SpectralHeads):
+        super().__init__()
+        for name, heads in (("heads_s", heads_s), ("heads_o", heads_o)):
+            if tuple(features.blocks) != (heads.num_blocks, heads.block_dim):
+                raise ValueError(f"{name}: expected blocks {tuple(features.blocks)} to match the features, "
+                                 f"got ({heads.num_blocks}, {heads.block_dim})")
+        self.features, self.heads_s, self.heads_o = features, heads_s, heads_o
+
+    def forward(self, y: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """The potential of every sequence.
+
+        Shape:
+            y: (batch, N, d) with N ≥ 2. t: (batch,). returns: (batch,) real.
+        """
+        batch, steps, _ = y.shape
+        # the feature map's q input is left at its default: both chains read the same features
+        h = self.features(y, t[:, None])
+        nb, k = self.features.blocks
+        h = h.reshape(batch, steps, nb, k)
+        s, o = self.heads_s, self.heads_o
+        cdt = h.dtype
+        stacked = [torch.cat([a, b]).to(cdt) for a, b in ((s.B, o.B), (s.L, o.L), (s.R, o.R), (s.H, -o.H))]
+        eigvals = torch.cat([s.eigvals(), o.eigvals()]).to(cdt)
+        b, lh, rh, hh = stacked
+        value = factored_chain_evaluate(torch.cat([h, h], dim=2), b, lh, rh, hh, eigvals, normalise=True,
+                                        check_finite=False)
+        return cast(torch.Tensor, value).real  # a tensor unless log_scale=True
+
+    @torch.no_grad()
+    def scale_(self, factor: float) -> None:
+        """Multiply f by ``factor`` (f is linear in the end heads)."""
+        self.heads_s.H.mul_(factor)
+        self.heads_o.H.mul_(factor)
+
+
+class WindowPotential(nn.Module):
+    """f_t(y) = wᵀ ψ_t(y), ψ_t the last hidden layer of an MLP on the whole window.
+
+    ψ_t(y) = SiLU-MLP([vec(y), γ(t)]) with ``depth`` hidden layers of ``width`` units, γ the
+    sinusoidal time embedding of the spectral features (frequencies π … 64π). SiLU is smooth, so
+    F = −∇f is too. The read-out w starts at zero: the field starts as its skip's own
+    Gaussian field, and the first gradient step already moves w along −∇ψ.
+
+    Args:
+        seq_len, in_dim: the window shape (N, d) it is built for.
+        depth: hidden layers (≥ 1).
+        width: units per hidden layer.
+        time_features: size of γ(t) (even; 0 disables t).
+        max_frequency: highest angular frequency of γ is π·max_frequency.
+        dtype: parameter dtype.
+    """
+
+    needs_calibration = False
+
+    def __init__(self, seq_len: int, in_dim: int, depth: int = 3, width: int = 512, time_features: int = 16,
+                 max_frequency: float = 64.0, dtype: torch.dtype = torch.float32):
+        super().__init__()
+        self.seq_len, self.in_dim = int(seq_len), int(in_dim)
+        n_freq = time_features // 2
+        freqs = math.pi * torch.logspace(0.0, math.log10(max(max_frequency, 1.0)), n_freq) if n_freq else torch.zeros(0)
+        self.register_buffer("time_freqs", freqs.to(dtype))
+        layers: list[nn.Module] = []
+        fan_in = self.seq_len * self.in_dim + 2 * n_freq
+        for _ in range(depth):
+            layers += [nn.Linear(fan_in, width, dtype=dtype), nn.SiLU()]
+            fan_in = width
+        self.body = nn.Sequential(*layers)
+        # no bias: a constant in f changes no velocity
+        self.readout = nn.Linear(width, 1, bias=False, dtype=dtype)
+        nn.init.zeros_(self.readout.weight)
+
+    def forward(self, y: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """The potential of every window.
+
+        Shape:
+            y: (batch, N, d) with (N, d) the built shape. t: (batch,). returns: (batch,).
+        """
+        if tuple(y.shape[1:]) != (self.seq_len, self.in_dim):
+            raise ShapeError(f"x: the window potential was built for windows of shape (N, d) = ({self.seq_len}, "
+                             f"{self.in_dim}), got {tuple(y.shape[1:])}; sample that length, or train with "
+                             "potential='chain' and skip='channel' to sample any length")
+        angles = t[:, None] * self.get_buffer("time_freqs")
+        inp = torch.cat([y.flatten(1), angles.sin(), angles.cos()], dim=-1)
+        return self.readout(self.body(inp)).squeeze(-1)
+
+    @torch.no_grad()
+    def scale_(self, factor: float) -> None:
+        """Multiply f by ``factor`` (f is linear in the read-out)."""
+        self.readout.weight.mul_(factor)
+
+    def extra_repr(self) -> str:
+        return f"seq_len={self.seq_len}, in_dim={self.in_dim}"
+
+
+__all__ = ["ChainPotential", "WindowPotential"]

@@ -315,9 +315,16 @@ class SpectralMeanFlow(nn.Module):
     @torch.no_grad()
     def sample(self, n: int, steps: int | None = None, solver: str | None = None, seq_len: int | None = None,
                batch_size: int = 1000, seed: int | None = None, return_nfe: bool = False, *,
-               ema: bool = True, solver_kwargs: dict[str, Any] | None = None
+               ema: bool = True, solver_kwargs: dict[str, Any] | None = None,
+               observed: torch.Tensor | np.ndarray | None = None, mask: torch.Tensor | np.ndarray | None = None,
+               method: str = "gaussian", guidance_scale: float = 1.0
                ) -> torch.Tensor | tuple[torch.Tensor, int]:
         """Generate ``n`` windows in [0, 1] by integrating dx/dt = v_t(x) from t = 0 to t = 1.
+
+        With ``observed`` (imputation, forecasting): ``n`` complete draws per observed window that
+        equal it wherever ``mask`` is 1 (default mask: the entries of ``observed`` that are not
+        NaN); ``method`` picks how the field is conditioned ("gaussian", "replacement" or
+        "guidance", :mod:`kernelops.flows.conditional`, docs/conditional_generation.md).
 
         Args:
             n: number of windows.
@@ -330,9 +337,13 @@ class SpectralMeanFlow(nn.Module):
             return_nfe: also return the number of field evaluations per window.
             ema: use the EMA weights (default) or the raw ones.
             solver_kwargs: keyword arguments for the solver.
+            observed: windows in [0, 1] to complete (NaN where missing), or None.
+            mask: 1 / True where ``observed`` holds an observation (default: not NaN).
+            method, guidance_scale: the conditioning method and guidance strength.
 
         Shape:
-            returns: (n, N, d) on the model's device, in the data's [0, 1] scale.
+            returns: (n, N, d) on the model's device, in the data's [0, 1] scale; with
+            ``observed`` of shape (B, N, d): (B, n, N, d).
         """
         import kernelops as ko
 
@@ -357,9 +368,41 @@ class SpectralMeanFlow(nn.Module):
         if seed is None:
             seed = int(torch.randint(0, 2**62, (), dtype=torch.int64))
         gen = torch.Generator().manual_seed(int(seed))
+        if observed is not None or mask is not None:
+            return self._sample_conditional(field, ode, n, steps, gen, observed, mask, method, guidance_scale,
+                                            batch_size, return_nfe, length)
         x, nfe = sample_field(field, self.path, ode, n, (length, self._require_built().in_dim), steps=steps,
                               generator=gen, batch_size=batch_size, device=self.device, dtype=self.dtype)
         samples = self.from_model(x)
+        return (samples, nfe) if return_nfe else samples
+
+    def _sample_conditional(self, field: SpectralVelocityField, ode: Any, n: int, steps: int | None,
+                            gen: torch.Generator, observed: Any, mask: Any, method: str, guidance_scale: float,
+                            batch_size: int, return_nfe: bool, length: int) -> torch.Tensor | tuple[torch.Tensor, int]:
+        from kernelops.flows.conditional import sample_conditional
+
+        if observed is None:
+            raise ValueError("mask: given without observed; pass observed=windows (NaN where missing)")
+        y = torch.from_numpy(np.asarray(observed)) if isinstance(observed, np.ndarray) else observed
+        if not isinstance(y, torch.Tensor) or y.dim() != 3 or not y.is_floating_point():
+            got = tuple(y.shape) if isinstance(y, torch.Tensor) else type(observed).__name__
+            raise ShapeError(f"observed: expected float windows of shape (B, N, d) in [0, 1], got {got}")
+        if tuple(y.shape[1:]) != (length, field.in_dim):
+            raise ShapeError(f"observed: expected windows of shape (N, d) = ({length}, {field.in_dim}) "
+                             f"(the model's), got {tuple(y.shape[1:])}")
+        if mask is None:
+            m = ~torch.isnan(y)
+        else:
+            m = torch.from_numpy(np.asarray(mask)) if isinstance(mask, np.ndarray) else mask
+        y = y.to(device=self.device, dtype=self.dtype)
+        if isinstance(m, torch.Tensor):
+            m = m.to(self.device)
+        x, nfe = sample_conditional(field, self.path, ode, self.to_model(y), m, samples=n, steps=steps,
+                                    generator=gen, method=method, guidance_scale=guidance_scale,
+                                    batch_size=batch_size, device=self.device, dtype=self.dtype)
+        observed_mask = (m if m.dtype == torch.bool else m != 0)[:, None]
+        # the observed entries are returned as given, not through the coordinate round trip
+        samples = torch.where(observed_mask, y[:, None], self.from_model(x))
         return (samples, nfe) if return_nfe else samples
 
     # -- checkpoints -------------------------------------------------------------------------

@@ -45,6 +45,7 @@ from kernelops.chains import factored_chain_evaluate
 from kernelops.errors import ShapeError
 from kernelops.features.spectral_mlp import SpectralMLP
 from kernelops.flows.config import FieldConfig
+from kernelops.flows.missing import fill_missing, observed_mask
 from kernelops.flows.skip import ChannelGaussian, WindowGaussian
 from kernelops.flows.spectral import SpectralHeads
 from kernelops.utils.validation import check_tensor
@@ -234,7 +235,7 @@ class SpectralVelocityField(nn.Module):
     def fit_data(self, x: torch.Tensor, *, learned_rms: float | None = INITIAL_LEARNED_RMS, seed: int = 0) -> float:
         """Prepare the field for training windows ``x`` (model coordinates), before the first step.
 
-        Fits the skip's Gaussian and σ_d, then (unless ``learned_rms`` is None) scales the end
+        Fits the skip's Gaussian and σ_d (over the observed entries when some are NaN), then (unless ``learned_rms`` is None) scales the end
         heads so the learned part F has that rms on noised training windows. The raw size of F
         varies by orders of magnitude between seeds (a product of N random transfer steps is
         heavy tailed); F is linear in the end heads, so one factor sets it exactly. The draws
@@ -248,12 +249,16 @@ class SpectralVelocityField(nn.Module):
         """
         if self.skip is not None:
             self.skip.fit(x)
-        self.sigma_data.fill_(float(x.double().std()))
+        mask = observed_mask(x)
+        observed = x if mask is None else x[mask]
+        self.sigma_data.fill_(float(observed.double().std()))
         if learned_rms is None:
             return 1.0
         g = torch.Generator().manual_seed(seed)
         idx = torch.randint(x.shape[0], (min(128, x.shape[0]),), generator=g)
         x1 = x[idx.to(x.device)]
+        if mask is not None:
+            x1 = fill_missing(x1, mask[idx.to(x.device)], self.skip)
         t = self.path.sample_t(len(idx), generator=g, dtype=x1.dtype).to(x1.device)
         x0 = self.path.sample_source(tuple(x1.shape), generator=g, dtype=x1.dtype).to(x1.device)
         rms = float(self.learned(t, self.path.sample(x0, x1, t).x_t).square().mean().sqrt())

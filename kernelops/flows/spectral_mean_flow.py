@@ -121,6 +121,7 @@ class SpectralMeanFlow(nn.Module):
         self.scaler_state: dict[str, Any] | None = None
         self.extra: dict[str, Any] = {}
         self._data_fingerprint: list[float] | None = None
+        self._train_mask: torch.Tensor | None = None  # observed entries of the training windows, if any are NaN
         if in_dim is not None:
             self.build(in_dim, seq_len)
 
@@ -176,7 +177,7 @@ class SpectralMeanFlow(nn.Module):
         return self
 
     def _objective(self) -> FlowMatchingObjective:
-        return FlowMatchingObjective(self.path, self.train_config.target)
+        return FlowMatchingObjective(self.path, self.train_config.target, data_mask=self._train_mask)
 
     def _require_built(self) -> SpectralVelocityField:
         if self.field is None:
@@ -222,13 +223,18 @@ class SpectralMeanFlow(nn.Module):
             data = torch.from_numpy(np.asarray(data))
         if not isinstance(data, torch.Tensor):
             raise ShapeError(f"{name}: expected an array or tensor of shape (num, N, d), got {type(data).__name__}")
-        check_tensor(data, name, ndim=3, allow_complex=False)
+        check_tensor(data, name, ndim=3, allow_complex=False, finite=False)  # NaN marks a missing entry
+        if bool(torch.isinf(data).any()):
+            raise ShapeError(f"{name}: contains infinite values (NaN marks a missing entry, infinity is not allowed)")
         if data.shape[0] < 2 or data.shape[1] < 2 or data.shape[2] < 1:
             raise ShapeError(f"{name}: expected shape (num ≥ 2, N ≥ 2, d ≥ 1), got {tuple(data.shape)}")
         if self.in_dim is not None and data.shape[2] != self.in_dim:
             raise ShapeError(f"{name}: expected {self.in_dim} features (the model's d), got shape {tuple(data.shape)}")
         data = data.to(self.dtype)
-        lo, hi = float(data.min()), float(data.max())
+        observed = data[~torch.isnan(data)]
+        if observed.numel() == 0:
+            raise ShapeError(f"{name}: every entry is missing (NaN)")
+        lo, hi = float(observed.min()), float(observed.max())
         if lo < -0.5 or hi > 1.5:
             warnings.warn(f"{name}: values span [{lo:.3g}, {hi:.3g}]; the model expects data min-max scaled to "
                           "[0, 1] (kernelops.data.MinMaxScaler)", KernelopsWarning, stacklevel=3)
@@ -276,14 +282,12 @@ class SpectralMeanFlow(nn.Module):
                            grad_clip=grad_clip, ema_decay=ema_decay, target=target, log_every=log_every,
                            checkpoint_every=checkpoint_every)
         self.train_config = cfg
-        fingerprint = [float(v) for v in (*x.shape, x.double().sum(), x.double().square().sum())]
+        fingerprint = [float(v) for v in (*x.shape, x.double().nansum(), x.double().square().nansum())]
         if self._data_fingerprint is not None and self.step > 0 and not np.allclose(fingerprint, self._data_fingerprint, rtol=1e-6):
             warnings.warn("fit: the data differ from those this model was trained on so far; a resumed run "
                           "will not reproduce the uninterrupted one", KernelopsWarning, stacklevel=2)
         self._data_fingerprint = fingerprint
-        x = self.to_model(x.to(self.device))
-        if self.step == 0 and self.calibration is None:
-            self._initialise(x)
+        x = self._filled(self.to_model(x.to(self.device)))
         save = (lambda: self.save(checkpoint)) if checkpoint is not None else None
         try:
             self.trainer.fit(x, checkpoint=save, progress=progress, callback=callback)
@@ -300,16 +304,28 @@ class SpectralMeanFlow(nn.Module):
         data = self._as_data(x1, "x1")
         if self.field is None:
             self.build(data.shape[-1], data.shape[1])
-        x = self.to_model(data.to(self.device))
-        if self.step == 0 and self.calibration is None:
-            self._initialise(x)
+        x = self._filled(self.to_model(data.to(self.device)))
+        objective = self._objective()
+        mask, objective.data_mask = objective.data_mask, None
         if generator is None:
-            return self._objective()(self.field, x)
+            return objective(self.field, x, mask=mask)
         from kernelops.flows.training import TrainGenerators
 
         gens = TrainGenerators(0)
         gens.time = gens.noise = gens.batch = generator
-        return self._objective()(self.field, x, gens)
+        return objective(self.field, x, gens, mask=mask)
+
+    def _filled(self, x: torch.Tensor) -> torch.Tensor:
+        """Initialise on the first call, then fill missing entries (kernelops.flows.missing) and
+        hand their mask to the objective; windows without NaN pass through unchanged."""
+        from kernelops.flows.missing import fill_missing, observed_mask
+
+        if self.step == 0 and self.calibration is None:
+            self._initialise(x)
+        self._train_mask = observed_mask(x)
+        assert self.trainer is not None and self.field is not None
+        self.trainer.objective.data_mask = self._train_mask
+        return x if self._train_mask is None else fill_missing(x, self._train_mask, self.field.skip)
 
     # -- sampling ----------------------------------------------------------------------------
     @torch.no_grad()

@@ -120,3 +120,20 @@ def test_training_with_70_percent_missing_keeps_everything_finite(skip):
     if skip == "window":  # the skip fit to 30 % of the entries is close to the one fit to all of them
         complete = WindowGaussian(6, 2, torch.float64).fit(full)
         assert torch.allclose(model.field.skip.mean.double(), complete.mean, atol=0.1)
+
+
+def test_kernelops_fit_trains_on_a_csv_with_empty_cells(tmp_path, capsys):
+    from kernelops.cli.main import main
+
+    rng = np.random.default_rng(0)
+    t = np.arange(120)
+    values = np.stack([np.sin(t / 5), np.cos(t / 7) * 3 + 10], axis=1)
+    lines = ["a,b"] + [",".join("" if rng.random() < 0.3 else f"{v:.4f}" for v in row) for row in values]
+    (tmp_path / "gaps.csv").write_text("\n".join(lines) + "\n")
+    status = main(["fit", "--data", str(tmp_path / "gaps.csv"), "--window", "8", "--steps", "3", "--depth", "1",
+                   "--width", "8", "--batch-size", "8", "--sample-steps", "2", "--no-progress", "--device", "cpu",
+                   "--out", str(tmp_path / "run")])
+    assert status == 0, capsys.readouterr().err
+    model = SpectralMeanFlow.load(tmp_path / "run" / "checkpoint.pt")
+    assert model.step == 3 and torch.isfinite(model.sample(4, seed=0)).all()
+    assert all(np.isfinite(float(row.split(",")[1])) for row in (tmp_path / "run" / "loss.csv").read_text().split()[1:])

@@ -287,7 +287,9 @@ class SpectralMeanFlow(nn.Module):
             warnings.warn("fit: the data differ from those this model was trained on so far; a resumed run "
                           "will not reproduce the uninterrupted one", KernelopsWarning, stacklevel=2)
         self._data_fingerprint = fingerprint
-        x = self._filled(self.to_model(x.to(self.device)))
+        x, self._train_mask = self._filled(self.to_model(x.to(self.device)))
+        assert self.trainer is not None
+        self.trainer.objective.data_mask = self._train_mask
         save = (lambda: self.save(checkpoint)) if checkpoint is not None else None
         try:
             self.trainer.fit(x, checkpoint=save, progress=progress, callback=callback)
@@ -304,9 +306,8 @@ class SpectralMeanFlow(nn.Module):
         data = self._as_data(x1, "x1")
         if self.field is None:
             self.build(data.shape[-1], data.shape[1])
-        x = self._filled(self.to_model(data.to(self.device)))
-        objective = self._objective()
-        mask, objective.data_mask = objective.data_mask, None
+        x, mask = self._filled(self.to_model(data.to(self.device)))
+        objective = FlowMatchingObjective(self.path, self.train_config.target)
         if generator is None:
             return objective(self.field, x, mask=mask)
         from kernelops.flows.training import TrainGenerators
@@ -315,17 +316,20 @@ class SpectralMeanFlow(nn.Module):
         gens.time = gens.noise = gens.batch = generator
         return objective(self.field, x, gens, mask=mask)
 
-    def _filled(self, x: torch.Tensor) -> torch.Tensor:
-        """Initialise on the first call, then fill missing entries (kernelops.flows.missing) and
-        hand their mask to the objective; windows without NaN pass through unchanged."""
+    def _filled(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Initialise on the first call, then fill missing entries (kernelops.flows.missing).
+
+        Returns:
+            the filled windows and the mask of observed entries (windows without NaN pass
+            through unchanged, with mask None).
+        """
         from kernelops.flows.missing import fill_missing, observed_mask
 
         if self.step == 0 and self.calibration is None:
             self._initialise(x)
-        self._train_mask = observed_mask(x)
-        assert self.trainer is not None and self.field is not None
-        self.trainer.objective.data_mask = self._train_mask
-        return x if self._train_mask is None else fill_missing(x, self._train_mask, self.field.skip)
+        mask = observed_mask(x)
+        assert self.field is not None
+        return (x, None) if mask is None else (fill_missing(x, mask, self.field.skip), mask)
 
     # -- sampling ----------------------------------------------------------------------------
     @torch.no_grad()

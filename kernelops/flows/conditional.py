@@ -27,9 +27,10 @@ conditional field we want is v_t(x | y) = a_t x + b_t E[x₁ | x_t = x, x₁ᵒ 
   gradient term −w_t ∇ₓ ‖m ⊙ (D_t(x) − y)‖², with
   w_t = scale · b_t σ_t² / (2 α_t c_out(t)²), the weight that turns ∇ log N(y; Dᵒ, c_out² I)
   into a velocity (Tweedie's formula), c_out² being the posterior variance of a scalar Gaussian
-  with the data's variance. Exact when the data are Gaussian with independent coordinates of
-  variance σ_d²; otherwise an approximation whose strength ``guidance_scale`` tunes. One
-  backward pass through the field per evaluation.
+  with the data's variance. An approximation whose strength ``guidance_scale`` tunes: on
+  Gaussian data with independent coordinates the term never reaches the free coordinates (they
+  keep their exact law), with correlated ones it under-conditions them (measured in
+  docs/conditional_generation.md). One backward pass through the field per evaluation.
 """
 
 from __future__ import annotations

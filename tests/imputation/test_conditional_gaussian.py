@@ -80,8 +80,8 @@ def test_gaussian_method_beats_replacement_on_correlated_data():
 
 @pytest.mark.parametrize("method", ["replacement", "guidance", "gaussian"])
 def test_every_method_is_exact_for_independent_coordinates(method):
-    # Σ = s² I: the free coordinates keep their prior law whatever is observed (and guidance's
-    # isotropic likelihood N(y; Dᵒ, c_out² I) is the true one when s² equals the fitted σ_d²)
+    # Σ = s² I: the free coordinates keep their prior law whatever is observed; neither the
+    # replaced coordinates nor the guidance gradient (J_D is diagonal) may disturb them
     field = _gaussian_field(0.04 * torch.eye(SEQ * DIM, dtype=torch.float64))
     mean, cov = _closed_form(field, Y, MASK)
     draws = _draws(field, Y, MASK, method)

@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-PAPER = {0.3: 0.020, 0.5: 0.019, 0.7: 0.015}
+PAPER = {0.0: 0.009, 0.3: 0.020, 0.5: 0.019, 0.7: 0.015}  # 0.0: the regular (complete) windows
 KOVAE = {0.3: 0.109, 0.5: 0.067, 0.7: 0.049}
 
 

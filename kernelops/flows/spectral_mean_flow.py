@@ -337,14 +337,15 @@ class SpectralMeanFlow(nn.Module):
                batch_size: int = 1000, seed: int | None = None, return_nfe: bool = False, *,
                ema: bool = True, solver_kwargs: dict[str, Any] | None = None,
                observed: torch.Tensor | np.ndarray | None = None, mask: torch.Tensor | np.ndarray | None = None,
-               method: str = "gaussian", guidance_scale: float = 1.0
+               method: str | None = None, guidance_scale: float = 1.0
                ) -> torch.Tensor | tuple[torch.Tensor, int]:
         """Generate ``n`` windows in [0, 1] by integrating dx/dt = v_t(x) from t = 0 to t = 1.
 
         With ``observed`` (imputation, forecasting): ``n`` complete draws per observed window that
         equal it wherever ``mask`` is 1 (default mask: the entries of ``observed`` that are not
         NaN); ``method`` picks how the field is conditioned ("gaussian", "replacement" or
-        "guidance", :mod:`kernelops.flows.conditional`, docs/conditional_generation.md).
+        "guidance", :mod:`kernelops.flows.conditional`, docs/conditional_generation.md; default
+        "gaussian" with the window skip, "guidance" otherwise).
 
         Args:
             n: number of windows.
@@ -397,12 +398,14 @@ class SpectralMeanFlow(nn.Module):
         return (samples, nfe) if return_nfe else samples
 
     def _sample_conditional(self, field: SpectralVelocityField, ode: Any, n: int, steps: int | None,
-                            gen: torch.Generator, observed: Any, mask: Any, method: str, guidance_scale: float,
+                            gen: torch.Generator, observed: Any, mask: Any, method: str | None, guidance_scale: float,
                             batch_size: int, return_nfe: bool, length: int) -> torch.Tensor | tuple[torch.Tensor, int]:
         from kernelops.flows.conditional import sample_conditional
 
         if observed is None:
             raise ValueError("mask: given without observed; pass observed=windows (NaN where missing)")
+        if method is None:
+            method = "gaussian" if self.field_config.skip == "window" else "guidance"
         y = torch.from_numpy(np.asarray(observed)) if isinstance(observed, np.ndarray) else observed
         if not isinstance(y, torch.Tensor) or y.dim() != 3 or not y.is_floating_point():
             got = tuple(y.shape) if isinstance(y, torch.Tensor) else type(observed).__name__

@@ -135,3 +135,6 @@ def test_gaussian_method_needs_the_window_skip():
         model.sample(2, observed=y, method="gaussian", ema=False)
     draws = model.sample(2, observed=y, method="replacement", ema=False, seed=0)
     assert torch.equal(draws[0, :, :4], torch.full((2, 4, DIM), 0.5))
+    # without a method, a model without the window skip uses guidance
+    assert torch.equal(model.sample(2, observed=y, ema=False, seed=0),
+                       model.sample(2, observed=y, method="guidance", ema=False, seed=0))

@@ -9,11 +9,11 @@ together, drawn at random per window, seed 0) is set to NaN; a SpectralMeanFlow 
 what is left (the masked loss of docs/conditional_generation.md), draws as many complete windows
 as there are real ones, and the discriminative score (2 000 iterations, ``--runs`` seeds) compares
 them with the complete real windows. Anchors (the paper's Table 4): ours 0.020 / 0.019 / 0.015
-at 30 / 50 / 70 %, regular 0.009; KoVAE 0.109 / 0.067 / 0.049. Writes ``OUT/table4.md`` and
-``.json`` (default OUT: benchmarks/results).
+at 30 / 50 / 70 %, regular 0.009; KoVAE 0.109 / 0.067 / 0.049. ``--rates 0`` is the regular
+(complete) row. Writes ``OUT/table4_skip-<skip>.md`` and ``.json`` (default OUT: benchmarks/results).
 
-Not run in the session that wrote it beyond a smoke test (``--steps 5 --iterations 20
---rates 0.7 --runs 1``): the results table is still to be made.
+Run so far only with a short training (``--rates 0 0.3 0.5 0.7 --steps 300 --runs 1``, skip
+window and none): far from the paper's figures; full-length runs are still to be made.
 """
 
 from __future__ import annotations
@@ -86,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "table4.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
+    stem = f"table4_skip-{args.skip}"
+    (out_dir / f"{stem}.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
     lines = ["# Table 4: Stocks with time steps dropped, discriminative score of complete generated windows", "",
              f"Command: `{meta['command']}` on {meta['date']}; {meta['machine']}; load {meta['load_average']}; "
              f"{args.steps} training steps, skip {args.skip}.", "",
@@ -94,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         lines.append(f"| {100 * r['rate']:.0f} % | {r['discriminative']:.3f} ± {r['std']:.3f} | {r['paper'] or '–'} | "
                      f"{r['kovae'] or '–'} | {r['train_seconds']:.0f} |")
-    (out_dir / "table4.md").write_text("\n".join(lines) + "\n")
+    (out_dir / f"{stem}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
 

@@ -47,6 +47,8 @@ _DEBUG_HELP = f"print the traceback of an error (also {ENV_DEBUG}=1)"
 COMMANDS: dict[str, str] = {
     "fit": "train a spectral mean flow on a dataset or a file and write a run folder",
     "sample": "generate windows from a trained run (.npy in original and [0, 1] scale)",
+    "impute": "fill in missing (NaN) entries of windows with K draws from a trained run (and their median)",
+    "forecast": "draw K continuations of given histories (HISTORY + horizon within the run's window length)",
     "evaluate": "score generated windows against real ones (FID, correlational, ...) and plot them",
     "plugins": "list installed plugins, their status and the names they provide",
     "datasets": "list registered datasets with their shape and source",

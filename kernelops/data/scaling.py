@@ -58,18 +58,23 @@ class MinMaxScaler:
 
     # -- fitting -------------------------------------------------------------------------
     def fit(self, x: np.ndarray | torch.Tensor) -> MinMaxScaler:
-        """Record per-feature minimum and maximum over all leading axes of ``x``; returns self."""
+        """Record per-feature minimum and maximum over all leading axes of ``x`` (NaN, a missing
+        value, is skipped); returns self."""
         arr = _as_float64(x, "x")
         if arr.ndim < 2:
             raise ShapeError(f"x: expected shape (T, d) or (n, N, d), got {_shape(arr)}")
         if arr.size == 0:
             raise DataError(f"x: cannot fit a scaler on an empty array of shape {_shape(arr)}")
-        if not np.isfinite(arr).all():
-            bad = np.argwhere(~np.isfinite(arr))[0]
-            raise DataError(f"x: contains NaN or infinite values (first at index {tuple(int(i) for i in bad)})")
+        if np.isinf(arr).any():
+            bad = np.argwhere(np.isinf(arr))[0]
+            raise DataError(f"x: contains infinite values (first at index {tuple(int(i) for i in bad)})")
         flat = arr.reshape(-1, arr.shape[-1])
-        self.min_ = flat.min(axis=0)
-        self.max_ = flat.max(axis=0)
+        empty = np.isnan(flat).all(axis=0)
+        if empty.any():
+            raise DataError(f"x: feature {int(np.argmax(empty))} has no values (all NaN)")
+        # NaN marks a missing value: the range is that of the observed values
+        self.min_ = np.nanmin(flat, axis=0)
+        self.max_ = np.nanmax(flat, axis=0)
         self.scale_ = self.max_ - self.min_ + self.eps
         return self
 

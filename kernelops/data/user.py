@@ -6,11 +6,12 @@ and the offending value, because "could not convert string to float" helps nobod
 
 CSV rules: a header row is required; a first column named date/time/timestamp/datetime (any
 case), or whose values parse as dates, is dropped (the reason goes into the dataset's
-``source``); every other column must be numeric, with no empty, NaN or infinite cells. Pick
+``source``); every other column must be numeric. An empty or ``nan`` cell is a missing value
+(NaN: ``kernelops fit`` trains on the observed entries only); infinite cells are errors. Pick
 columns with ``columns=`` (``--columns`` on the command line): names or 0-based indices.
 
 NumPy rules: a 1-d array is one channel, a 2-d array is a series (T, d), a 3-d array (n, N, d)
-is taken as already windowed and used as is.
+is taken as already windowed and used as is. NaN marks a missing value, infinity is an error.
 """
 
 from __future__ import annotations
@@ -212,16 +213,18 @@ def _read_csv(p: Path, columns: Columns) -> LoadedSeries:
 
     data = np.empty((len(rows), len(selected)), dtype=np.float64)
     for k, j in enumerate(selected):
-        cells = [row[j] for row in rows]
+        cells = [row[j] if row[j].strip() else "nan" for row in rows]  # an empty cell is a missing value
         try:
             data[:, k] = np.asarray(cells, dtype=np.float64)
         except ValueError:
             _raise_bad_cell(p, header, j, cells, lines, rows)
-        finite = np.isfinite(data[:, k])
-        if not finite.all():
-            i = int(np.argmin(finite))
-            raise DataError(f"{p}: column {header[j]!r} has a non-finite value {cells[i].strip()!r} at "
-                            f"row {i + 1} (line {lines[i]}); clean or drop it first")
+        infinite = np.isinf(data[:, k])
+        if infinite.any():
+            i = int(np.argmax(infinite))
+            raise DataError(f"{p}: column {header[j]!r} has an infinite value {cells[i].strip()!r} at "
+                            f"row {i + 1} (line {lines[i]}); clean it or leave the cell empty (missing)")
+        if np.isnan(data[:, k]).all():
+            raise DataError(f"{p}: column {header[j]!r} has no values (every cell is empty or nan)")
     return LoadedSeries(data, [header[j] for j in selected], notes)
 
 
@@ -306,10 +309,11 @@ def _read_numpy(p: Path, columns: Columns, key: str | None) -> LoadedSeries:
     if arr.ndim not in (2, 3):
         raise DataError(f"{p}: expected a series (T, d) or windows (n, N, d), got shape {arr.shape}")
     arr = arr.astype(np.float64)
-    finite = np.isfinite(arr)
-    if not finite.all():
-        bad = tuple(int(i) for i in np.argwhere(~finite)[0])
-        raise DataError(f"{p}: contains {int((~finite).sum())} NaN or infinite value(s); first at index {bad}")
+    infinite = np.isinf(arr)  # NaN marks a missing value
+    if infinite.any():
+        bad = tuple(int(i) for i in np.argwhere(infinite)[0])
+        raise DataError(f"{p}: contains {int(infinite.sum())} infinite value(s); first at index {bad} "
+                        "(use NaN to mark a missing value)")
     names = [f"x{k}" for k in range(arr.shape[-1])]
     if columns is not None:
         idx = _select_columns(p, names, columns)

@@ -5,6 +5,7 @@
 - :class:`FlowMatchingObjective`: the loss, with its target as a strategy.
 - :class:`Trainer`, :class:`TrainConfig`, :class:`FieldConfig`: the loop and the defaults.
 - :func:`sample_field`: integrate any field with any registered solver.
+- :func:`sample_conditional`: complete windows given observed entries (imputation, forecasting).
 - :class:`MMDFlow`: the classical fixed-kernel MMD gradient flow.
 
 Names are imported on first use, so ``kernelops.flows.config`` (the defaults) loads without torch.
@@ -24,6 +25,7 @@ _EXPORTS = {
     "Trainer": "trainer", "TrainingInterrupted": "trainer",
     "FieldConfig": "config", "TrainConfig": "config",
     "sample_field": "sampler",
+    "sample_conditional": "conditional",
     "SpectralMeanFlow": "spectral_mean_flow",
 }
 

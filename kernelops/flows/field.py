@@ -38,6 +38,7 @@ from torch import nn
 from kernelops.errors import ShapeError
 from kernelops.features.spectral_mlp import SpectralMLP
 from kernelops.flows.config import FieldConfig
+from kernelops.flows.missing import fill_missing, observed_mask
 from kernelops.flows.potentials import ChainPotential, WindowPotential
 from kernelops.flows.skip import ChannelGaussian, WindowGaussian
 from kernelops.flows.spectral import SpectralHeads
@@ -200,11 +201,13 @@ class SpectralVelocityField(nn.Module):
     def fit_data(self, x: torch.Tensor, *, learned_rms: float | None = INITIAL_LEARNED_RMS, seed: int = 0) -> float:
         """Prepare the field for training windows ``x`` (model coordinates), before the first step.
 
-        Fits the skip's Gaussian and σ_d, then (unless ``learned_rms`` is None) scales the end
-        heads so the learned part F has that rms on noised training windows. The raw size of F
-        varies by orders of magnitude between seeds (a product of N random transfer steps is
-        heavy tailed); F is linear in the end heads, so one factor sets it exactly. The draws
-        come from a generator seeded with ``seed`` (no global random state is used).
+        Fits the skip's Gaussian and σ_d (over the observed entries when some are NaN), then
+        (unless ``learned_rms`` is None, or the potential needs no calibration) scales the
+        potential's read-out so the learned part F has that rms on noised training windows. The
+        chain's raw size varies by orders of magnitude between seeds (a product of N random
+        transfer steps is heavy tailed); F is linear in the read-out, so one factor sets it
+        exactly. The window potential starts at zero and is left so. The draws come from a
+        generator seeded with ``seed`` (no global random state is used).
 
         Shape:
             x: (num, N, d).
@@ -214,12 +217,16 @@ class SpectralVelocityField(nn.Module):
         """
         if self.skip is not None:
             self.skip.fit(x)
-        self.sigma_data.fill_(float(x.double().std()))
+        mask = observed_mask(x)
+        observed = x if mask is None else x[mask]
+        self.sigma_data.fill_(float(observed.double().std()))
         if learned_rms is None or not self.potential_net.needs_calibration:
             return 1.0
         g = torch.Generator().manual_seed(seed)
         idx = torch.randint(x.shape[0], (min(128, x.shape[0]),), generator=g)
         x1 = x[idx.to(x.device)]
+        if mask is not None:
+            x1 = fill_missing(x1, mask[idx.to(x.device)], self.skip)
         t = self.path.sample_t(len(idx), generator=g, dtype=x1.dtype).to(x1.device)
         x0 = self.path.sample_source(tuple(x1.shape), generator=g, dtype=x1.dtype).to(x1.device)
         rms = float(self.learned(t, self.path.sample(x0, x1, t).x_t).square().mean().sqrt())

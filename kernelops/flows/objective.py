@@ -18,6 +18,12 @@ part, so the network regresses a target of unit size at every t instead of one t
   the gradient. One (batch × windows) product per step; sets above ``max_reference`` windows use
   a random subset per step plus the batch's own windows.
 * ``"conditional"``: the drawn window x₁ itself (the textbook estimator; cheapest per step).
+
+**Missing entries.** With a mask (1 = observed) the squared error is summed over observed
+entries only and divided by their number, so an all-ones mask gives exactly the unmasked loss.
+The windows themselves must be finite: fill the missing entries first
+(:func:`kernelops.flows.missing.fill_missing`, which says what they get); a batch with NaN and
+no mask is refused, so NaN never reaches the network.
 """
 
 from __future__ import annotations
@@ -42,18 +48,22 @@ class FlowMatchingObjective:
         path: an affine path (``sample_t``, ``sample_source``, ``sample``, ``posterior_mean``).
         target: "posterior" or "conditional" (module docstring).
         max_reference: largest posterior reference set per step.
+        data_mask: for training sets with missing entries, the observed-entry mask of the whole
+            (filled) training set, indexed by the trainer's ``batch_index`` every step.
 
     The field must provide ``denoise(t, x)`` (the clean-window prediction, differentiable in
     its parameters) and ``loss_weight(t)``.
     """
 
-    def __init__(self, path: Any, target: str = "posterior", max_reference: int = POSTERIOR_MAX_REFERENCE):
+    def __init__(self, path: Any, target: str = "posterior", max_reference: int = POSTERIOR_MAX_REFERENCE,
+                 data_mask: torch.Tensor | None = None):
         if target not in TARGETS:
             raise ValueError(f"target: expected one of {TARGETS}, got {target!r}")
         if target == "posterior" and not callable(getattr(path, "posterior_mean", None)):
             raise ValueError(f"target='posterior' needs an affine path (with posterior_mean); "
                              f"{type(path).__name__} has none: use target='conditional'")
         self.path, self.target, self.max_reference = path, target, int(max_reference)
+        self.data_mask = data_mask
 
     def reference(self, data: torch.Tensor, batch_index: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """The posterior reference of one step: all windows, or a random subset plus the batch's own.
@@ -67,8 +77,9 @@ class FlowMatchingObjective:
         return torch.cat([data[subset], data[batch_index]])
 
     def __call__(self, field: nn.Module, x1: torch.Tensor, generators: TrainGenerators | None = None,
-                 data: torch.Tensor | None = None, batch_index: torch.Tensor | None = None) -> torch.Tensor:
-        """The loss of one batch (mean over batch, steps and features).
+                 data: torch.Tensor | None = None, batch_index: torch.Tensor | None = None,
+                 mask: torch.Tensor | None = None) -> torch.Tensor:
+        """The loss of one batch (mean over batch, steps and features; over observed entries with a mask).
 
         Args:
             field: the velocity field.
@@ -77,10 +88,16 @@ class FlowMatchingObjective:
                 generators; None draws from torch's global RNG.
             data: the training set (model coordinates) for target="posterior"; default ``x1``.
             batch_index: rows of ``data`` that ``x1`` holds (to keep them in a subsampled reference).
+            mask: True where ``x1`` is observed (default: ``data_mask[batch_index]`` when both
+                are set, else every entry).
 
         Shape:
-            x1: (batch, N, d). data: (num, N, d). returns: ().
+            x1: (batch, N, d). data: (num, N, d). mask: (batch, N, d). returns: ().
         """
+        if mask is None and self.data_mask is not None and batch_index is not None:
+            mask = self.data_mask[batch_index.to(self.data_mask.device)]
+        if mask is None and bool(torch.isnan(x1).any()):
+            raise ValueError("x1: has NaN entries; fill them (kernelops.flows.missing.fill_missing) and pass mask=")
         g_time = generators.time if generators is not None else None
         g_noise = generators.noise if generators is not None else None
         batch = x1.shape[0]
@@ -97,7 +114,13 @@ class FlowMatchingObjective:
             clean = x1
         prediction = field.denoise(t, x_t)  # type: ignore[operator]  # a field method, not a submodule
         weight = field.loss_weight(t)  # type: ignore[operator]
-        return (weight[:, None, None] * (prediction - clean).square()).mean()
+        error = weight[:, None, None] * (prediction - clean).square()
+        if mask is None:
+            return error.mean()
+        if mask.shape != x1.shape:
+            raise ValueError(f"mask: expected the shape of x1 {tuple(x1.shape)}, got {tuple(mask.shape)}")
+        m = mask.to(device=error.device, dtype=error.dtype)
+        return (error * m).sum() / m.sum().clamp_min(1.0)
 
 
 __all__ = ["POSTERIOR_MAX_REFERENCE", "FlowMatchingObjective"]

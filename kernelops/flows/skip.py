@@ -35,6 +35,12 @@ from kernelops.utils.validation import check_tensor
 VARIANCE_FLOOR = 1e-6
 
 
+def _check_missing(flat: torch.Tensor) -> None:
+    """NaN marks a missing entry; infinities are errors."""
+    if bool(torch.isinf(flat).any()):
+        raise ShapeError("x: contains infinite values (NaN marks a missing entry, infinity is not allowed)")
+
+
 class WindowGaussian(nn.Module):
     """Gaussian over whole flattened windows of one length.
 
@@ -62,17 +68,30 @@ class WindowGaussian(nn.Module):
     def fit(self, x: torch.Tensor) -> WindowGaussian:
         """Take the moments of windows (in float64, stored in the buffers' dtype).
 
+        Missing entries (NaN) are left out: each mean over the windows where the entry is
+        observed, each covariance over the windows where both entries are (pairwise complete;
+        the result need not be positive semi-definite, and the eigenvalue floor makes it so).
+
         Shape:
             x: (num, N, d) with num ≥ 2.
         """
-        check_tensor(x, "x", ndim=3, allow_complex=False)
+        check_tensor(x, "x", ndim=3, allow_complex=False, finite=False)
         if tuple(x.shape[1:]) != (self.seq_len, self.in_dim) or x.shape[0] < 2:
             raise ShapeError(f"x: expected at least 2 windows of shape ({self.seq_len}, {self.in_dim}), "
                              f"got {tuple(x.shape)}")
         flat = x.reshape(x.shape[0], -1).double()
-        mean = flat.mean(0)
-        centred = flat - mean
-        lam, q = torch.linalg.eigh(centred.T @ centred / (flat.shape[0] - 1))
+        _check_missing(flat)
+        observed = (~torch.isnan(flat)).double()
+        counts = observed.sum(0)
+        if bool((counts < 2).any()):
+            k = int(torch.argmin(counts))
+            raise ShapeError(f"x: entry (step {k // self.in_dim}, feature {k % self.in_dim}) is observed in "
+                             f"{int(counts[k])} window(s); the window Gaussian needs at least 2 (use skip='channel')")
+        mean = torch.nan_to_num(flat).sum(0) / counts
+        centred = torch.nan_to_num(flat - mean)  # 0 where missing
+        # pairwise-complete covariance: each pair over the windows where both entries are observed
+        pairs = (observed.T @ observed - 1).clamp_min(1)
+        lam, q = torch.linalg.eigh(centred.T @ centred / pairs)
         self.mean.copy_(mean)
         self.eigvals.copy_(lam.clamp_min(VARIANCE_FLOOR))
         self.eigvecs.copy_(q)
@@ -129,17 +148,22 @@ class ChannelGaussian(nn.Module):
 
     @torch.no_grad()
     def fit(self, x: torch.Tensor) -> ChannelGaussian:
-        """Take each feature's mean and variance over all windows and steps.
+        """Take each feature's mean and variance over all windows and steps (NaN entries left out).
 
         Shape:
             x: (num, N, d) with num·N ≥ 2.
         """
-        check_tensor(x, "x", ndim=3, allow_complex=False)
+        check_tensor(x, "x", ndim=3, allow_complex=False, finite=False)
         flat = x.reshape(-1, x.shape[-1]).double()
         if x.shape[-1] != self.in_dim or flat.shape[0] < 2:
             raise ShapeError(f"x: expected windows with {self.in_dim} features and at least 2 values, got {tuple(x.shape)}")
-        self.mean.copy_(flat.mean(0))
-        self.variance.copy_(flat.var(0).clamp_min(VARIANCE_FLOOR))
+        _check_missing(flat)
+        counts = (~torch.isnan(flat)).sum(0)
+        if bool((counts < 2).any()):
+            raise ShapeError(f"x: feature {int(torch.argmin(counts))} has fewer than 2 observed values")
+        mean = torch.nanmean(flat, 0)
+        self.mean.copy_(mean)
+        self.variance.copy_((torch.nansum((flat - mean).square(), 0) / (counts - 1)).clamp_min(VARIANCE_FLOOR))
         return self
 
     def _gain(self, alpha: torch.Tensor, sigma: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

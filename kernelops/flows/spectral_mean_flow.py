@@ -122,6 +122,7 @@ class SpectralMeanFlow(nn.Module):
         self.scaler_state: dict[str, Any] | None = None
         self.extra: dict[str, Any] = {}
         self._data_fingerprint: list[float] | None = None
+        self._train_mask: torch.Tensor | None = None  # observed entries of the training windows, if any are NaN
         if in_dim is not None:
             self.build(in_dim, seq_len)
 
@@ -177,7 +178,7 @@ class SpectralMeanFlow(nn.Module):
         return self
 
     def _objective(self) -> FlowMatchingObjective:
-        return FlowMatchingObjective(self.path, self.train_config.target)
+        return FlowMatchingObjective(self.path, self.train_config.target, data_mask=self._train_mask)
 
     def _require_built(self) -> SpectralVelocityField:
         if self.field is None:
@@ -223,13 +224,18 @@ class SpectralMeanFlow(nn.Module):
             data = torch.from_numpy(np.asarray(data))
         if not isinstance(data, torch.Tensor):
             raise ShapeError(f"{name}: expected an array or tensor of shape (num, N, d), got {type(data).__name__}")
-        check_tensor(data, name, ndim=3, allow_complex=False)
+        check_tensor(data, name, ndim=3, allow_complex=False, finite=False)  # NaN marks a missing entry
+        if bool(torch.isinf(data).any()):
+            raise ShapeError(f"{name}: contains infinite values (NaN marks a missing entry, infinity is not allowed)")
         if data.shape[0] < 2 or data.shape[1] < 2 or data.shape[2] < 1:
             raise ShapeError(f"{name}: expected shape (num ≥ 2, N ≥ 2, d ≥ 1), got {tuple(data.shape)}")
         if self.in_dim is not None and data.shape[2] != self.in_dim:
             raise ShapeError(f"{name}: expected {self.in_dim} features (the model's d), got shape {tuple(data.shape)}")
         data = data.to(self.dtype)
-        lo, hi = float(data.min()), float(data.max())
+        observed = data[~torch.isnan(data)]
+        if observed.numel() == 0:
+            raise ShapeError(f"{name}: every entry is missing (NaN)")
+        lo, hi = float(observed.min()), float(observed.max())
         if lo < -0.5 or hi > 1.5:
             warnings.warn(f"{name}: values span [{lo:.3g}, {hi:.3g}]; the model expects data min-max scaled to "
                           "[0, 1] (kernelops.data.MinMaxScaler)", KernelopsWarning, stacklevel=3)
@@ -281,14 +287,15 @@ class SpectralMeanFlow(nn.Module):
                            grad_clip=grad_clip, ema_decay=ema_decay, target=target, log_every=log_every,
                            checkpoint_every=checkpoint_every)
         self.train_config = cfg
-        fingerprint = [float(v) for v in (*x.shape, x.double().sum(), x.double().square().sum())]
+        fingerprint = [float(v) for v in (*x.shape, x.double().nansum(), x.double().square().nansum())]
         if self._data_fingerprint is not None and self.step > 0 and not np.allclose(fingerprint, self._data_fingerprint, rtol=1e-6):
             warnings.warn("fit: the data differ from those this model was trained on so far; a resumed run "
                           "will not reproduce the uninterrupted one", KernelopsWarning, stacklevel=2)
         self._data_fingerprint = fingerprint
-        x = self.to_model(x.to(self.device))
-        if self.step == 0 and self.calibration is None:
-            self._initialise(x)
+        x, self._train_mask = self._filled(self.to_model(x.to(self.device)))
+        assert self.trainer is not None
+        self.trainer.objective.data_mask = self._train_mask  # type: ignore[attr-defined]  # ours: FlowMatchingObjective
+
         def save() -> None:
             assert checkpoint is not None
             self.save(checkpoint)
@@ -310,24 +317,46 @@ class SpectralMeanFlow(nn.Module):
         data = self._as_data(x1, "x1")
         if self.field is None:
             self.build(data.shape[-1], data.shape[1])
-        x = self.to_model(data.to(self.device))
-        if self.step == 0 and self.calibration is None:
-            self._initialise(x)
+        x, mask = self._filled(self.to_model(data.to(self.device)))
+        objective = FlowMatchingObjective(self.path, self.train_config.target)
         if generator is None:
-            return self._objective()(self.field, x)
+            return objective(self.field, x, mask=mask)
         from kernelops.flows.training import TrainGenerators
 
         gens = TrainGenerators(0)
         gens.time = gens.noise = gens.batch = generator
-        return self._objective()(self.field, x, gens)
+        return objective(self.field, x, gens, mask=mask)
+
+    def _filled(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Initialise on the first call, then fill missing entries (kernelops.flows.missing).
+
+        Returns:
+            the filled windows and the mask of observed entries (windows without NaN pass
+            through unchanged, with mask None).
+        """
+        from kernelops.flows.missing import fill_missing, observed_mask
+
+        if self.step == 0 and self.calibration is None:
+            self._initialise(x)
+        mask = observed_mask(x)
+        assert self.field is not None
+        return (x, None) if mask is None else (fill_missing(x, mask, self.field.skip), mask)
 
     # -- sampling ----------------------------------------------------------------------------
     @torch.no_grad()
     def sample(self, n: int, steps: int | None = None, solver: str | None = None, seq_len: int | None = None,
                batch_size: int = 1000, seed: int | None = None, return_nfe: bool = False, *,
-               ema: bool = True, solver_kwargs: dict[str, Any] | None = None
+               ema: bool = True, solver_kwargs: dict[str, Any] | None = None,
+               observed: torch.Tensor | np.ndarray | None = None, mask: torch.Tensor | np.ndarray | None = None,
+               method: str | None = None, guidance_scale: float = 1.0
                ) -> torch.Tensor | tuple[torch.Tensor, int]:
         """Generate ``n`` windows in [0, 1] by integrating dx/dt = v_t(x) from t = 0 to t = 1.
+
+        With ``observed`` (imputation, forecasting): ``n`` complete draws per observed window that
+        equal it wherever ``mask`` is 1 (default mask: the entries of ``observed`` that are not
+        NaN); ``method`` picks how the field is conditioned ("gaussian", "replacement" or
+        "guidance", :mod:`kernelops.flows.conditional`, docs/conditional_generation.md; default
+        "gaussian" with the window skip, "guidance" otherwise).
 
         Args:
             n: number of windows.
@@ -340,9 +369,13 @@ class SpectralMeanFlow(nn.Module):
             return_nfe: also return the number of field evaluations per window.
             ema: use the EMA weights (default) or the raw ones.
             solver_kwargs: keyword arguments for the solver.
+            observed: windows in [0, 1] to complete (NaN where missing), or None.
+            mask: 1 / True where ``observed`` holds an observation (default: not NaN).
+            method, guidance_scale: the conditioning method and guidance strength.
 
         Shape:
-            returns: (n, N, d) on the model's device, in the data's [0, 1] scale.
+            returns: (n, N, d) on the model's device, in the data's [0, 1] scale; with
+            ``observed`` of shape (B, N, d): (B, n, N, d).
         """
         import kernelops as ko
 
@@ -371,9 +404,43 @@ class SpectralMeanFlow(nn.Module):
         if seed is None:
             seed = int(torch.randint(0, 2**62, (), dtype=torch.int64))
         gen = torch.Generator().manual_seed(int(seed))
+        if observed is not None or mask is not None:
+            return self._sample_conditional(field, ode, n, steps, gen, observed, mask, method, guidance_scale,
+                                            batch_size, return_nfe, length)
         x, nfe = sample_field(field, self.path, ode, n, (length, self._require_built().in_dim), steps=steps,
                               generator=gen, batch_size=batch_size, device=self.device, dtype=self.dtype)
         samples = self.from_model(x)
+        return (samples, nfe) if return_nfe else samples
+
+    def _sample_conditional(self, field: SpectralVelocityField, ode: Any, n: int, steps: int | None,
+                            gen: torch.Generator, observed: Any, mask: Any, method: str | None, guidance_scale: float,
+                            batch_size: int, return_nfe: bool, length: int) -> torch.Tensor | tuple[torch.Tensor, int]:
+        from kernelops.flows.conditional import sample_conditional
+
+        if observed is None:
+            raise ValueError("mask: given without observed; pass observed=windows (NaN where missing)")
+        if method is None:
+            method = "gaussian" if self.field_config.skip == "window" else "guidance"
+        y = torch.from_numpy(np.asarray(observed)) if isinstance(observed, np.ndarray) else observed
+        if not isinstance(y, torch.Tensor) or y.dim() != 3 or not y.is_floating_point():
+            got = tuple(y.shape) if isinstance(y, torch.Tensor) else type(observed).__name__
+            raise ShapeError(f"observed: expected float windows of shape (B, N, d) in [0, 1], got {got}")
+        if tuple(y.shape[1:]) != (length, field.in_dim):
+            raise ShapeError(f"observed: expected windows of shape (N, d) = ({length}, {field.in_dim}) "
+                             f"(the model's), got {tuple(y.shape[1:])}")
+        if mask is None:
+            m = ~torch.isnan(y)
+        else:
+            m = torch.from_numpy(np.asarray(mask)) if isinstance(mask, np.ndarray) else mask
+        y = y.to(device=self.device, dtype=self.dtype)
+        if isinstance(m, torch.Tensor):
+            m = m.to(self.device)
+        x, nfe = sample_conditional(field, self.path, ode, self.to_model(y), m, samples=n, steps=steps,
+                                    generator=gen, method=method, guidance_scale=guidance_scale,
+                                    batch_size=batch_size, device=self.device, dtype=self.dtype)
+        observed_mask = (m if m.dtype == torch.bool else m != 0)[:, None]
+        # the observed entries are returned as given, not through the coordinate round trip
+        samples = torch.where(observed_mask, y[:, None], self.from_model(x))
         return (samples, nfe) if return_nfe else samples
 
     # -- checkpoints -------------------------------------------------------------------------

@@ -5,6 +5,9 @@
 - :func:`discriminative_score`: |accuracy − 0.5| of a post-hoc GRU real-vs-generated classifier;
 - :func:`predictive_score`: MAE on real data of a GRU forecaster trained on generated data.
 
+Imputation and forecasting (:mod:`kernelops.metrics.imputation`): :func:`masked_mse`,
+:func:`masked_mae` on the hidden entries and :func:`crps` from draws.
+
 For all four, lower is better. :func:`evaluate_all` runs them several times with different seeds
 and reports mean and spread, as the published tables do. Inputs are windows of shape
 (n, seq_len, features) with values in [0, 1] (numpy arrays or tensors); see docs/metrics.md for
@@ -24,6 +27,7 @@ from kernelops.metrics._common import check_count, check_pair
 from kernelops.metrics.context_fid import context_fid, frechet_distance, gaussian_fit
 from kernelops.metrics.correlational import correlational_score, lag0_cross_correlation
 from kernelops.metrics.discriminative import discriminative_score
+from kernelops.metrics.imputation import crps, masked_mae, masked_mse
 from kernelops.metrics.predictive import predictive_score
 from kernelops.metrics.ts2vec import TS2Vec
 
@@ -36,8 +40,8 @@ PREDICTIVE_ITERATIONS = 5000
 
 __all__ = [
     "DISCRIMINATIVE_ITERATIONS", "FAST_FACTOR", "METRICS", "PREDICTIVE_ITERATIONS", "TS2Vec",
-    "context_fid", "correlational_score", "discriminative_score", "evaluate_all",
-    "frechet_distance", "gaussian_fit", "lag0_cross_correlation", "predictive_score",
+    "context_fid", "correlational_score", "crps", "discriminative_score", "evaluate_all",
+    "frechet_distance", "gaussian_fit", "lag0_cross_correlation", "masked_mae", "masked_mse", "predictive_score",
 ]
 
 

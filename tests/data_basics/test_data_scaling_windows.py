@@ -88,8 +88,13 @@ def test_unfitted_and_bad_input_errors():
         sc.transform(np.zeros((3, 5)))
     with pytest.raises(ShapeError, match="expected shape"):
         MinMaxScaler().fit(np.zeros(4))
-    with pytest.raises(DataError, match="NaN"):
-        MinMaxScaler().fit(np.array([[1.0], [np.nan]]))
+    with pytest.raises(DataError, match="infinite"):
+        MinMaxScaler().fit(np.array([[1.0], [np.inf]]))
+    with pytest.raises(DataError, match="feature 1 has no values"):
+        MinMaxScaler().fit(np.array([[1.0, np.nan], [2.0, np.nan]]))
+    # NaN is a missing value: the range is the observed one, and NaN stays NaN
+    sc = MinMaxScaler(eps=0.0).fit(np.array([[1.0], [np.nan], [3.0]]))
+    np.testing.assert_array_equal(sc.transform(np.array([[2.0], [np.nan]])), [[0.5], [np.nan]])
 
 
 def test_sliding_windows_count_and_values():

@@ -48,13 +48,16 @@ def test_non_numeric_column_error_names_file_column_row_and_value(tmp_path):
     assert names == ["price"] and values.ravel().tolist() == [1.5, 2.5]
 
 
-def test_missing_and_nan_cells_name_the_row(tmp_path):
-    empty = _write(tmp_path / "e.csv", "a,b\n1,2\n3,\n5,6\n")
-    with pytest.raises(DataError, match=r"e\.csv: column 'b' has an empty cell at row 2 \(line 3\)"):
-        load_series(empty)
-    nan = _write(tmp_path / "n.csv", "a,b\n1,2\n3,4\nnan,6\n")
-    with pytest.raises(DataError, match=r"n\.csv: column 'a' has a non-finite value 'nan' at row 3 \(line 4\)"):
-        load_series(nan)
+def test_empty_and_nan_cells_are_missing_values_and_infinite_ones_name_the_row(tmp_path):
+    empty = _write(tmp_path / "e.csv", "a,b\n1,2\n3,\nnan,6\n")
+    values, _ = load_series(empty)
+    np.testing.assert_array_equal(np.isnan(values), [[False, False], [False, True], [True, False]])
+    inf = _write(tmp_path / "n.csv", "a,b\n1,2\n3,4\ninf,6\n")
+    with pytest.raises(DataError, match=r"n\.csv: column 'a' has an infinite value 'inf' at row 3 \(line 4\)"):
+        load_series(inf)
+    blank = _write(tmp_path / "b.csv", "a,b\n1,\n3,\n")
+    with pytest.raises(DataError, match=r"column 'b' has no values"):
+        load_series(blank)
 
 
 def test_gzipped_and_semicolon_csv(tmp_path):

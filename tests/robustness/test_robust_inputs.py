@@ -38,7 +38,8 @@ def bad(tmp_path_factory: pytest.TempPathFactory, tiny_run_template: Path) -> Pa
     marker = d / PAYLOAD_MARKER
     text = {
         "nan.csv": "a,b\n1,2\n3,nan\n4,5\n",
-        "empty_cell.csv": "a,b\n1,2\n3,\n4,5\n",
+        "inf.csv": "a,b\n1,2\n3,inf\n4,5\n",
+        "empty_column.csv": "a,b\n1,\n3,\n4,\n",
         "text.csv": "a,b\n1,2\n3,x\n4,5\n",
         "no_header.csv": "1,2\n3,4\n5,6\n",
         "empty.csv": "",
@@ -85,8 +86,10 @@ def bad(tmp_path_factory: pytest.TempPathFactory, tiny_run_template: Path) -> Pa
 FIT = ["fit", "--out", "{tmp}/out", "--steps", "2", *TINY]
 CASES: list[tuple[str, list[str], list[str]]] = [
     # -- user data files
-    ("csv-nan", [*FIT, "--data", "{d}/nan.csv"], ["nan.csv", "column 'b'", "non-finite", "line 3"]),
-    ("csv-empty-cell", [*FIT, "--data", "{d}/empty_cell.csv"], ["empty_cell.csv", "empty cell", "line 3"]),
+    # a nan cell is a missing value (fit trains on the observed entries); infinity stays an error
+    ("csv-inf", [*FIT, "--data", "{d}/inf.csv"], ["inf.csv", "column 'b'", "infinite", "'inf'"]),
+    # an empty cell is a missing value; a column with no value at all is an error
+    ("csv-empty-column", [*FIT, "--data", "{d}/empty_column.csv"], ["empty_column.csv", "column 'b'", "no values"]),
     ("csv-non-numeric", [*FIT, "--data", "{d}/text.csv"], ["text.csv", "not numeric", "'x'", "--columns"]),
     ("csv-no-header", [*FIT, "--data", "{d}/no_header.csv"], ["no_header.csv", "looks like data, not a header"]),
     ("csv-empty", [*FIT, "--data", "{d}/empty.csv"], ["empty.csv", "empty"]),
@@ -99,7 +102,7 @@ CASES: list[tuple[str, list[str], list[str]]] = [
     ("unsupported-type", [*FIT, "--data", "{d}/data.txt"], ["data.txt", "unsupported file type"]),
     ("missing-file", [*FIT, "--data", "{d}/missing.csv"], ["missing.csv"]),
     ("npy-4d", [*FIT, "--data", "{d}/four_d.npy"], ["four_d.npy", "(2, 3, 4, 5)"]),
-    ("npy-inf", [*FIT, "--data", "{d}/inf.npy"], ["inf.npy", "NaN or infinite", "(7, 1)"]),
+    ("npy-inf", [*FIT, "--data", "{d}/inf.npy"], ["inf.npy", "infinite", "(7, 1)"]),
     ("npy-complex", [*FIT, "--data", "{d}/complex.npy"], ["complex.npy", "real numeric"]),
     ("npy-strings", [*FIT, "--data", "{d}/strings.npy"], ["strings.npy", "real numeric"]),
     ("npy-one-window", [*FIT, "--data", "{d}/one_window.npy"], ["num ≥ 2"]),

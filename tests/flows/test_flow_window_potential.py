@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
+from field_checks import assert_minus_gradient_of_potential, assert_parameter_gradients_match_central_differences
 
 import kernelops as ko
 from kernelops.flows import FieldConfig, FlowMatchingObjective, SpectralMeanFlow, SpectralVelocityField
@@ -43,17 +42,7 @@ def test_sizes_default_to_the_potentials_own_and_unknown_potentials_are_named():
 def test_the_field_is_minus_the_gradient_of_its_potential_and_curl_free(skip, path):
     field, _ = _field(skip, path)
     x = torch.randn(2, 4, 2, dtype=F64)
-    for t in (0.2, 0.7, 0.97):
-        v = field(t, x)
-        eps, fd = 1e-6, torch.zeros_like(x)
-        for i in range(8):
-            e = torch.zeros(2, 8, dtype=F64)
-            e[:, i] = eps
-            e = e.view_as(x)
-            fd.view(2, -1)[:, i] = (field.potential(t, x + e) - field.potential(t, x - e)) / (2 * eps)
-        torch.testing.assert_close(v, -fd, atol=1e-6 * (1 + v.abs().max().item()), rtol=1e-6)
-        jac = torch.autograd.functional.jacobian(lambda z: field(t, z), x[:1]).reshape(8, 8)
-        torch.testing.assert_close(jac, jac.T, atol=1e-9 * (1 + jac.abs().max().item()), rtol=1e-8)
+    assert_minus_gradient_of_potential(field, x, (0.2, 0.7, 0.97))
 
 
 def test_it_starts_as_the_skips_own_gaussian_field_without_calibration():
@@ -77,18 +66,7 @@ def test_double_backward_gives_the_parameter_gradient_of_a_velocity_loss():
     field.zero_grad()
     loss().backward()
     net = field.potential_net
-    for p in (net.body[0].weight, net.body[2].bias, net.readout.weight):
-        analytic = p.grad.flatten()[1].item()
-        eps = 1e-6
-        with torch.no_grad():
-            p.view(-1)[1] += eps
-        up = loss().item()
-        with torch.no_grad():
-            p.view(-1)[1] -= 2 * eps
-        down = loss().item()
-        with torch.no_grad():
-            p.view(-1)[1] += eps
-        assert analytic != 0 and math.isclose(analytic, (up - down) / (2 * eps), rel_tol=1e-5, abs_tol=1e-10)
+    assert_parameter_gradients_match_central_differences(loss, (net.body[0].weight, net.body[2].bias, net.readout.weight))
 
 
 def test_it_learns_what_the_gaussian_skip_cannot():

@@ -1,0 +1,48 @@
+"""Checks shared by the field tests: an exact gradient field, and parameter gradients by central differences."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+
+import torch
+
+
+def assert_minus_gradient_of_potential(field: torch.nn.Module, x: torch.Tensor, times: Iterable[float]) -> None:
+    """v_t = −∇Φ_t by central differences of ``field.potential``, and ∂v/∂x symmetric (curl-free).
+
+    Shape:
+        x: (batch, N, d), float64.
+    """
+    batch, dim = x.shape[0], x[0].numel()
+    for t in times:
+        v = field(t, x)
+        eps, fd = 1e-6, torch.zeros_like(x)
+        for i in range(dim):
+            e = torch.zeros(batch, dim, dtype=x.dtype)
+            e[:, i] = eps
+            e = e.view_as(x)
+            fd.view(batch, -1)[:, i] = (field.potential(t, x + e) - field.potential(t, x - e)) / (2 * eps)
+        torch.testing.assert_close(v, -fd, atol=1e-6 * (1 + v.abs().max().item()), rtol=1e-6)
+        jac = torch.autograd.functional.jacobian(lambda z, t=t: field(t, z), x[:1]).reshape(dim, dim)
+        torch.testing.assert_close(jac, jac.T, atol=1e-9 * (1 + jac.abs().max().item()), rtol=1e-8)
+
+
+def assert_parameter_gradients_match_central_differences(loss: Callable[[], torch.Tensor],
+                                                          params: Iterable[torch.Tensor], index: int = 1) -> None:
+    """loss().backward() (through the field's double backward) equals a central difference, per parameter.
+
+    The caller zeroes the gradients and runs ``loss().backward()`` first.
+    """
+    for p in params:
+        analytic = p.grad.flatten()[index].item()
+        eps = 1e-6
+        with torch.no_grad():
+            p.view(-1)[index] += eps
+        up = loss().item()
+        with torch.no_grad():
+            p.view(-1)[index] -= 2 * eps
+        down = loss().item()
+        with torch.no_grad():
+            p.view(-1)[index] += eps
+        assert analytic != 0 and math.isclose(analytic, (up - down) / (2 * eps), rel_tol=1e-5, abs_tol=1e-10)

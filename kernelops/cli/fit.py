@@ -33,14 +33,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from kernelops.flows.config import DEFAULT_PATH, DEFAULT_SAMPLE_STEPS, DEFAULT_SOLVER
+from kernelops.flows.config import DEFAULT_PATH, DEFAULT_SOLVER, POTENTIAL_SAMPLE_STEPS
 
 HELP = "train a spectral mean flow on a dataset or a file and write a run folder"
 
 #: run-level settings of `kernelops fit`; the model's and the training's come from FieldConfig and
 #: TrainConfig (kernelops.flows.config, which imports no torch), the same defaults Python uses
 RUN_DEFAULTS: dict[str, Any] = {"path": DEFAULT_PATH, "solver": DEFAULT_SOLVER, "seed": 0, "device": "auto",
-                                "sample_steps": DEFAULT_SAMPLE_STEPS, "plot_samples": 256}
+                                "sample_steps": None, "plot_samples": 256}
 _FIELD_FLAGS = ("potential", "depth", "width", "rank", "skip")
 _TRAIN_FLAGS = ("steps", "batch_size", "lr", "warmup", "target", "checkpoint_every")
 _MODEL_FLAGS = ("path", "seed", "sample_steps", "solver", *_FIELD_FLAGS)
@@ -89,7 +89,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                             f"drawn window itself (same optimum, more gradient noise); default {train.target}")
     model.add_argument("--seed", type=int, help=f"seed of initialisation and training draws (default {RUN_DEFAULTS['seed']})")
     model.add_argument("--device", choices=("cpu", "cuda", "auto"), help="where to train (default auto)")
-    model.add_argument("--sample-steps", type=int, help=f"solver steps for samples.png and `kernelops sample` (default {RUN_DEFAULTS['sample_steps']})")
+    steps = ", ".join(f"{name} {n}" for name, n in POTENTIAL_SAMPLE_STEPS.items())
+    model.add_argument("--sample-steps", type=int, help=f"solver steps for samples.png and `kernelops sample` (default {steps})")
 
 
 def _check_positive(name: str, value: int | float | None, *, allow_zero: bool = False) -> None:

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from kernelops.errors import CheckpointError, KernelopsWarning, ShapeError
-from kernelops.flows.config import DEFAULT_PATH, DEFAULT_SAMPLE_STEPS, DEFAULT_SOLVER, FieldConfig, TrainConfig
+from kernelops.flows.config import DEFAULT_PATH, DEFAULT_SOLVER, POTENTIAL_SAMPLE_STEPS, FieldConfig, TrainConfig
 from kernelops.flows.field import SpectralVelocityField
 from kernelops.flows.objective import FlowMatchingObjective
 from kernelops.flows.sampler import sample_field
@@ -75,7 +75,7 @@ class SpectralMeanFlow(nn.Module):
         seed: seeds the initialisation and the training generators (batches, times, noise).
         device: "cpu", "cuda", "auto" or a torch.device (default cpu).
         dtype: torch.float32 or torch.float64.
-        sample_steps: default solver steps in :meth:`sample`.
+        sample_steps: default solver steps in :meth:`sample` (None: the potential's, ``POTENTIAL_SAMPLE_STEPS``).
         in_dim, seq_len: build the field now for windows of shape (seq_len, in_dim) (otherwise
             the first :meth:`fit` builds it from the data's shape).
         path_kwargs, solver_kwargs: keyword arguments for ``ko.path`` / ``ko.solver``.
@@ -85,7 +85,7 @@ class SpectralMeanFlow(nn.Module):
                  width: int | None = None, rank: int | None = _FIELD.rank, mode: str = _FIELD.mode, seed: int = 0,
                  device: str | torch.device | None = None, *, dtype: torch.dtype = torch.float32,
                  time_features: int = _FIELD.time_features, hidden_mult: int = _FIELD.hidden_mult,
-                 skip: str = _FIELD.skip, potential: str = _FIELD.potential, sample_steps: int = DEFAULT_SAMPLE_STEPS, in_dim: int | None = None,
+                 skip: str = _FIELD.skip, potential: str = _FIELD.potential, sample_steps: int | None = None, in_dim: int | None = None,
                  seq_len: int | None = None, path_kwargs: dict[str, Any] | None = None,
                  solver_kwargs: dict[str, Any] | None = None):
         super().__init__()
@@ -96,6 +96,8 @@ class SpectralMeanFlow(nn.Module):
         self.field_config.validate()
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise ValueError(f"seed: expected an integer, got {seed!r}")
+        if sample_steps is None:
+            sample_steps = POTENTIAL_SAMPLE_STEPS[self.field_config.potential]
         if isinstance(sample_steps, bool) or not isinstance(sample_steps, int) or sample_steps < 1:
             raise ValueError(f"sample_steps: expected a positive integer, got {sample_steps!r}")
         self._dtype_name = _dtype_name(dtype)

@@ -8,7 +8,7 @@ from field_checks import assert_minus_gradient_of_potential, assert_parameter_gr
 
 import kernelops as ko
 from kernelops.flows import FieldConfig, FlowMatchingObjective, SpectralMeanFlow, SpectralVelocityField
-from kernelops.flows.config import POTENTIAL_SIZES
+from kernelops.flows.config import POTENTIAL_SAMPLE_STEPS, POTENTIAL_SIZES
 from kernelops.flows.training import TrainGenerators
 
 F64 = torch.float64
@@ -33,6 +33,10 @@ def test_sizes_default_to_the_potentials_own_and_unknown_potentials_are_named():
     assert FieldConfig(potential="window", width=32).width == 32
     with pytest.raises(ValueError, match="potential: expected one of"):
         FieldConfig(potential="transformer").validate()
+    # and so do the sampler's default steps (the window field needs more near t = 1)
+    assert SpectralMeanFlow(potential="window").sample_steps == POTENTIAL_SAMPLE_STEPS["window"] == 16
+    assert SpectralMeanFlow().sample_steps == POTENTIAL_SAMPLE_STEPS["chain"] == 8
+    assert SpectralMeanFlow(potential="window", sample_steps=3).sample_steps == 3
     # a config dict written before the potential existed still reads as the chain
     assert FieldConfig.from_dict({"depth": 2, "width": 8}).potential == "chain"
 

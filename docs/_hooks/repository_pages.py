@@ -19,6 +19,7 @@ from mkdocs.structure.files import File, Files
 ROOT = Path(__file__).resolve().parents[2]
 #: repository files (globs) added to the site, at their repository path
 EXTRA = ("README.md", "benchmarks/README.md", "benchmarks/results/*.md", "benchmarks/results/*.png",
+         "benchmarks/results/*/*.md",
          "plugins/*/README.md", "plugins/kernelops-datasets/kernelops_datasets/files/README.md")
 _LINK = re.compile(r"(\]\()([^)#\s]+)([^)]*\))")
 

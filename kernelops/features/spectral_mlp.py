@@ -34,6 +34,27 @@ def sqrelu(x: torch.Tensor) -> torch.Tensor:
     return F.relu(x).square()
 
 
+def time_frequencies(time_features: int, max_frequency: float) -> torch.Tensor:
+    """Angular frequencies of the sinusoidal flow-time embedding: geometric from π to π·max_frequency,
+    fine enough to resolve fast changes near t = 1.
+
+    Shape:
+        returns: (time_features // 2,) in torch's default dtype.
+    """
+    n_freq = time_features // 2
+    return math.pi * torch.logspace(0.0, math.log10(max(max_frequency, 1.0)), n_freq) if n_freq else torch.zeros(0)
+
+
+def sinusoidal_time_embedding(t: torch.Tensor, freqs: torch.Tensor) -> torch.Tensor:
+    """[sin(ω t), cos(ω t)] for the frequencies ω of :func:`time_frequencies`.
+
+    Shape:
+        t: (...). freqs: (F,). returns: (..., 2F).
+    """
+    angles = t.unsqueeze(-1) * freqs.to(t.dtype)
+    return torch.cat([angles.sin(), angles.cos()], dim=-1)
+
+
 def _rms_norm(x: torch.Tensor, eps: float) -> torch.Tensor:
     return x * torch.rsqrt(x.square().mean(-1, keepdim=True) + eps)
 
@@ -102,9 +123,7 @@ class SpectralMLP(FeatureMap):
         self.time_features = time_features
         self.eps = eps
         self.out_dim = depth * width // 2
-        n_freq = time_features // 2
-        freqs = math.pi * torch.logspace(0.0, math.log10(max(max_frequency, 1.0)), n_freq) if n_freq else torch.zeros(0)
-        self.register_buffer("time_freqs", freqs, persistent=True)
+        self.register_buffer("time_freqs", time_frequencies(time_features, max_frequency), persistent=True)
         self.input = _Linear(in_dim + time_features, width, dtype=dtype)
         # q embedding: row 0 = "o" (target), row 1 = "s" (current); a 0/1 tensor interpolates
         self.q_embed = nn.Parameter(torch.randn(2, width, dtype=dtype) / math.sqrt(width))
@@ -121,8 +140,7 @@ class SpectralMLP(FeatureMap):
         Shape:
             t: (...). returns: (..., time_features).
         """
-        angles = t.unsqueeze(-1) * self.time_freqs.to(t.dtype)
-        return torch.cat([angles.sin(), angles.cos()], dim=-1)
+        return sinusoidal_time_embedding(t, self.time_freqs)
 
     def _q_weight(self, q: str | torch.Tensor, lead: torch.Size, ref: torch.Tensor) -> torch.Tensor:
         if isinstance(q, str):
@@ -179,4 +197,4 @@ class SpectralMLP(FeatureMap):
                 f"time_features={self.time_features}, out_dim={self.out_dim}, complex")
 
 
-__all__ = ["SpectralMLP", "sqrelu"]
+__all__ = ["SpectralMLP", "sinusoidal_time_embedding", "sqrelu", "time_frequencies"]

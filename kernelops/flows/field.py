@@ -36,12 +36,10 @@ import torch
 from torch import nn
 
 from kernelops.errors import ShapeError
-from kernelops.features.spectral_mlp import SpectralMLP
 from kernelops.flows.config import FieldConfig
 from kernelops.flows.missing import fill_missing, observed_mask
-from kernelops.flows.potentials import ChainPotential, WindowPotential
+from kernelops.flows.potentials import ChainPotential, WindowPotential, build_potential
 from kernelops.flows.skip import ChannelGaussian, WindowGaussian
-from kernelops.flows.spectral import SpectralHeads
 from kernelops.utils.validation import check_tensor
 
 #: rms of the learned part F on noised training windows before the first step (see fit_data)
@@ -83,22 +81,7 @@ class SpectralVelocityField(nn.Module):
         self.in_dim, self.seq_len = int(in_dim), int(seq_len)
         # a buffer, so checkpoints and the EMA copy carry the value fit to the data
         self.register_buffer("sigma_data", torch.tensor(float(sigma_data), dtype=dtype))
-        self.potential_net: ChainPotential | WindowPotential
-        depth, width = config.depth, config.width
-        assert depth is not None and width is not None  # FieldConfig fills them from the potential
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)  # nn.Linear's default init draws from the global RNG
-            if config.potential == "window":
-                self.potential_net = WindowPotential(seq_len, in_dim, depth, width, config.time_features, dtype=dtype)
-            else:
-                features = SpectralMLP(in_dim, depth, width, config.time_features, hidden_mult=config.hidden_mult,
-                                       dtype=dtype)
-        if config.potential == "chain":
-            gen = torch.Generator().manual_seed(seed)
-            block_rank = config.chain_rank // depth
-            heads = [SpectralHeads(depth, width // 2, block_rank, mode=config.mode, dtype=dtype,
-                                   generator=gen) for _ in range(2)]
-            self.potential_net = ChainPotential(features, *heads)
+        self.potential_net = build_potential(config, in_dim, seq_len, seed=seed, dtype=dtype)
         self.skip: WindowGaussian | ChannelGaussian | None = (
             WindowGaussian(seq_len, in_dim, dtype) if config.skip == "window"
             else ChannelGaussian(in_dim, dtype) if config.skip == "channel" else None)

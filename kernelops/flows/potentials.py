@@ -18,7 +18,6 @@ initial size from data, see :meth:`SpectralVelocityField.fit_data`).
 
 from __future__ import annotations
 
-import math
 from typing import cast
 
 import torch
@@ -26,7 +25,8 @@ from torch import nn
 
 from kernelops.chains import factored_chain_evaluate
 from kernelops.errors import ShapeError
-from kernelops.features.spectral_mlp import SpectralMLP
+from kernelops.features.spectral_mlp import SpectralMLP, sinusoidal_time_embedding, time_frequencies
+from kernelops.flows.config import FieldConfig
 from kernelops.flows.spectral import SpectralHeads
 
 
@@ -105,11 +105,9 @@ class WindowPotential(nn.Module):
                  max_frequency: float = 64.0, dtype: torch.dtype = torch.float32):
         super().__init__()
         self.seq_len, self.in_dim = int(seq_len), int(in_dim)
-        n_freq = time_features // 2
-        freqs = math.pi * torch.logspace(0.0, math.log10(max(max_frequency, 1.0)), n_freq) if n_freq else torch.zeros(0)
-        self.register_buffer("time_freqs", freqs.to(dtype))
+        self.register_buffer("time_freqs", time_frequencies(time_features, max_frequency).to(dtype))
         layers: list[nn.Module] = []
-        fan_in = self.seq_len * self.in_dim + 2 * n_freq
+        fan_in = self.seq_len * self.in_dim + 2 * (time_features // 2)
         for _ in range(depth):
             layers += [nn.Linear(fan_in, width, dtype=dtype), nn.SiLU()]
             fan_in = width
@@ -128,8 +126,7 @@ class WindowPotential(nn.Module):
             raise ShapeError(f"x: the window potential was built for windows of shape (N, d) = ({self.seq_len}, "
                              f"{self.in_dim}), got {tuple(y.shape[1:])}; sample that length, or train with "
                              "potential='chain' and skip='channel' to sample any length")
-        angles = t[:, None] * self.get_buffer("time_freqs")
-        inp = torch.cat([y.flatten(1), angles.sin(), angles.cos()], dim=-1)
+        inp = torch.cat([y.flatten(1), sinusoidal_time_embedding(t, self.get_buffer("time_freqs"))], dim=-1)
         return self.readout(self.body(inp)).squeeze(-1)
 
     @torch.no_grad()
@@ -141,4 +138,25 @@ class WindowPotential(nn.Module):
         return f"seq_len={self.seq_len}, in_dim={self.in_dim}"
 
 
-__all__ = ["ChainPotential", "WindowPotential"]
+def build_potential(config: FieldConfig, in_dim: int, seq_len: int, *, seed: int = 0,
+                    dtype: torch.dtype = torch.float32) -> ChainPotential | WindowPotential:
+    """The potential ``config.potential`` names, at its sizes, with weights drawn from ``seed``.
+
+    The network weights are drawn from torch's global generator (``nn.Linear``'s default
+    initialisation) seeded with ``seed`` inside a forked RNG state, so the caller's random state
+    is untouched; the chain's spectral heads come from their own generator seeded alike.
+    """
+    depth, width = config.depth, config.width
+    assert depth is not None and width is not None  # FieldConfig fills them from the potential
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        if config.potential == "window":
+            return WindowPotential(seq_len, in_dim, depth, width, config.time_features, dtype=dtype)
+        features = SpectralMLP(in_dim, depth, width, config.time_features, hidden_mult=config.hidden_mult, dtype=dtype)
+    gen = torch.Generator().manual_seed(seed)
+    heads = [SpectralHeads(depth, width // 2, config.chain_rank // depth, mode=config.mode, dtype=dtype, generator=gen)
+             for _ in range(2)]
+    return ChainPotential(features, *heads)
+
+
+__all__ = ["ChainPotential", "WindowPotential", "build_potential"]

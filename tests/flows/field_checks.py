@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 import torch
 
@@ -28,12 +28,21 @@ def assert_minus_gradient_of_potential(field: torch.nn.Module, x: torch.Tensor, 
         torch.testing.assert_close(jac, jac.T, atol=1e-9 * (1 + jac.abs().max().item()), rtol=1e-8)
 
 
-def assert_parameter_gradients_match_central_differences(loss: Callable[[], torch.Tensor],
-                                                          params: Iterable[torch.Tensor], index: int = 1) -> None:
-    """loss().backward() (through the field's double backward) equals a central difference, per parameter.
+def assert_velocity_loss_gradients_match_central_differences(field: torch.nn.Module, params: Iterable[torch.Tensor],
+                                                             t: torch.Tensor, index: int = 1) -> None:
+    """d/dθ of ‖v_t(x) − u‖² by autograd (through the field's double backward) equals a central
+    difference, for entry ``index`` of each parameter; x and u are random windows of the field's shape.
 
-    The caller zeroes the gradients and runs ``loss().backward()`` first.
+    Shape:
+        t: (2,), float64.
     """
+    x, u = (torch.randn(2, field.seq_len, field.in_dim, dtype=torch.float64) for _ in range(2))
+
+    def loss() -> torch.Tensor:
+        return (field(t, x) - u).square().mean()
+
+    field.zero_grad()
+    loss().backward()
     for p in params:
         analytic = p.grad.flatten()[index].item()
         eps = 1e-6

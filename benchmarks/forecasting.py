@@ -20,15 +20,13 @@ Energy and full-length runs are still to be made.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from _results import run_meta, write_results
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
@@ -95,14 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         {"method": f"spectral mean flow, {args.method} (median of {args.samples})", "mse": masked_mse(median, future, mask),
          "mae": masked_mae(median, future, mask), "crps": crps(draws, future, mask)},
     ]
-    meta = {"command": "OMP_NUM_THREADS=1 python benchmarks/forecasting.py " + " ".join(argv or sys.argv[1:]),
-            "machine": f"{platform.machine()} {os.cpu_count()} cores, torch threads 1",
-            "load_average": [round(v, 2) for v in os.getloadavg()], "test_windows": int(windows.shape[0]),
-            "train_seconds": train_seconds, "forecast_seconds": forecast_seconds,
-            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
-    out_dir = Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / f"forecasting_{args.dataset}.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
+    meta = run_meta("forecasting.py", argv or sys.argv[1:], test_windows=int(windows.shape[0]),
+                    train_seconds=train_seconds, forecast_seconds=forecast_seconds)
     lines = [f"# Forecasting on {args.dataset}: history {HISTORY}, horizon {HORIZON}", "",
              f"Command: `{meta['command']}` on {meta['date']}; {meta['machine']}; load {meta['load_average']}; "
              f"{meta['test_windows']} test windows from the last 10 % of the series. Original scale.", "",
@@ -110,8 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         lines.append(f"| {r['method']} | {r['mse']:.4g} | {r['mae']:.4g} | "
                      f"{'–' if r['crps'] is None else format(r['crps'], '.4f')} |")
-    (out_dir / f"forecasting_{args.dataset}.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_results(args.out, f"forecasting_{args.dataset}", meta, rows, lines)
     return 0
 
 

@@ -24,14 +24,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from _results import run_meta, write_results
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
@@ -137,17 +136,10 @@ def main(argv: list[str] | None = None) -> int:
             rows.append({"method": f"spectral mean flow, {method} (median of {args.samples})",
                          "mse": masked_mse(median, full, hidden), "mae": masked_mae(median, full, hidden),
                          "crps": crps(draws, full, hidden), "seconds": seconds})
-    load = os.getloadavg()
     config = json.loads((Path(args.run) / "config.json").read_text()) if (Path(args.run) / "config.json").exists() else {}
     shown = [a for a in (argv or sys.argv[1:]) if a != args.note and a != "--note"]
-    meta = {"command": "OMP_NUM_THREADS=1 python benchmarks/imputation.py " + " ".join(shown),
-            "machine": f"{platform.machine()} {platform.processor() or ''} {os.cpu_count()} cores, torch threads 1".strip(),
-            "load_average": [round(v, 2) for v in load], "windows": args.windows, "missing": args.missing,
-            "samples": args.samples, "run_step": config.get("step"), "run_train": config.get("train"),
-            "note": args.note, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
-    out_dir = Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "imputation.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
+    meta = run_meta("imputation.py", shown, windows=args.windows, missing=args.missing, samples=args.samples,
+                    run_step=config.get("step"), run_train=config.get("train"), note=args.note)
     best = min(r["mse"] for r in rows if r["method"].startswith("baseline"))  # naive baselines only
     lines = [f"# Imputation on held-out Sines windows, {100 * args.missing:.0f} % of entries missing", "",
              f"Command: `{meta['command']}` on {meta['date']}; machine: {meta['machine']}; load average "
@@ -160,8 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         crps_text = f"{r['crps']:.4f}" if r["crps"] is not None else "–"
         secs = f"{r['seconds']:.0f}" if r["seconds"] is not None else "–"
         lines.append(f"| {r['method']} | {r['mse']:.3e} | {r['mae']:.4f} | {crps_text} | {r['mse'] / best:.3f} | {secs} |")
-    (out_dir / "imputation.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_results(args.out, "imputation", meta, rows, lines)
     return 0
 
 

@@ -19,14 +19,12 @@ window and none): far from the paper's figures; full-length runs are still to be
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from _results import run_meta, write_results
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
@@ -81,14 +79,7 @@ def main(argv: list[str] | None = None) -> int:
                      "std": float(np.std(scores, ddof=1)) if len(scores) > 1 else 0.0,
                      "runs": scores, "train_seconds": train_seconds, "paper": PAPER.get(rate), "kovae": KOVAE.get(rate)})
         print(rows[-1], flush=True)
-    meta = {"command": "OMP_NUM_THREADS=1 python benchmarks/table4.py " + " ".join(argv or sys.argv[1:]),
-            "machine": f"{platform.machine()} {os.cpu_count()} cores, torch threads 1",
-            "load_average": [round(v, 2) for v in os.getloadavg()], "steps": args.steps, "skip": args.skip,
-            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
-    out_dir = Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stem = f"table4_skip-{args.skip}"
-    (out_dir / f"{stem}.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
+    meta = run_meta("table4.py", argv or sys.argv[1:], steps=args.steps, skip=args.skip)
     lines = ["# Table 4: Stocks with time steps dropped, discriminative score of complete generated windows", "",
              f"Command: `{meta['command']}` on {meta['date']}; {meta['machine']}; load {meta['load_average']}; "
              f"{args.steps} training steps, skip {args.skip}.", "",
@@ -96,8 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         lines.append(f"| {100 * r['rate']:.0f} % | {r['discriminative']:.3f} ± {r['std']:.3f} | {r['paper'] or '–'} | "
                      f"{r['kovae'] or '–'} | {r['train_seconds']:.0f} |")
-    (out_dir / f"{stem}.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_results(args.out, f"table4_skip-{args.skip}", meta, rows, lines)
     return 0
 
 

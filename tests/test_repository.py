@@ -44,3 +44,20 @@ def test_the_core_package_ships_no_data_files():
     assert not (ROOT / "kernelops" / "data" / "files").exists()
     pyproject = (ROOT / "pyproject.toml").read_text()
     assert "data/files" not in pyproject
+
+
+#: test folders that are not about one subpackage: the benchmark scripts and the fault catalogue
+CROSS_CUTTING_TEST_DIRS = {"benchmarks", "robustness"}
+
+
+def test_tests_mirror_the_package():
+    """tests/<subpackage>/ for every test folder, named after a kernelops subpackage."""
+    subpackages = {p.name for p in (ROOT / "kernelops").iterdir() if (p / "__init__.py").exists()}
+    folders = {p.name for p in (ROOT / "tests").iterdir() if p.is_dir() and p.name != "__pycache__"}
+    strays = folders - subpackages - CROSS_CUTTING_TEST_DIRS
+    assert strays == set(), f"test folders that mirror no kernelops subpackage: {sorted(strays)}"
+    # and every test module inside a mirrored folder is named after it (unique basenames for pytest)
+    for folder in folders - CROSS_CUTTING_TEST_DIRS:
+        for test in (ROOT / "tests" / folder).glob("test_*.py"):
+            prefix = {"flows": "flow"}.get(folder, folder)
+            assert test.name.startswith(f"test_{prefix}"), f"tests/{folder}/{test.name}: expected test_{prefix}_*.py"

@@ -10,12 +10,14 @@ Sized to finish in well under 8 minutes on one H100/H200:
 
 (a) runs the CUDA tests (``pytest -k cuda``: the ``cuda``-marked tests and the CPU+CUDA
     parametrised ones);
-(b) for the default field (depth 4, width 64) and the paper's size (12 blocks, width 96), Sines
+(b) for the default field (the window potential, 3 × 512), the spectral chain at its default size
+    (depth 4, width 64) and at the paper's size (12 blocks, width 96), Sines
     windows 24 × 5 (the dry run: 6 × 5): training windows/s of :class:`~kernelops.flows.Trainer` at batch 64 and 512
     and sampling windows/s (midpoint, 8 steps, 4096 windows at once), peak GPU memory, in three
     precisions — ``fp32-strict`` (TF32 off), ``fp32-tf32`` (TF32 matmuls) and ``bf16-features``
-    (TF32 on, the feature network's matmuls under bf16 autocast; the chains, the input gradient's
-    chain part and the loss stay float32, :func:`autocast_features`) — and, for each precision,
+    (TF32 on, the potential's network under bf16 autocast: the chain's feature network, or the
+    window MLP's hidden layers; the chains, the read-out and the loss stay float32,
+    :func:`autocast_features`) — and, for each precision,
     the relative error of the loss and the cosine of the parameter gradient against
     ``fp32-strict`` on one batch at the initial weights (how much the double backward suffers);
 (c) writes ``OUT/gpu.md`` and ``OUT/gpu.json``.
@@ -44,7 +46,7 @@ PRECISIONS = ("fp32-strict", "fp32-tf32", "bf16-features")
 class Plan(NamedTuple):
     """What to measure: field sizes, batches, steps, sampling."""
 
-    sizes: tuple[tuple[str, int, int], ...]  # (label, depth, width)
+    sizes: tuple[tuple[str, str, int, int], ...]  # (label, potential, depth, width)
     batches: tuple[int, ...]
     steps: int
     warmup: int
@@ -54,23 +56,26 @@ class Plan(NamedTuple):
     seq_len: int
 
 
-FULL = Plan(sizes=(("default", 4, 64), ("paper", 12, 96)), batches=(64, 512), steps=25, warmup=5,
+FULL = Plan(sizes=(("default", "window", 3, 512), ("chain", "chain", 4, 64), ("chain, paper's size", "chain", 12, 96)), batches=(64, 512), steps=25, warmup=5,
             sample_n=4096, sample_steps=8, num_windows=10000, seq_len=24)
-DRY = Plan(sizes=(("tiny", 1, 8),), batches=(4,), steps=2, warmup=1, sample_n=4, sample_steps=1, num_windows=32,
+DRY = Plan(sizes=(("tiny window", "window", 1, 8), ("tiny chain", "chain", 1, 8)), batches=(4,), steps=2, warmup=1, sample_n=4, sample_steps=1, num_windows=32,
            seq_len=6)
 
 
 def autocast_features(field: Any, dtype: Any) -> list[Any]:
-    """Run ``field``'s feature network under autocast(``dtype``); returns the hook handles.
+    """Run ``field``'s potential network under autocast(``dtype``); returns the hook handles.
 
     Forward hooks, not wrappers, so the state dict, checkpoints and the EMA copy are unchanged.
-    The input layer's output is cast back to the input's dtype, so the residual stream, the
-    complex features and everything after them (chains, loss) stay in float32; only the blocks'
-    matmuls run in ``dtype`` (their backward and double backward too).
+    Chain: the feature network, whose input layer's output is cast back to the input's dtype, so
+    the residual stream, the complex features and everything after them (chains, loss) stay in
+    float32; only the blocks' matmuls run in ``dtype``. Window: the hidden layers, whose output is
+    cast back, so the read-out and the loss stay float32. Backward and double backward follow.
     """
     import torch
 
-    features = field.potential_net.features
+    net = field.potential_net
+    features = net.features if hasattr(net, "features") else net.body
+    cast_back = features.input if hasattr(net, "features") else features
     active: list[Any] = []
 
     def enter(module: Any, args: tuple[Any, ...]) -> None:
@@ -86,7 +91,7 @@ def autocast_features(field: Any, dtype: Any) -> list[Any]:
         return output.to(args[0].dtype)
 
     return [features.register_forward_pre_hook(enter), features.register_forward_hook(leave),
-            features.input.register_forward_hook(keep_dtype)]
+            cast_back.register_forward_hook(keep_dtype)]
 
 
 def _set_precision(precision: str) -> None:
@@ -97,15 +102,21 @@ def _set_precision(precision: str) -> None:
     torch.backends.cudnn.allow_tf32 = tf32
 
 
-def _field(depth: int, width: int, data: Any, precision: str) -> Any:
+def _field(potential: str, depth: int, width: int, data: Any, precision: str) -> Any:
     import torch
 
     import kernelops as ko
     from kernelops.flows import FieldConfig, SpectralVelocityField
 
-    field = SpectralVelocityField(ko.path("ot"), data.shape[2], data.shape[1], FieldConfig(depth=depth, width=width),
+    field = SpectralVelocityField(ko.path("ot"), data.shape[2], data.shape[1], FieldConfig(depth=depth, width=width, potential=potential),
                                   seed=0).to(data.device)
     field.fit_data(data)
+    if potential == "window":
+        # a fresh window field's read-out is zero (f ≡ 0), which would hide any precision's effect
+        # on the loss and gradient; a trained read-out is not zero, so draw one
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            torch.nn.init.normal_(field.potential_net.readout.weight, std=width ** -0.5)
     if precision == "bf16-features":
         autocast_features(field, torch.bfloat16)
     return field
@@ -200,21 +211,21 @@ def measure(plan: Plan, device: Any) -> list[dict[str, Any]]:
 
     data = (torch.from_numpy(make_sines(plan.num_windows, seq_len=plan.seq_len, seed=0)) * 2 - 1).to(device)
     rows = []
-    for label, depth, width in plan.sizes:
+    for label, potential, depth, width in plan.sizes:
         _set_precision("fp32-strict")
-        ref_loss, ref_grad = loss_and_grad(_field(depth, width, data, "fp32-strict"), data, plan.batches[0])
+        ref_loss, ref_grad = loss_and_grad(_field(potential, depth, width, data, "fp32-strict"), data, plan.batches[0])
         for precision in PRECISIONS:
             _set_precision(precision)
-            loss, grad = loss_and_grad(_field(depth, width, data, precision), data, plan.batches[0])
+            loss, grad = loss_and_grad(_field(potential, depth, width, data, precision), data, plan.batches[0])
             row: dict[str, Any] = {
-                "size": label, "depth": depth, "width": width, "precision": precision,
+                "size": label, "potential": potential, "depth": depth, "width": width, "precision": precision,
                 "loss_rel_error": abs(loss - ref_loss) / abs(ref_loss),
                 "grad_cosine": float(torch.nn.functional.cosine_similarity(grad, ref_grad, dim=0)),
             }
             for batch in plan.batches:
-                rate, peak = train_rate(_field(depth, width, data, precision), data, batch, plan)
+                rate, peak = train_rate(_field(potential, depth, width, data, precision), data, batch, plan)
                 row[f"train_windows_per_s@{batch}"], row[f"train_peak_gib@{batch}"] = rate, peak
-            rate, peak = sample_rate(_field(depth, width, data, precision).eval(), data, plan)
+            rate, peak = sample_rate(_field(potential, depth, width, data, precision).eval(), data, plan)
             row["sample_windows_per_s"], row["sample_peak_gib"] = rate, peak
             rows.append(row)
             print(f"  {label} {precision}: " + ", ".join(f"{k} {v:.4g}" for k, v in row.items()

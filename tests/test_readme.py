@@ -10,7 +10,7 @@ import torch
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 BLOCKS = re.findall(r"```python\n(.*?)```", README, flags=re.S)
-SHORTER = {"range(1000)": "range(2)", "make_sines(10000)": "make_sines(300)", "steps=1500": "steps=2",
+SHORTER = {"range(1000)": "range(2)", "make_sines(10000)": "make_sines(300)", "steps=4000": "steps=2",
            "sample(1000,": "sample(4,"}
 
 

@@ -110,11 +110,11 @@ assert torch.allclose(torch.cov(x_rk4.x.T), cov, atol=0.05)
 # ## 4. A spectral mean flow on the new path
 # Every API that takes a path name now takes "cosine". A short fit on Sines windows shows the
 # pieces compose; it is far too short to generate good windows — `kernelops fit --dataset
-# sines` trains for 1 500 steps at four times this size (docs/spectral_mean_flow.md).
+# sines` trains the same default model for 4 000 steps of 128 windows (docs/spectral_mean_flow.md).
 
 # %%
 train = make_sines(2000, seq_len=24, features=2, seed=0)
-flow = SpectralMeanFlow(path="cosine", depth=2, width=32, seed=0, sample_steps=8)
+flow = SpectralMeanFlow(path="cosine", seed=0, sample_steps=8)
 flow.fit(train, steps=120, batch_size=64, lr=3e-3, warmup=10, progress=False)
 losses = [loss for _, loss, _ in flow.history]
 first, last = sum(losses[:10]) / 10, sum(losses[-10:]) / 10

@@ -105,7 +105,7 @@ class FieldConfig(_Config):
 
     depth: int | None = None
     width: int | None = None
-    potential: str = "chain"
+    potential: str = "window"
     rank: int | None = None
     mode: str = "evd"
     time_features: int = 16
@@ -165,8 +165,8 @@ class TrainConfig(_Config):
         log_every: steps between progress-bar updates.
     """
 
-    steps: int = 1500
-    batch_size: int = 64
+    steps: int = 4000
+    batch_size: int = 128
     lr: float = 2e-3
     warmup: int = 100
     weight_decay: float = 1e-4

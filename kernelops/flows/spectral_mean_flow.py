@@ -504,7 +504,8 @@ class SpectralMeanFlow(nn.Module):
         cfg = state["config"]
         require_plugins([r for r in cfg.get("plugins_needed", []) if isinstance(r, dict)], where=str(path))
         try:
-            fcfg = FieldConfig.from_dict(cfg["field"], where=f"{path} field config")
+            # format-2 checkpoints from before the potential setting hold chain models
+            fcfg = FieldConfig.from_dict({"potential": "chain", **cfg["field"]}, where=f"{path} field config")
             model = cls(path=cfg["path"], solver=cfg["solver"], seed=cfg["seed"], device=device,
                         dtype=_DTYPES[cfg["dtype"]], sample_steps=cfg["sample_steps"], path_kwargs=cfg["path_kwargs"],
                         solver_kwargs=cfg["solver_kwargs"], **fcfg.to_dict())

@@ -15,7 +15,7 @@ F64 = torch.float64
 
 
 def _field(path="ot", skip="window", N=4, d=2, seed=0, data_seed=1):
-    cfg = FieldConfig(depth=2, width=8, time_features=4, skip=skip)
+    cfg = FieldConfig(potential="chain", depth=2, width=8, time_features=4, skip=skip)
     field = SpectralVelocityField(ko.path(path), d, N, cfg, seed=seed, dtype=F64)
     g = torch.Generator().manual_seed(data_seed)
     # correlated, non-centred windows so the skip's mean and covariance are far from trivial

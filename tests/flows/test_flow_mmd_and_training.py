@@ -111,7 +111,7 @@ def test_param_groups_exclude_spectral_parameters_from_decay():
     import kernelops as ko
     from kernelops.flows import FieldConfig, SpectralVelocityField
 
-    field = SpectralVelocityField(ko.path("ot"), 2, 3, FieldConfig(depth=1, width=4))
+    field = SpectralVelocityField(ko.path("ot"), 2, 3, FieldConfig(potential="chain", depth=1, width=4))
     net = field.potential_net
     decay, no_decay = param_groups(field, 0.01)
     ids = {id(p) for p in no_decay["params"]}

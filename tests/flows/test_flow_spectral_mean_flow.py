@@ -14,7 +14,7 @@ from kernelops.flows.training import TrainGenerators
 
 
 def _tiny(path="ot", **kw):
-    args = dict(path=path, depth=1, width=4, time_features=2, dtype=torch.float64, seed=0)
+    args = dict(path=path, potential="chain", depth=1, width=4, time_features=2, dtype=torch.float64, seed=0)
     args.update(kw)
     return SpectralMeanFlow(**args)
 
@@ -147,7 +147,7 @@ def test_ema_weights_are_used_for_sampling():
 
 
 def test_rank_mode_and_bad_arguments():
-    model = SpectralMeanFlow(path="ot", depth=2, width=8, rank=6, mode="svd", in_dim=3, seq_len=4)
+    model = SpectralMeanFlow(path="ot", potential="chain", depth=2, width=8, rank=6, mode="svd", in_dim=3, seq_len=4)
     heads = model.field.potential_net.heads_s
     assert heads.block_rank == 3 and not heads.eigvals().is_complex()
     with pytest.raises(UnknownPluginError, match="known paths"):

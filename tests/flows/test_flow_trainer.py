@@ -14,7 +14,7 @@ from kernelops.flows.trainer import TrainingInterrupted
 
 
 def _trainer(steps=5, **cfg):
-    field = SpectralVelocityField(ko.path("ot"), 2, 3, FieldConfig(depth=1, width=4, time_features=2),
+    field = SpectralVelocityField(ko.path("ot"), 2, 3, FieldConfig(potential="chain", depth=1, width=4, time_features=2),
                                   dtype=torch.float64)
     data = torch.rand(32, 3, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0)) - 0.5
     field.fit_data(data)
@@ -32,7 +32,7 @@ def test_config_round_trip_and_named_errors():
             cfg.replace(**bad)
     with pytest.raises(ValueError, match=r"unknown TrainConfig setting\(s\) \['lrr'\]"):
         TrainConfig.from_dict({"lrr": 1})
-    assert FieldConfig.from_dict(FieldConfig(depth=2).to_dict()).chain_rank == 2 * 32
+    assert FieldConfig.from_dict(FieldConfig(potential="chain", depth=2).to_dict()).chain_rank == 2 * 32
 
 
 def test_a_non_finite_loss_stops_before_the_step_and_keeps_the_weights():

@@ -29,16 +29,30 @@ def _field(skip="window", path="ot", N=4, d=2, randomise=True):
 
 def test_sizes_default_to_the_potentials_own_and_unknown_potentials_are_named():
     assert (FieldConfig(potential="window").depth, FieldConfig(potential="window").width) == POTENTIAL_SIZES["window"]
-    assert (FieldConfig().depth, FieldConfig().width) == POTENTIAL_SIZES["chain"]
+    assert (FieldConfig().depth, FieldConfig().width) == POTENTIAL_SIZES["window"]  # the default potential
+    assert (FieldConfig(potential="chain").depth, FieldConfig(potential="chain").width) == POTENTIAL_SIZES["chain"]
     assert FieldConfig(potential="window", width=32).width == 32
     with pytest.raises(ValueError, match="potential: expected one of"):
         FieldConfig(potential="transformer").validate()
     # and so do the sampler's default steps (the window field needs more near t = 1)
     assert SpectralMeanFlow(potential="window").sample_steps == POTENTIAL_SAMPLE_STEPS["window"] == 16
-    assert SpectralMeanFlow().sample_steps == POTENTIAL_SAMPLE_STEPS["chain"] == 8
+    assert SpectralMeanFlow().sample_steps == POTENTIAL_SAMPLE_STEPS["window"]
+    assert SpectralMeanFlow(potential="chain").sample_steps == POTENTIAL_SAMPLE_STEPS["chain"] == 8
     assert SpectralMeanFlow(potential="window", sample_steps=3).sample_steps == 3
-    # a config dict written before the potential existed still reads as the chain
-    assert FieldConfig.from_dict({"depth": 2, "width": 8}).potential == "chain"
+
+
+def test_a_checkpoint_written_before_the_potential_setting_loads_as_the_chain(tmp_path):
+    """Checkpoints of the same format from before ``potential`` existed hold chain models."""
+    from kernelops.io.checkpoint import load_checkpoint, save_checkpoint
+
+    model = SpectralMeanFlow(potential="chain", depth=1, width=4, time_features=2, dtype=F64, in_dim=2, seq_len=3)
+    state = model.checkpoint_state()
+    del state["config"]["field"]["potential"]
+    save_checkpoint(tmp_path / "old.pt", state)
+    assert "potential" not in load_checkpoint(tmp_path / "old.pt")["config"]["field"]
+    loaded = SpectralMeanFlow.load(tmp_path / "old.pt")
+    assert loaded.field_config.potential == "chain"
+    torch.testing.assert_close(loaded.sample(2, seed=0), model.eval().sample(2, seed=0))
 
 
 @pytest.mark.parametrize("skip", ["window", "none"])

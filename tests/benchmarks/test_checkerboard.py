@@ -53,6 +53,7 @@ def test_log_steps_start_at_zero_end_at_the_total_and_grow(cb):
     assert cb.log_steps(1) == [0, 1]
 
 
+@pytest.mark.slow
 def test_a_tiny_run_writes_the_page_and_both_flows_end_closer_to_the_target_than_the_source(cb, tmp_path):
     args = ["--steps", "40", "--batch-size", "64", "--data", "300", "--eval", "400", "--particles", "150",
             "--solver-steps", "4", "--mmd-flow-steps", "12", "--out", str(tmp_path)]

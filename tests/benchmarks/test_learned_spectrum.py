@@ -67,6 +67,7 @@ def test_a_tiny_run_trains_saves_and_reads_back_the_same_spectrum(ls, tmp_path):
         assert 0 < by[(chain, "moved")]["max_abs_change"] < 0.01
     text = (out1 / "learned_spectrum.md").read_text()
     assert "| current law (s) | trained |" in text and "![learned eigenvalues" in text
+    assert text.count("the spectrum is still its initialisation") == 2  # three steps cannot move it
     assert (out1 / "learned_spectrum.png").stat().st_size > 10_000
     with pytest.raises(SystemExit):
         ls.main(["--steps", "0", "--out", str(tmp_path)])

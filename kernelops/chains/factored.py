@@ -3,7 +3,12 @@
 With complex per-step features h ∈ C^K and heads B, Lh, Rh, H ∈ C^{K×r} (docs/theory.md)
 
     β(x) = hB,   W(x) = Lhᵀ diag(h) Rh,   η(x) = hH,
-    TN(x) = β(x¹)ᵀ Λ W(x²) Λ ⋯ Λ W(x^{N−1}) Λ η(x^N)   (N ≥ 2, features NOT conjugated).
+    TN(x) = β(x¹)ᵀ Λ W(x²) Λ ⋯ Λ W(x^{N−1}) Λ η(x^N)   (features NOT conjugated).
+
+A chain of one step (N = 1) has a start and an end head but no transfer: TN(x) = β(x¹)ᵀ Λ η(x¹),
+the N = 2 chain read on the diagonal x² = x¹. It is a bilinear form in the features, so
+Re TN is still a witness of a (product-feature) kernel; it is what a spectral mean flow on
+points rather than sequences uses (docs/theory.md, "One step").
 
 This is :meth:`SpectralChain.evaluate` with start = Bᵀ, end = Hᵀ and the rank-one-per-feature
 transfer tensor transfer[k, i, j] = Lh[k, i]·Rh[k, j], but W(x) is never formed: the running row
@@ -37,6 +42,8 @@ def _validate(
     if not isinstance(h, torch.Tensor) or h.dim() not in (3, 4):
         got = fmt_shape(h.shape) if isinstance(h, torch.Tensor) else type(h).__name__
         raise ShapeError(f"h: expected shape (batch, N, K) or, for block heads, (batch, N, L, k), got {got}")
+    if h.shape[1] < 1:
+        raise ShapeError(f"h: expected N >= 1 steps, got shape {fmt_shape(h.shape)}")
     block = h.dim() == 4
     if block:
         check_chain_tensor(h, "h", ("batch", "N", "L", "k"), (None, None, None, None), finite=finite)
@@ -59,10 +66,6 @@ def _validate(
             check_chain_tensor(head, name, ("K", "r"), (k, r), finite=finite)
         check_chain_tensor(eigvals, "eigvals", ("r",), (r,), finite=finite)
         h, heads, eigvals = h.unsqueeze(2), tuple(x.unsqueeze(0) for x in heads), eigvals.unsqueeze(0)
-    if h.shape[1] < 2:
-        raise ShapeError(
-            f"h: expected N >= 2 steps (a chain has a start and an end), got shape {fmt_shape(h.shape)}"
-        )
     devices = {t.device for t in (h, eigvals, *heads)}
     if len(devices) > 1:
         raise ShapeError(f"h, B, Lh, Rh, H, eigvals: expected tensors on one device, got {sorted(map(str, devices))}")
@@ -81,7 +84,7 @@ def factored_chain_evaluate(
     normalise: bool = False,
     check_finite: bool = True,
 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-    """TN(x) = β(x¹)ᵀ Λ W(x²) Λ ⋯ Λ W(x^{N−1}) Λ η(x^N) with factored heads (no conjugation).
+    """TN(x) = β(x¹)ᵀ Λ W(x²) Λ ⋯ Λ W(x^{N−1}) Λ η(x^N) with factored heads (no conjugation; N = 1: β(x¹)ᵀ Λ η(x¹)).
 
     Args:
         h: per-step features (usually complex).
@@ -108,7 +111,7 @@ def factored_chain_evaluate(
         returns: (batch,); with ``log_scale`` log_abs (batch,) real and phase (batch,).
 
     Raises:
-        ShapeError: a tensor has the wrong shape (the message names it), N < 2, NaN/inf, mixed devices.
+        ShapeError: a tensor has the wrong shape (the message names it), N = 0, NaN/inf, mixed devices.
     """
     if log_scale and normalise:
         raise ValueError("log_scale and normalise: choose one (both rescale the running state)")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from kernelops.data.base import WindowDataset
 from kernelops.data.resolve import list_datasets, resolve_dataset
 from kernelops.data.scaling import MinMaxScaler
-from kernelops.data.sines import Sines, make_sines
+from kernelops.data.sines import Sines, make_sines, sines_parameters
 from kernelops.data.user import load_series, load_user_windows
 from kernelops.data.windows import sliding_windows
 
@@ -20,5 +20,5 @@ Dataset = WindowDataset
 
 __all__ = [
     "Dataset", "MinMaxScaler", "Sines", "WindowDataset", "list_datasets", "load_series", "load_user_windows",
-    "make_sines", "resolve_dataset", "sliding_windows",
+    "make_sines", "resolve_dataset", "sines_parameters", "sliding_windows",
 ]

@@ -43,11 +43,26 @@ def make_sines(num: int = 10000, seq_len: int = 24, features: int = 5, seed: int
     # the float64 phases are the largest temporaries
     check_allocation(num * seq_len * features * 8, f"sines: {num} sequences x {seq_len} steps x {features} features "
                      "(64-bit)", "use a smaller --window (seq_len) or fewer sequences (num)")
-    rng = np.random.default_rng(seed)
-    freq = rng.uniform(0.0, FREQ_MAX, size=(num, 1, features))
-    phase = rng.uniform(0.0, PHASE_MAX, size=(num, 1, features))
+    freq, phase = sines_parameters(num, features, seed)
     t = np.arange(seq_len, dtype=np.float64)[None, :, None]
-    return ((np.sin(freq * t + phase) + 1.0) / 2.0).astype(np.float32)
+    return ((np.sin(freq[:, None, :] * t + phase[:, None, :]) + 1.0) / 2.0).astype(np.float32)
+
+
+def sines_parameters(num: int = 10000, features: int = 5, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The frequencies f and phases φ that :func:`make_sines` draws with the same arguments.
+
+    A channel advances its phase by f per step, so the data's own transition spectrum is
+    e^{±if} (used by ``benchmarks/learned_spectrum.py``).
+
+    Shape:
+        returns: freq (num, features), phase (num, features), float64, both in [0, 0.1].
+    """
+    num = _check_count(num, "num")
+    features = _check_count(features, "features")
+    rng = np.random.default_rng(seed)
+    freq = rng.uniform(0.0, FREQ_MAX, size=(num, features))
+    phase = rng.uniform(0.0, PHASE_MAX, size=(num, features))
+    return freq, phase
 
 
 def Sines(num: int = 10000, seq_len: int = 24, features: int = 5, seed: int = 0) -> WindowDataset:  # noqa: N802

@@ -6,7 +6,8 @@ windows; they differ in the kernel that Φ_t spans:
 
 * :class:`ChainPotential` (``potential="chain"``, the spectral mean flow): the product kernel over
   steps, Φ_t(y) = φ_t(y¹) ⊗ ⋯ ⊗ φ_t(y^N), whose embeddings are spectral chains (tensor trains of
-  the hidden chain's eigen-decomposition, cost linear in N, any length N ≥ 2).
+  the hidden chain's eigen-decomposition, cost linear in N, any length N ≥ 1; at N = 1 the chain is
+  β(y)ᵀ Λ η(y), docs/theory.md "One step").
 * :class:`WindowPotential` (``potential="window"``): a learned kernel on whole windows, Φ_t(y) the
   last hidden layer of an MLP on the flattened window; the difference of the two embeddings is
   the read-out vector. Fixed to the training length.
@@ -59,7 +60,7 @@ class ChainPotential(nn.Module):
         """The potential of every sequence.
 
         Shape:
-            y: (batch, N, d) with N ≥ 2. t: (batch,). returns: (batch,) real.
+            y: (batch, N, d) with N ≥ 1. t: (batch,). returns: (batch,) real.
         """
         batch, steps, _ = y.shape
         # the feature map's q input is left at its default: both chains read the same features

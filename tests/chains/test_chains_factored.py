@@ -157,3 +157,41 @@ def test_normalise_divides_by_the_product_of_the_running_norms():
     assert torch.isfinite(long_normed).all() and (long_normed.abs() > 1e-6).all()
     with pytest.raises(ValueError, match="choose one"):
         factored_chain_evaluate(h, *heads, lam, normalise=True, log_scale=True)
+
+
+def test_one_step_chain_is_start_head_times_lambda_times_end_head_and_the_two_step_chain_on_its_diagonal():
+    """N = 1: TN(x) = β(x)ᵀ Λ η(x) (written out by hand), plain and block-diagonal, and normalised by |β|."""
+    gen = torch.Generator().manual_seed(3)
+    b, lh, rh, hh, lam = _heads(4, 3, gen)
+    h = _cn(5, 1, 4, gen=gen)
+    beta, eta = h[:, 0] @ b, h[:, 0] @ hh  # (5, r)
+    want = (beta * lam * eta).sum(-1)
+    assert_close(factored_chain_evaluate(h, b, lh, rh, hh, lam), want)
+    # the two-step chain with x² = x¹ has no transfer step either: the same number
+    assert_close(factored_chain_evaluate(torch.cat([h, h], dim=1), b, lh, rh, hh, lam), want)
+    assert_close(factored_chain_evaluate(h, b, lh, rh, hh, lam, normalise=True), want / beta.abs().square().sum(-1).sqrt())
+    log_abs, phase = factored_chain_evaluate(h, b, lh, rh, hh, lam, log_scale=True)
+    assert_close(phase * log_abs.exp(), want)
+    bheads = _heads(3, 2, gen, blocks=2)
+    hb = _cn(5, 1, 2, 3, gen=gen)
+    bb, _, _, bh, blam = bheads
+    want_b = sum((hb[:, 0, i] @ bb[i] * blam[i] * (hb[:, 0, i] @ bh[i])).sum(-1) for i in range(2))
+    assert_close(factored_chain_evaluate(hb, *bheads), want_b)
+
+
+def test_one_step_chain_gradient_matches_central_differences():
+    gen = torch.Generator().manual_seed(4)
+    heads = _heads(3, 2, gen)
+    h = _cn(2, 1, 3, gen=gen)
+    x = torch.randn(2, 1, 3, dtype=torch.float64, generator=gen, requires_grad=True)
+
+    def f(y):
+        return factored_chain_evaluate(h * y, *heads, normalise=True).real.sum()
+
+    (grad,) = torch.autograd.grad(f(x), x)
+    eps = 1e-6
+    for idx in [(0, 0, 0), (1, 0, 2)]:
+        e = torch.zeros_like(x)
+        e[idx] = eps
+        fd = (f(x.detach() + e) - f(x.detach() - e)) / (2 * eps)
+        assert abs(float(grad[idx]) - float(fd)) < 1e-6

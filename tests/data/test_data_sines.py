@@ -114,3 +114,18 @@ def test_split_and_constructor_errors():
         WindowDataset("x", np.zeros((2, 3, 2)), MinMaxScaler.identity(2), ["only_one"])
     with pytest.raises(ShapeError, match="windows"):
         WindowDataset("x", np.zeros((3, 2)), MinMaxScaler.identity(2))
+
+
+def test_sines_parameters_are_the_frequencies_and_phases_of_the_windows():
+    """Each channel is (sin(f·t + φ) + 1)/2 with the (f, φ) sines_parameters returns for the same seed."""
+    from kernelops.data import sines_parameters
+
+    x = make_sines(num=50, seq_len=24, features=3, seed=8)
+    freq, phase = sines_parameters(num=50, features=3, seed=8)
+    assert freq.shape == phase.shape == (50, 3) and 0 <= freq.min() and freq.max() <= 0.1
+    t = np.arange(24)[None, :, None]
+    np.testing.assert_allclose(x, (np.sin(freq[:, None] * t + phase[:, None]) + 1) / 2, atol=1e-6)
+    # another seed draws other frequencies
+    assert not np.allclose(freq, sines_parameters(num=50, features=3, seed=9)[0])
+    with pytest.raises(ValueError, match="num: expected a positive integer"):
+        sines_parameters(num=0)

@@ -166,3 +166,26 @@ def test_without_a_skip_the_field_is_the_learned_gradient_and_the_loss_is_plain_
     u = a[:, None, None] * x + b[:, None, None] * x1  # the conditional target at x_t = x
     weighted = field.loss_weight(t)[:, None, None] * (d - x1).square()
     torch.testing.assert_close(weighted, (v - u).square())
+
+
+def test_a_one_step_chain_field_is_the_start_head_lambda_end_head_witness_and_an_exact_gradient():
+    """N = 1 (points, e.g. the 2-D checkerboard): f = Re[β_s Λ_s η_s − β_o Λ_o η_o]/|β|, v = −∇Φ, and
+    the double backward still gives the parameter gradient."""
+    field, _ = _field(N=1)
+    net = field.potential_net
+    y = torch.randn(3, 1, 2, dtype=F64)
+    t = torch.tensor([0.1, 0.5, 0.9], dtype=F64)
+    h = net.features(y, t[:, None]).reshape(3, 2, 4)  # (batch, blocks, k)
+    s, o = net.heads_s, net.heads_o
+    beta = torch.cat([torch.einsum("bik,ikr->bir", h, s.B), torch.einsum("bik,ikr->bir", h, o.B)], dim=1)
+    end = torch.cat([torch.einsum("bik,ikr->bir", h, s.H), -torch.einsum("bik,ikr->bir", h, o.H)], dim=1)
+    lam = torch.cat([s.eigvals(), o.eigvals()])
+    want = (beta * lam * end).sum(dim=(1, 2)) / beta.abs().square().sum(dim=(1, 2)).sqrt()
+    torch.testing.assert_close(net(y, t), want.real)
+    assert_minus_gradient_of_potential(field, torch.randn(2, 1, 2, dtype=F64), (0.15, 0.6, 0.97))
+    assert_velocity_loss_gradients_match_central_differences(
+        field, (net.heads_s.nu, net.heads_o.theta, net.features.input.weight), torch.tensor([0.2, 0.7], dtype=F64))
+    # no transfer step at N = 1: the transfer heads L, R take no part
+    field.zero_grad()
+    field(0.5, y).square().sum().backward()
+    assert net.heads_s.L.grad is None and net.heads_o.R.grad is None and net.heads_s.B.grad.abs().sum() > 0

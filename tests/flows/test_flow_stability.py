@@ -123,6 +123,7 @@ def test_config_validates_and_round_trips_the_regulariser_settings():
     assert TrainConfig.from_dict({k: v for k, v in cfg.to_dict().items() if not k.startswith("stab")}).stability_weight == 0
 
 
+@pytest.mark.slow
 def test_training_with_the_regulariser_pulls_the_moduli_towards_one():
     data = torch.rand(64, 5, 2)
     moduli = {}

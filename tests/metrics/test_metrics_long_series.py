@@ -55,6 +55,7 @@ def test_marginal_of_a_constant_channel_uses_one_unit_bin():
     assert marginal_score(real, fake) == pytest.approx(0.5 / 50)
 
 
+@pytest.mark.slow
 def test_classification_of_separable_sets_is_confident_and_right():
     rng = np.random.default_rng(2)
     real = 1.0 + 0.1 * rng.normal(size=(60, 20, 1))

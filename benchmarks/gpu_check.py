@@ -56,10 +56,11 @@ class Plan(NamedTuple):
     seq_len: int
 
 
-FULL = Plan(sizes=(("default", "window", 3, 512), ("chain", "chain", 4, 64), ("chain, paper's size", "chain", 12, 96)), batches=(64, 512), steps=25, warmup=5,
+FULL = Plan(sizes=(("default", "window", 3, 512), ("chain", "chain", 4, 64),
+                   ("chain, paper's size", "chain", 12, 96)), batches=(64, 512), steps=25, warmup=5,
             sample_n=4096, sample_steps=8, num_windows=10000, seq_len=24)
-DRY = Plan(sizes=(("tiny window", "window", 1, 8), ("tiny chain", "chain", 1, 8)), batches=(4,), steps=2, warmup=1, sample_n=4, sample_steps=1, num_windows=32,
-           seq_len=6)
+DRY = Plan(sizes=(("tiny window", "window", 1, 8), ("tiny chain", "chain", 1, 8)), batches=(4,), steps=2,
+           warmup=1, sample_n=4, sample_steps=1, num_windows=32, seq_len=6)
 
 
 def autocast_features(field: Any, dtype: Any) -> list[Any]:
@@ -108,7 +109,8 @@ def _field(potential: str, depth: int, width: int, data: Any, precision: str) ->
     import kernelops as ko
     from kernelops.flows import FieldConfig, SpectralVelocityField
 
-    field = SpectralVelocityField(ko.path("ot"), data.shape[2], data.shape[1], FieldConfig(depth=depth, width=width, potential=potential),
+    config = FieldConfig(depth=depth, width=width, potential=potential)
+    field = SpectralVelocityField(ko.path("ot"), data.shape[2], data.shape[1], config,
                                   seed=0).to(data.device)
     field.fit_data(data)
     if potential == "window":

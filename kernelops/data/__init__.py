@@ -1,4 +1,4 @@
-"""Data: the Sines generator, user files, registered datasets, windows and min-max scaling.
+"""Data: the Sines and pendulum generators, user files, registered datasets, windows and min-max scaling.
 
 Every loader returns a :class:`WindowDataset`: float32 windows (num, seq_len, features)
 scaled per feature to [0, 1], the :class:`MinMaxScaler` that undoes it, feature names and a
@@ -9,6 +9,7 @@ name (``"sines"``, ``"stocks"``...) or a file path.
 from __future__ import annotations
 
 from kernelops.data.base import WindowDataset
+from kernelops.data.pendulum import Pendulum, make_pendulum, pendulum_energy
 from kernelops.data.resolve import list_datasets, resolve_dataset
 from kernelops.data.scaling import MinMaxScaler
 from kernelops.data.sines import Sines, make_sines, sines_parameters
@@ -19,6 +20,7 @@ from kernelops.data.windows import sliding_windows
 Dataset = WindowDataset
 
 __all__ = [
-    "Dataset", "MinMaxScaler", "Sines", "WindowDataset", "list_datasets", "load_series", "load_user_windows",
-    "make_sines", "resolve_dataset", "sines_parameters", "sliding_windows",
+    "Dataset", "MinMaxScaler", "Pendulum", "Sines", "WindowDataset", "list_datasets", "load_series",
+    "load_user_windows", "make_pendulum", "make_sines", "pendulum_energy", "resolve_dataset", "sines_parameters",
+    "sliding_windows",
 ]

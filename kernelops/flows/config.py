@@ -33,6 +33,8 @@ POTENTIALS = ("chain", "window")
 POTENTIAL_SIZES = {"chain": (4, 64), "window": (3, 512)}
 #: eigenvalue modes of the spectral heads
 MODES = ("evd", "svd")
+#: penalties of the eigenvalue (stability) regulariser (see :mod:`kernelops.flows.stability`)
+STABILITY_PENALTIES = ("circle", "outside")
 
 _C = TypeVar("_C", bound="_Config")
 
@@ -163,6 +165,9 @@ class TrainConfig(_Config):
             window (no target noise in the gradient); "conditional": on the drawn window itself.
         checkpoint_every: steps between checkpoints when a checkpoint file is given.
         log_every: steps between progress-bar updates.
+        stability_weight: weight of the eigenvalue (stability) regulariser added to the loss
+            (0: none; > 0 needs potential="chain"; :mod:`kernelops.flows.stability`).
+        stability: its penalty, "circle" (moduli pulled to 1) or "outside" (moduli above 1).
     """
 
     steps: int = 4000
@@ -176,6 +181,8 @@ class TrainConfig(_Config):
     target: str = "posterior"
     checkpoint_every: int = 250
     log_every: int = 50
+    stability_weight: float = 0.0
+    stability: str = "circle"
 
     def validate(self) -> None:
         _positive_int("steps", self.steps, 0)
@@ -192,8 +199,11 @@ class TrainConfig(_Config):
             raise ValueError(f"target: expected one of {TARGETS}, got {self.target!r}")
         _positive_int("checkpoint_every", self.checkpoint_every)
         _positive_int("log_every", self.log_every)
+        _finite_number("stability_weight", self.stability_weight, 0.0)
+        if self.stability not in STABILITY_PENALTIES:
+            raise ValueError(f"stability: expected one of {STABILITY_PENALTIES}, got {self.stability!r}")
 
 
 __all__ = ["DEFAULT_PATH", "DEFAULT_SAMPLE_STEPS", "DEFAULT_SOLVER", "MODES", "POTENTIALS", "POTENTIAL_SAMPLE_STEPS",
-           "POTENTIAL_SIZES", "SKIPS",
+           "POTENTIAL_SIZES", "SKIPS", "STABILITY_PENALTIES",
            "TARGETS", "FieldConfig", "TrainConfig"]

@@ -24,6 +24,9 @@ entries only and divided by their number, so an all-ones mask gives exactly the 
 The windows themselves must be finite: fill the missing entries first
 (:func:`kernelops.flows.missing.fill_missing`, which says what they get); a batch with NaN and
 no mask is refused, so NaN never reaches the network.
+
+**Stability regulariser.** With ``stability_weight`` w > 0 the loss is L(θ) + w·R(λ(θ)), R the
+eigenvalue penalty of the chain potential's spectral heads (:mod:`kernelops.flows.stability`).
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from kernelops.flows.config import TARGETS
+from kernelops.flows.config import STABILITY_PENALTIES, TARGETS
 from kernelops.flows.training import TrainGenerators
 
 #: with target="posterior", data sets larger than this use a random subset of this many windows
@@ -50,20 +53,40 @@ class FlowMatchingObjective:
         max_reference: largest posterior reference set per step.
         data_mask: for training sets with missing entries, the observed-entry mask of the whole
             (filled) training set, indexed by the trainer's ``batch_index`` every step.
+        stability_weight: weight w ≥ 0 of the eigenvalue regulariser (0: none).
+        stability: its penalty, "circle" or "outside" (:func:`kernelops.flows.stability.eigenvalue_penalty`).
 
     The field must provide ``denoise(t, x)`` (the clean-window prediction, differentiable in
     its parameters) and ``loss_weight(t)``.
     """
 
     def __init__(self, path: Any, target: str = "posterior", max_reference: int = POSTERIOR_MAX_REFERENCE,
-                 data_mask: torch.Tensor | None = None):
+                 data_mask: torch.Tensor | None = None, stability_weight: float = 0.0, stability: str = "circle"):
         if target not in TARGETS:
             raise ValueError(f"target: expected one of {TARGETS}, got {target!r}")
         if target == "posterior" and not callable(getattr(path, "posterior_mean", None)):
             raise ValueError(f"target='posterior' needs an affine path (with posterior_mean); "
                              f"{type(path).__name__} has none: use target='conditional'")
+        if isinstance(stability_weight, bool) or not isinstance(stability_weight, (int, float)) or \
+                not stability_weight >= 0 or stability_weight == float("inf"):
+            raise ValueError(f"stability_weight: expected a finite number ≥ 0, got {stability_weight!r}")
+        if stability not in STABILITY_PENALTIES:
+            raise ValueError(f"stability: expected one of {STABILITY_PENALTIES}, got {stability!r}")
         self.path, self.target, self.max_reference = path, target, int(max_reference)
         self.data_mask = data_mask
+        self.stability_weight, self.stability = float(stability_weight), stability
+
+    def regulariser(self, field: nn.Module) -> torch.Tensor:
+        """w·R(λ): the weighted eigenvalue penalty of the field's chain (0-d zero when w = 0).
+
+        Raises:
+            ValueError: w > 0 and the field's potential has no spectral heads.
+        """
+        if self.stability_weight == 0:
+            return torch.zeros(())
+        from kernelops.flows.stability import chain_eigenvalues, eigenvalue_penalty
+
+        return self.stability_weight * eigenvalue_penalty(chain_eigenvalues(field), self.stability)
 
     def reference(self, data: torch.Tensor, batch_index: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """The posterior reference of one step: all windows, or a random subset plus the batch's own.
@@ -116,11 +139,15 @@ class FlowMatchingObjective:
         weight = field.loss_weight(t)  # type: ignore[operator]
         error = weight[:, None, None] * (prediction - clean).square()
         if mask is None:
-            return error.mean()
-        if mask.shape != x1.shape:
-            raise ValueError(f"mask: expected the shape of x1 {tuple(x1.shape)}, got {tuple(mask.shape)}")
-        m = mask.to(device=error.device, dtype=error.dtype)
-        return (error * m).sum() / m.sum().clamp_min(1.0)
+            loss = error.mean()
+        else:
+            if mask.shape != x1.shape:
+                raise ValueError(f"mask: expected the shape of x1 {tuple(x1.shape)}, got {tuple(mask.shape)}")
+            m = mask.to(device=error.device, dtype=error.dtype)
+            loss = (error * m).sum() / m.sum().clamp_min(1.0)
+        if self.stability_weight > 0:
+            loss = loss + self.regulariser(field).to(loss.dtype)
+        return loss
 
 
 __all__ = ["POSTERIOR_MAX_REFERENCE", "FlowMatchingObjective"]

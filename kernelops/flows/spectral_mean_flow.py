@@ -155,6 +155,9 @@ class SpectralMeanFlow(nn.Module):
     @train_config.setter
     def train_config(self, config: TrainConfig) -> None:
         config.validate()
+        if config.stability_weight > 0 and self.field_config.potential != "chain":
+            raise ValueError(f"stability_weight: expected 0 with potential={self.field_config.potential!r} (the "
+                             f"eigenvalue regulariser acts on the chain's spectral heads), got {config.stability_weight}")
         self._train_config = config
         if self.trainer is not None:
             self.trainer.config = config
@@ -180,7 +183,9 @@ class SpectralMeanFlow(nn.Module):
         return self
 
     def _objective(self) -> FlowMatchingObjective:
-        return FlowMatchingObjective(self.path, self.train_config.target, data_mask=self._train_mask)
+        cfg = self.train_config
+        return FlowMatchingObjective(self.path, cfg.target, data_mask=self._train_mask,
+                                     stability_weight=cfg.stability_weight, stability=cfg.stability)
 
     def _require_built(self) -> SpectralVelocityField:
         if self.field is None:
@@ -320,7 +325,9 @@ class SpectralMeanFlow(nn.Module):
         if self.field is None:
             self.build(data.shape[-1], data.shape[1])
         x, mask = self._filled(self.to_model(data.to(self.device)))
-        objective = FlowMatchingObjective(self.path, self.train_config.target)
+        cfg = self.train_config
+        objective = FlowMatchingObjective(self.path, cfg.target, stability_weight=cfg.stability_weight,
+                                          stability=cfg.stability)
         if generator is None:
             return objective(self.field, x, mask=mask)
         from kernelops.flows.training import TrainGenerators

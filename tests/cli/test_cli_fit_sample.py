@@ -113,8 +113,8 @@ def test_skip_and_target_flags_are_recorded_and_the_window_skip_fixes_the_sample
 @pytest.mark.slow
 def test_a_channel_skip_model_samples_other_lengths(tmp_path):
     np.save(tmp_path / "s.npy", np.sin(0.3 * np.arange(60))[:, None])
-    proc = _run("fit", "--data", "s.npy", "--window", "6", "--steps", "2", "--potential", "chain", "--skip", "channel", "--out", "r",
-                *TINY, cwd=tmp_path)
+    proc = _run("fit", "--data", "s.npy", "--window", "6", "--steps", "2", "--potential", "chain", "--skip", "channel",
+                "--out", "r", *TINY, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     proc = _run("sample", "r", "--num", "3", "--out", "g.npy", "--seq-len", "9", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr

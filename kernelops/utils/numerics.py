@@ -5,9 +5,9 @@ chain (each transfer step contracts what the end still sees of the start), so in
 pass of a long window many intermediate values fall below the smallest normal float (1.2e-38 in
 float32). x86 CPUs compute with such subnormal numbers through a slow microcode path, tens of
 times slower per operation, so the time of a step grew faster than N: at N = 1024 a training
-step took 1.8× as long with subnormals as with them flushed, and a step at N = 256 hardly any
-(benchmarks/results/long_sequences.md). Flushing them to zero changes values by less than the
-smallest normal number. CUDA kernels are unaffected by this setting.
+step took 1.25× (benchmarks/results/long_sequences.md) to 1.8× (one profiled step) as long with
+subnormals kept as with them flushed, a sampling evaluation 1.9×. Flushing them to zero changes
+values by less than the smallest normal number. CUDA kernels are unaffected by this setting.
 """
 
 from __future__ import annotations

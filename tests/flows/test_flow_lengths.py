@@ -23,7 +23,7 @@ def _data(n: int = 400, N: int = 6) -> torch.Tensor:
 
 
 def _trained(skip: str) -> SpectralMeanFlow:
-    model = SpectralMeanFlow(path="ot", depth=1, width=4, time_features=2, dtype=F64, skip=skip)
+    model = SpectralMeanFlow(path="ot", potential="chain", depth=1, width=4, time_features=2, dtype=F64, skip=skip)
     return model.fit(_data(), steps=2, batch_size=16, warmup=0, progress=False)
 
 

@@ -21,6 +21,19 @@ renormalises all blocks jointly, which is exactly the log-scale pass of the asse
 
 Everything is plain differentiable torch (matmul, mul, norm), so it can be differentiated
 twice, as flow-matching training does (the velocity is a gradient of TN).
+
+**Two contractions.** ``contraction="sequential"`` runs the left-to-right vector
+pass above: N steps in sequence, O(K·r) work each. ``contraction="scan"`` forms every step's
+(r, r) matrix M(xⁿ) = Λ Lhᵀ diag(hⁿ) Rh and multiplies them pairwise in ⌈log₂ N⌉ rounds
+(:func:`kernelops.chains.scan.tree_matmul_logscale`): O(log N) sequential depth, but O(K·r²)
+work and memory per step, r times the sequential pass's. The normalised value does not depend
+on how the product is grouped: the running norms telescope, Z(x) is the joint norm of the final
+state β(x¹)ᵀ Λ W(x²) ⋯ W(x^{N−1}), so TN/Z is the final state's direction against Λη, which the
+scan gets from its unit-norm product and the blocks' log scales. Both agree to rounding, values
+and derivatives (tests/chains/test_chains_factored_scan.py). Measured on the CPU the sequential
+pass is the faster at every N (benchmarks/results/long_sequences.md), so ``"auto"``
+(:func:`choose_contraction`) picks it there; the scan is for devices where the N sequential
+small kernels, not arithmetic, bound the time.
 """
 
 from __future__ import annotations
@@ -30,7 +43,20 @@ import torch
 from kernelops.chains._checks import check_chain_tensor, common_dtype, fmt_shape
 from kernelops.errors import ShapeError
 
-__all__ = ["factored_chain_evaluate"]
+__all__ = ["CONTRACTIONS", "choose_contraction", "factored_chain_evaluate"]
+
+#: the ways to contract the chain (module docstring)
+CONTRACTIONS = ("sequential", "scan", "auto")
+
+
+def choose_contraction(steps: int, device: torch.device) -> str:
+    """The contraction ``"auto"`` uses for chains of ``steps`` steps on ``device``.
+
+    The sequential pass: it measured faster than the scan at N = 24 … 1024 on the CPU
+    (benchmarks/results/long_sequences.md), and the scan has not been timed on a GPU yet.
+    """
+    del steps, device  # one answer until a measurement says otherwise
+    return "sequential"
 
 _HEADS = ("B", "Lh", "Rh", "H")
 
@@ -83,6 +109,7 @@ def factored_chain_evaluate(
     log_scale: bool = False,
     normalise: bool = False,
     check_finite: bool = True,
+    contraction: str = "auto",
 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """TN(x) = β(x¹)ᵀ Λ W(x²) Λ ⋯ Λ W(x^{N−1}) Λ η(x^N) with factored heads (no conjugation; N = 1: β(x¹)ᵀ Λ η(x¹)).
 
@@ -101,6 +128,8 @@ def factored_chain_evaluate(
             for any N, where TN itself under- or overflows.
         check_finite: also reject NaN/inf inputs (a device sync; turn off in hot training loops
             once inputs are known to be sane).
+        contraction: "sequential", "scan" or "auto" (the default: :func:`choose_contraction`);
+            the same value to rounding (module docstring).
 
     Returns:
         TN per sequence, TN/Z with ``normalise``, or the ``(log_abs, phase)`` pair with ``log_scale``.
@@ -115,9 +144,16 @@ def factored_chain_evaluate(
     """
     if log_scale and normalise:
         raise ValueError("log_scale and normalise: choose one (both rescale the running state)")
+    if contraction not in CONTRACTIONS:
+        raise ValueError(f"contraction: expected one of {CONTRACTIONS}, got {contraction!r}")
     h, heads, lam = _validate(h, (B, Lh, Rh, H), eigvals, check_finite)
     dtype = common_dtype(h, lam, *heads)
     b_head, l_head, r_head, h_head = (x.to(dtype) for x in heads)
+    if contraction == "auto":
+        contraction = choose_contraction(h.shape[1], h.device)
+    if contraction == "scan":
+        return _scan(h.to(dtype), b_head, l_head, r_head, h_head, lam.to(dtype), log_scale=log_scale,
+                     normalise=normalise)
     # Blocks lead and the batch is the rows of one (batch × k) @ (k × r) product per block, so
     # every step is a batched GEMM. The steps are split with unbind: indexing h[:, n] in the
     # loop would make the backward allocate and fill a full-size zero tensor per step.
@@ -152,3 +188,39 @@ def factored_chain_evaluate(
     safe = torch.where(mag > 0, mag, torch.ones_like(mag))
     phase = torch.where(mag > 0, val / safe.to(val.dtype), torch.ones_like(val))
     return torch.log(mag) + log_acc, phase
+
+
+def _scan(h: torch.Tensor, b_head: torch.Tensor, l_head: torch.Tensor, r_head: torch.Tensor, h_head: torch.Tensor,
+          lam: torch.Tensor, *, log_scale: bool, normalise: bool) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """The tree-scan contraction (module docstring), in block form.
+
+    Shape:
+        h: (batch, N, L, k). heads: (L, k, r). lam: (L, r). returns: as factored_chain_evaluate.
+    """
+    from kernelops.chains.scan import tree_matmul_logscale
+
+    hb = h.permute(2, 0, 1, 3)  # (L, batch, N, k)
+    beta = torch.einsum("lbk,lkr->lbr", hb[:, :, 0], b_head)
+    end = lam.unsqueeze(1) * torch.einsum("lbk,lkr->lbr", hb[:, :, -1], h_head)  # Λη: (L, batch, r)
+    real = beta.real.dtype if beta.is_complex() else beta.dtype
+    if h.shape[1] > 2:
+        # M(xⁿ) = Λ Lhᵀ diag(hⁿ) Rh for the N − 2 transfer steps: (L, batch, N − 2, r, r)
+        mats = torch.einsum("lr,lkr,lbnk,lks->lbnrs", lam, l_head, hb[:, :, 1:-1], r_head)
+        unit, logs = tree_matmul_logscale(mats)  # product = exp(logs)·unit, per block and sequence
+        state = torch.einsum("lbr,lbrs->lbs", beta, unit)
+    else:
+        state, logs = beta, torch.zeros(beta.shape[:2], dtype=real, device=h.device)
+    # the blocks' states share one scale: the largest block's, so none overflows
+    top = logs.max(dim=0).values  # (batch,)
+    state = state * torch.exp(logs - top).unsqueeze(-1).to(state.dtype)
+    val = (state * end).sum(dim=(0, 2))
+    if normalise:
+        sq = (state.real.square() + state.imag.square()) if state.is_complex() else state.square()
+        tiny = torch.finfo(real).tiny
+        return val / sq.sum(dim=(0, 2)).clamp_min(tiny).sqrt().to(val.dtype)
+    if not log_scale:
+        return val * torch.exp(top).to(val.dtype)
+    mag = val.abs()
+    safe = torch.where(mag > 0, mag, torch.ones_like(mag))
+    phase = torch.where(mag > 0, val / safe.to(val.dtype), torch.ones_like(val))
+    return torch.log(mag) + top, phase

@@ -5,6 +5,13 @@ Writes the windows in the data's original scale to ``--out`` (default ``RUN/fake
 shape (num, seq_len, features), and prints the number of vector-field evaluations (NFE).
 ``--out`` naming an existing directory, or ending with ``/``, writes ``fake.npy`` and
 ``fake_scaled.npy`` into that directory (created if needed).
+
+Under ``torchrun`` (``torchrun --standalone --nproc-per-node K -m kernelops sample RUN ...``)
+each rank draws its share of the windows and rank 0 gathers them and writes both files
+(:func:`kernelops.flows.distributed.sample_sharded`); the files hold the same windows as a
+single-process run with the same ``--seed``. Give the count as ``-n 1000`` there: torchrun's
+own parser takes ``--num`` for an abbreviation of its ``--numa-binding`` and stops (or put
+``--`` before ``sample``).
 """
 
 from __future__ import annotations
@@ -18,7 +25,10 @@ HELP = "generate windows from a trained run (.npy in original and [0, 1] scale)"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run", metavar="RUN", help="run folder written by `kernelops fit` (or its checkpoint.pt)")
-    parser.add_argument("--num", type=int, default=10000, help="number of windows (default 10000)")
+    # -n: under torchrun, --num is read as an abbreviation of torchrun's own --numa-binding
+    parser.add_argument("-n", "--num", type=int, default=10000,
+                        help="number of windows (default 10000); under torchrun write -n, as torchrun takes --num "
+                             "for its --numa-binding")
     parser.add_argument("--out", metavar="FILE.npy|DIR/",
                         help="output file (default RUN/fake.npy; .npy is appended when missing); an existing "
                              "directory or a path ending in / receives fake.npy and fake_scaled.npy")
@@ -46,10 +56,20 @@ def scaled_path(out: Path) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
+    from kernelops.flows.spectral_mean_flow import resolve_device
+    from kernelops.utils.distributed import session_from_env
+
+    with session_from_env(resolve_device(args.device)) as device:
+        return _run(args, device)
+
+
+def _run(args: argparse.Namespace, device: object) -> int:
     import numpy as np
 
-    from kernelops.errors import CheckpointError
+    from kernelops.errors import AllocationError, CheckpointError
     from kernelops.flows import SpectralMeanFlow
+    from kernelops.flows.distributed import sample_sharded
+    from kernelops.utils import distributed as dist
     from kernelops.utils.atomic import atomic_write
     from kernelops.utils.memory import check_allocation
 
@@ -69,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     out = output_path(args.out, ckpt.parent)
     if out.is_dir():
         raise IsADirectoryError(f"--out: {out} is a directory; name a file such as {out / 'fake.npy'}")
-    model = SpectralMeanFlow.load(ckpt, map_location=args.device)
+    model = SpectralMeanFlow.load(ckpt, map_location=device)
     if args.solver is not None:
         import kernelops as ko
 
@@ -77,17 +97,30 @@ def run(args: argparse.Namespace) -> int:
     length, features = args.seq_len or model.seq_len or 1, model.in_dim or 1
     # the windows are held about three times over: the solver's batches joined into one tensor, the
     # [0, 1]-scale array and the original-scale one
-    check_allocation(3 * args.num * length * features * 4,
-                     f"--num {args.num} windows x {length} steps x {features} features (32-bit, held about 3 times)",
-                     lambda budget: f"use a smaller --num (at most {budget // (12 * length * features)}) "
-                                    "and run several times with different --seed")
+    main = dist.is_main()  # rank 0 gathers every rank's windows, writes and prints
+    # rank 0 holds the whole draw: it alone checks the memory, and every rank hears the verdict
+    # (a rank raising alone would leave the others waiting in the gather)
+    refusal = None
+    if main:
+        try:
+            check_allocation(3 * args.num * length * features * 4,
+                             f"--num {args.num} windows x {length} steps x {features} features (32-bit, held about 3 times)",
+                             lambda budget: f"use a smaller --num (at most {budget // (12 * length * features)}) "
+                                            "and run several times with different --seed")
+        except AllocationError as exc:
+            refusal = str(exc)
+    refusal = dist.broadcast_object(refusal)
+    if refusal is not None:
+        raise AllocationError(refusal)
     solver = ko_solver_is_adaptive(args.solver or model.solver_name)
     steps = None if solver else args.steps
-    if solver and args.steps is not None:
+    if solver and args.steps is not None and main:
         print(f"kernelops sample: note: --steps ignored, solver {args.solver or model.solver_name!r} is adaptive")
-    scaled, nfe = model.sample(args.num, steps=steps, solver=args.solver, seq_len=args.seq_len,
-                               batch_size=args.batch_size, seed=args.seed, return_nfe=True)
-    scaled = scaled.detach().cpu().numpy().astype(np.float32)
+    drawn, nfe = sample_sharded(model, args.num, steps=steps, solver=args.solver, seq_len=args.seq_len,
+                                batch_size=args.batch_size, seed=args.seed)
+    if drawn is None:  # another rank's windows: rank 0 has them
+        return 0
+    scaled = drawn.detach().cpu().numpy().astype(np.float32)
     if model.scaler_state:
         from kernelops.data.scaling import MinMaxScaler
 
@@ -98,8 +131,9 @@ def run(args: argparse.Namespace) -> int:
     out_scaled = scaled_path(out)
     atomic_write(out, lambda fh: np.save(fh, original))
     atomic_write(out_scaled, lambda fh: np.save(fh, scaled))
+    procs = f" on {dist.world_size()} processes" if dist.is_parallel() else ""
     print(f"kernelops sample: {args.num} windows of shape {tuple(original.shape[1:])} "
-          f"with {args.solver or model.solver_name}, NFE {nfe} per window")
+          f"with {args.solver or model.solver_name}, NFE {nfe} per window{procs}")
     print(f"  original scale {out}\n  [0, 1] scale   {out_scaled}")
     return 0
 

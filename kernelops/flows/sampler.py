@@ -1,22 +1,65 @@
-"""Sampling: integrate a velocity field from the path's source (t = 0) to the data (t = 1)."""
+"""Sampling: integrate a velocity field from the path's source (t = 0) to the data (t = 1).
+
+**Source noise per window index.** The source states of a draw with seed s are drawn in fixed
+chunks of :data:`NOISE_CHUNK` windows: chunk c (windows c·NOISE_CHUNK … (c+1)·NOISE_CHUNK − 1)
+comes from its own CPU generator seeded from (s, c) by ``numpy.random.SeedSequence``. Window i
+of the draw therefore has the same starting state whether it is drawn alone, in a batch of any
+size, or on any rank of a sharded draw (:func:`kernelops.flows.distributed.sample_sharded`), so
+splitting a draw across processes changes no sample. (Before this scheme, kernelops drew all n
+states from one generator seeded with s; the same seed now gives different, equally
+distributed, samples.)
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
+
+from kernelops.utils.numerics import flush_denormals
+
+#: windows per noise chunk (a fixed constant: changing it changes every seeded sample)
+NOISE_CHUNK = 64
+
+
+def chunk_generator(seed: int, chunk: int) -> torch.Generator:
+    """The CPU generator of noise chunk ``chunk`` of the draw with ``seed``."""
+    word = np.random.SeedSequence([int(seed) & (2**64 - 1), int(chunk)]).generate_state(1, np.uint64)[0]
+    return torch.Generator().manual_seed(int(word) & (2**63 - 1))
+
+
+def source_noise(path: Any, seed: int, start: int, stop: int, shape: tuple[int, ...], *,
+                 dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """The source states of windows ``start … stop − 1`` of the draw with ``seed`` (module docstring).
+
+    Whole chunks are drawn and cut, so a window's state does not depend on ``start``/``stop``.
+
+    Shape:
+        returns: (stop − start, *shape) on the CPU.
+    """
+    if not 0 <= start <= stop:
+        raise ValueError(f"start, stop: expected 0 <= start <= stop, got {start}, {stop}")
+    parts = []
+    for chunk in range(start // NOISE_CHUNK, -(-stop // NOISE_CHUNK)):
+        first = chunk * NOISE_CHUNK
+        noise = path.sample_source((NOISE_CHUNK, *shape), generator=chunk_generator(seed, chunk), dtype=dtype)
+        parts.append(noise[max(start - first, 0):min(stop - first, NOISE_CHUNK)])
+    return torch.cat(parts) if parts else torch.empty((0, *shape), dtype=dtype)
 
 
 @torch.no_grad()
 def sample_field(field: nn.Module, path: Any, solver: Any, n: int, shape: tuple[int, ...], *,
-                 steps: int | None, generator: torch.Generator, batch_size: int = 1000,
-                 device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, int]:
-    """Draw ``n`` source states and carry each along dx/dt = field(t, x) from t = 0 to t = 1.
+                 steps: int | None, seed: int | None = None, generator: torch.Generator | None = None,
+                 start: int = 0, batch_size: int = 1000, device: torch.device | str = "cpu",
+                 dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, int]:
+    """Carry windows ``start … start + n − 1`` of the draw with ``seed`` along dx/dt = field(t, x).
 
-    All source noise is drawn at once on the CPU generator, so the samples do not depend on
-    ``batch_size`` or the device. The field is called under ``torch.no_grad`` (a gradient
-    field computes its own input gradient inside ``forward``).
+    The source states come from :func:`source_noise`, so each window's result depends on its
+    index and the seed, not on ``batch_size``, ``start`` or the device (with a fixed-step
+    solver; an adaptive solver picks its steps per batch). The field is called under
+    ``torch.no_grad`` (a gradient field computes its own input gradient inside ``forward``).
 
     Args:
         field: ``field(t, x) -> dx/dt`` with t a 0-d tensor.
@@ -25,7 +68,9 @@ def sample_field(field: nn.Module, path: Any, solver: Any, n: int, shape: tuple[
         n: number of states.
         shape: the shape of one state, e.g. (N, d).
         steps: solver steps (None for adaptive solvers).
-        generator: CPU generator for the source noise.
+        seed: seed of the draw.
+        generator: instead of ``seed``: a CPU generator from which the seed is drawn (one integer).
+        start: index of the first window within the draw (a shard of a larger draw).
         batch_size: states integrated together.
         device, dtype: where and in what precision to integrate.
 
@@ -39,18 +84,26 @@ def sample_field(field: nn.Module, path: Any, solver: Any, n: int, shape: tuple[
         raise ValueError(f"n: expected a positive integer, got {n!r}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size: expected a positive integer, got {batch_size!r}")
-    noise = path.sample_source((n, *shape), generator=generator, dtype=dtype)
+    if isinstance(start, bool) or not isinstance(start, int) or start < 0:
+        raise ValueError(f"start: expected a non-negative integer, got {start!r}")
+    if (seed is None) == (generator is None):
+        raise ValueError("seed, generator: expected exactly one of them")
+    if seed is None:
+        assert generator is not None
+        seed = int(torch.randint(0, 2**62, (), generator=generator, dtype=torch.int64))
     out, nfe = [], 0
     was_training = field.training
     field.eval()
     try:
-        for start in range(0, n, batch_size):
-            result = solver.solve(field, noise[start:start + batch_size].to(device), 0.0, 1.0, steps)
-            nfe = max(nfe, int(result.nfe))
-            out.append(result.x)
+        with flush_denormals():  # the field's input gradient through a long chain makes subnormals
+            for first in range(start, start + n, batch_size):
+                noise = source_noise(path, seed, first, min(first + batch_size, start + n), shape, dtype=dtype)
+                result = solver.solve(field, noise.to(device), 0.0, 1.0, steps)
+                nfe = max(nfe, int(result.nfe))
+                out.append(result.x)
     finally:
         field.train(was_training)
     return torch.cat(out, dim=0), nfe
 
 
-__all__ = ["sample_field"]
+__all__ = ["NOISE_CHUNK", "chunk_generator", "sample_field", "source_noise"]

@@ -357,7 +357,7 @@ class SpectralMeanFlow(nn.Module):
                batch_size: int = 1000, seed: int | None = None, return_nfe: bool = False, *,
                ema: bool = True, solver_kwargs: dict[str, Any] | None = None,
                observed: torch.Tensor | np.ndarray | None = None, mask: torch.Tensor | np.ndarray | None = None,
-               method: str | None = None, guidance_scale: float = 1.0
+               method: str | None = None, guidance_scale: float = 1.0, start: int = 0
                ) -> torch.Tensor | tuple[torch.Tensor, int]:
         """Generate ``n`` windows in [0, 1] by integrating dx/dt = v_t(x) from t = 0 to t = 1.
 
@@ -374,13 +374,17 @@ class SpectralMeanFlow(nn.Module):
             solver: any registered solver name (default the model's).
             seq_len: window length (default the training length; other lengths need skip "channel" or "none").
             batch_size: windows integrated together.
-            seed: seeds the source noise (None: drawn from torch's global RNG).
+            seed: seeds the source noise (None: drawn from torch's global RNG). Window i of a
+                draw depends on (seed, i) alone, not on ``batch_size`` or how the draw is split
+                (:func:`~kernelops.flows.sample_field`).
             return_nfe: also return the number of field evaluations per window.
             ema: use the EMA weights (default) or the raw ones.
             solver_kwargs: keyword arguments for the solver.
             observed: windows in [0, 1] to complete (NaN where missing), or None.
             mask: 1 / True where ``observed`` holds an observation (default: not NaN).
             method, guidance_scale: the conditioning method and guidance strength.
+            start: return windows ``start … start + n − 1`` of the draw with ``seed`` (one
+                rank's share, :func:`kernelops.flows.distributed.sample_sharded`); unconditional only.
 
         Shape:
             returns: (n, N, d) on the model's device, in the data's [0, 1] scale; with
@@ -412,12 +416,14 @@ class SpectralMeanFlow(nn.Module):
             raise ValueError(f"steps: expected a positive integer, got {steps!r}")
         if seed is None:
             seed = int(torch.randint(0, 2**62, (), dtype=torch.int64))
-        gen = torch.Generator().manual_seed(int(seed))
         if observed is not None or mask is not None:
+            if start:
+                raise ValueError("start: only for unconditional sampling (observed given)")
+            gen = torch.Generator().manual_seed(int(seed))
             return self._sample_conditional(field, ode, n, steps, gen, observed, mask, method, guidance_scale,
                                             batch_size, return_nfe, length)
         x, nfe = sample_field(field, self.path, ode, n, (length, self._require_built().in_dim), steps=steps,
-                              generator=gen, batch_size=batch_size, device=self.device, dtype=self.dtype)
+                              seed=int(seed), start=start, batch_size=batch_size, device=self.device, dtype=self.dtype)
         samples = self.from_model(x)
         return (samples, nfe) if return_nfe else samples
 

@@ -37,6 +37,7 @@ from kernelops.flows.config import TrainConfig
 from kernelops.flows.distributed import rank_generators, resume_streams, shard_sizes, wrap_ddp
 from kernelops.flows.training import EMA, TrainGenerators, WarmupCosine, param_groups
 from kernelops.utils import distributed as dist
+from kernelops.utils.numerics import flush_denormals
 
 #: signals that stop training cleanly (checkpoint, then :class:`TrainingInterrupted`)
 STOP_SIGNALS = tuple(s for s in (getattr(signal, n, None) for n in ("SIGINT", "SIGTERM", "SIGUSR1")) if s is not None)
@@ -231,7 +232,8 @@ class Trainer:
         was_training = self.field.training
         self.field.train()
         try:
-            with stop.installed():
+            # flush_denormals: the backward through a long chain is otherwise slowed by subnormals
+            with stop.installed(), flush_denormals():
                 while self.step < cfg.steps:
                     lr_now = schedule(self.step)
                     for group in optimizer.param_groups:

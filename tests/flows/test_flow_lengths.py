@@ -50,3 +50,32 @@ def test_trained_models_sample_other_lengths_or_refuse_by_name():
     assert window.sample(4, steps=2, seed=0).shape == (4, 6, 2)
     with pytest.raises(ValueError, match=r"fit to windows of 6 steps, got seq_len=33.*skip='channel' or 'none'"):
         window.sample(4, steps=2, seq_len=33)
+
+
+def test_the_cli_samples_another_length_from_a_run(tmp_path, capsys):
+    """``kernelops sample RUN --seq-len 96`` on a run trained on 6-step windows (chain potential)."""
+    import numpy as np
+
+    from kernelops.cli.main import main as cli
+
+    model = _trained("channel")
+    assert model.field_config.potential == "chain" and model.seq_len == 6
+    (tmp_path / "run").mkdir()
+    model.save(tmp_path / "run" / "checkpoint.pt")
+    args = ["sample", str(tmp_path / "run"), "--num", "12", "--seq-len", "96", "--steps", "2", "--seed", "2",
+            "--device", "cpu", "--out", str(tmp_path / "long.npy")]
+    assert cli(args) == 0
+    fake = np.load(tmp_path / "long.npy")
+    assert fake.shape == (12, 96, 2) and np.isfinite(fake).all()
+    # the CLI's windows are the Python draw with that seed (whose marginals the test above checks)
+    np.testing.assert_allclose(fake, model.sample(12, steps=2, seq_len=96, seed=2).numpy(), atol=1e-6, rtol=0)
+    assert fake[:, 6:].std() > 0.01  # the steps beyond the training length vary too
+    # a window-skip run refuses the other length with a one-line error naming both lengths
+    window = _trained("window")
+    window.save(tmp_path / "window.pt")
+    capsys.readouterr()
+    assert cli(["sample", str(tmp_path / "window.pt"), "--num", "2", "--seq-len", "96", "--device", "cpu",
+                "--out", str(tmp_path / "w.npy")]) != 0
+    err = capsys.readouterr().err
+    assert "6 steps" in err and "seq_len=96" in err and "Traceback" not in err
+    assert not (tmp_path / "w.npy").exists()

@@ -29,6 +29,7 @@ Writes ``OUT/imputation_mujoco.md`` and ``.json`` (default OUT: benchmarks/resul
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -97,17 +98,23 @@ def main(argv: list[str] | None = None) -> int:
     span2 = scaler.scale_ ** 2  # (d,): an original-scale squared error / span² is the [0, 1] one
 
     started = time.time()
-    if args.model:
-        model, losses, train_seconds = SpectralMeanFlow.load(args.model), [], None
+    if args.model:  # the training record sits beside the model (written by --save-model)
+        model = SpectralMeanFlow.load(args.model)
+        record = json.loads(Path(args.model + ".json").read_text()) if Path(args.model + ".json").exists() else {}
+        train_seconds, profile = record.get("train_seconds"), record.get("loss_profile", [])
+        args.steps, args.batch_size = record.get("steps", args.steps), record.get("batch_size", args.batch_size)
     else:
         losses: list[float] = []
         model = SpectralMeanFlow(potential=args.potential, skip="window", seed=0)
         model.fit(scaler.transform(train).astype(np.float32), steps=args.steps, batch_size=args.batch_size,
                   progress=False, callback=lambda step, loss, lr: losses.append(float(loss)))
         train_seconds = time.time() - started
+        profile = [float(np.mean(c)) for c in np.array_split(np.asarray(losses), 10)]
         if args.save_model:
             model.save(args.save_model)
-    profile = [float(np.mean(c)) for c in np.array_split(np.asarray(losses), 10)] if losses else []
+            Path(args.save_model + ".json").write_text(json.dumps(
+                {"train_seconds": train_seconds, "loss_profile": profile, "steps": args.steps,
+                 "batch_size": args.batch_size}))
     print(f"trained in {train_seconds} s; loss by tenth {profile}", flush=True)
 
     def score(pred: np.ndarray, hidden: np.ndarray, truth: np.ndarray) -> dict:
@@ -132,7 +139,9 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             t0 = time.time()
             obs = torch.from_numpy(scaler.transform(x[:n])).to(model.dtype)
-            draws = model.sample(args.samples, observed=obs, method=method, seed=1).double().numpy()
+            # gaussian: a few windows per batch, each holds (N·d)² matrices (1 400² here)
+            draws = model.sample(args.samples, observed=obs, method=method, seed=1,
+                                 batch_size=args.samples * (2 if method == "gaussian" else 100)).double().numpy()
             draws = scaler.inverse_transform(draws)
             draws = np.where(hidden[:n, None], draws, test[:n, None])
             median = np.median(draws, axis=1)
@@ -152,9 +161,9 @@ def main(argv: list[str] | None = None) -> int:
              f"Command: `{meta['command']}` on {meta['date']}; {meta['machine']}; load {meta['load_average']} "
              "(timings unreliable under that load).",
              f"Model: potential {args.potential}, window skip, "
-             + (f"{args.steps} steps at batch {args.batch_size} on the 8 000 training windows in {train_seconds:.0f} s; "
-                f"loss by tenth of training {' → '.join(f'{v:.4f}' for v in profile)}." if train_seconds else
-                f"loaded from {args.model}."),
+             + (f"{args.steps} steps at batch {args.batch_size} on the 8 000 training windows in {train_seconds or 0:.0f} s; "
+                f"loss by tenth of training {' → '.join(f'{v:.4f}' for v in profile)}"
+                + (f" (trained by an earlier run, loaded from {args.model})." if args.model else ".")),
              f"Test: the first {len(test)} of the 2 000 held-out windows (rows marked otherwise use fewer). "
              "MSE on the blanked entries, original scale and the training split's [0, 1] scale; CRPS: CSDI's "
              "normalised quantile loss of the draws (original scale).", ""]

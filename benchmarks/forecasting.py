@@ -2,19 +2,19 @@
 
 Usage (from the repository root, one thread; training takes a while, see ``--steps``)::
 
-    OMP_NUM_THREADS=1 python benchmarks/forecasting.py --dataset etth [--steps 1500] [--samples 10]
+    OMP_NUM_THREADS=1 python benchmarks/forecasting.py --dataset etth --potential window [--steps 1500]
+        [--batch-size 64] [--samples 10] [--methods gaussian guidance]
 
 The registered dataset's series (T, d) is split in time: the first 90 % is written to a .npy and
 trained on with ``kernelops fit --data TRAIN.npy --window 48`` (windows of history + horizon,
 stride 1, scaler fit on the training part only); the last 10 % (never seen in training) is cut
 into windows of 48 with stride 24, and ``kernelops forecast RUN --input HISTORY.npy --horizon
-24`` draws ``--samples`` continuations of each first half. Scored on the horizon in the original
-scale: MSE and MAE of the median of the draws, CRPS of the draws. Baselines per channel: the
-last observed value and the mean of the history. ``--run RUN`` reuses a trained run (the split
-must be the same). Writes ``OUT/forecasting_<dataset>.md`` and ``.json``.
-
-Run once with ``--dataset etth --steps 500`` (a short training; results/forecasting_etth.md);
-Energy and full-length runs are still to be made.
+24`` draws ``--samples`` continuations of each first half, once per ``--methods`` entry. Scored
+on the horizon in the original scale: MSE and MAE of the median of the draws, CRPS of the draws.
+Baselines per channel: the last observed value and the mean of the history; reference: the
+run's skip Gaussian alone, its conditional mean of the horizon given the history (no flow).
+``--run RUN`` reuses a trained run (the split must be the same). Writes
+``OUT/forecasting_<dataset>.md`` and ``.json``.
 """
 
 from __future__ import annotations
@@ -35,6 +35,26 @@ if str(REPO) not in sys.path:
 HISTORY = HORIZON = 24
 
 
+def skip_forecast(run: str, history: np.ndarray) -> np.ndarray:
+    """The run's skip Gaussian alone: E[horizon | history] in the original scale (no flow).
+
+    Shape:
+        history: (n, HISTORY, d). returns: (n, HORIZON, d).
+    """
+    import torch
+
+    from kernelops.data.scaling import MinMaxScaler
+    from kernelops.flows import SpectralMeanFlow
+    from kernelops.flows.missing import fill_missing
+
+    model = SpectralMeanFlow.load(Path(run) / "checkpoint.pt")
+    scaler = MinMaxScaler.from_state_dict(model.scaler_state)
+    window = np.concatenate([history, np.full((len(history), HORIZON, history.shape[2]), np.nan)], axis=1)
+    y = model.to_model(torch.from_numpy(scaler.transform(window)))
+    filled = model.from_model(fill_missing(y, ~torch.isnan(y), model.field.skip)).numpy()
+    return scaler.inverse_transform(filled)[:, HISTORY:]
+
+
 def main(argv: list[str] | None = None) -> int:
     import torch
 
@@ -45,9 +65,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dataset", required=True, choices=("etth", "energy"))
     parser.add_argument("--run", help="a run trained by this script (skips training)")
+    parser.add_argument("--potential", required=True, choices=("chain", "window"),
+                        help="the learned potential of the trained run (passed to kernelops fit)")
     parser.add_argument("--steps", type=int, default=1500, help="training steps (default 1500)")
+    parser.add_argument("--batch-size", type=int, default=64, help="training batch (default 64)")
     parser.add_argument("--samples", type=int, default=10)
-    parser.add_argument("--method", default="gaussian")
+    parser.add_argument("--methods", nargs="+", default=["gaussian"])
     parser.add_argument("--max-windows", type=int, help="score only the first this many test windows")
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results"))
     args = parser.parse_args(argv)
@@ -70,19 +93,22 @@ def main(argv: list[str] | None = None) -> int:
             run = str(Path(tmp) / "run")
             started = time.time()
             if cli(["fit", "--data", str(Path(tmp) / "train.npy"), "--window", str(HISTORY + HORIZON), "--steps",
-                    str(args.steps), "--out", run, "--no-progress", "--device", "cpu"]) != 0:
+                    str(args.steps), "--batch-size", str(args.batch_size), "--potential", args.potential,
+                    "--out", run, "--no-progress", "--device", "cpu"]) != 0:
                 raise SystemExit("forecasting: kernelops fit failed")
             train_seconds = time.time() - started
         else:
             train_seconds = None
         np.save(Path(tmp) / "history.npy", history)
-        out = Path(tmp) / "f.npy"
-        started = time.time()
-        if cli(["forecast", run, "--input", str(Path(tmp) / "history.npy"), "--horizon", str(HORIZON),
-                "--samples", str(args.samples), "--method", args.method, "--out", str(out), "--device", "cpu"]) != 0:
-            raise SystemExit("forecasting: kernelops forecast failed")
-        forecast_seconds = time.time() - started
-        draws, median = np.load(out), np.load(out.with_name("f_median.npy"))
+        reference = skip_forecast(run, history)
+        results = {}
+        for method in args.methods:
+            out = Path(tmp) / f"{method}.npy"
+            started = time.time()
+            if cli(["forecast", run, "--input", str(Path(tmp) / "history.npy"), "--horizon", str(HORIZON),
+                    "--samples", str(args.samples), "--method", method, "--out", str(out), "--device", "cpu"]) != 0:
+                raise SystemExit("forecasting: kernelops forecast failed")
+            results[method] = (np.load(out), np.load(out.with_name(f"{method}_median.npy")), time.time() - started)
     mask = np.ones_like(future)
     rows = [
         {"method": "baseline: last value", "mse": masked_mse(np.repeat(history[:, -1:], HORIZON, 1), future, mask),
@@ -90,18 +116,25 @@ def main(argv: list[str] | None = None) -> int:
         {"method": "baseline: history mean",
          "mse": masked_mse(np.repeat(history.mean(1, keepdims=True), HORIZON, 1), future, mask),
          "mae": masked_mae(np.repeat(history.mean(1, keepdims=True), HORIZON, 1), future, mask), "crps": None},
-        {"method": f"spectral mean flow, {args.method} (median of {args.samples})", "mse": masked_mse(median, future, mask),
-         "mae": masked_mae(median, future, mask), "crps": crps(draws, future, mask)},
+        {"method": "reference: the run's skip Gaussian, conditional mean (no flow)",
+         "mse": masked_mse(reference, future, mask), "mae": masked_mae(reference, future, mask), "crps": None},
     ]
+    for method, (draws, median, seconds) in results.items():
+        rows.append({"method": f"spectral mean flow, {method} (median of {args.samples})",
+                     "mse": masked_mse(median, future, mask), "mae": masked_mae(median, future, mask),
+                     "crps": crps(draws, future, mask), "seconds": seconds})
     meta = run_meta("forecasting.py", argv or sys.argv[1:], test_windows=int(windows.shape[0]),
-                    train_seconds=train_seconds, forecast_seconds=forecast_seconds)
+                    train_seconds=train_seconds, potential=args.potential, steps=args.steps, batch_size=args.batch_size)
+    trained = (f"trained {args.steps} steps at batch {args.batch_size} (potential {args.potential}) in "
+               f"{train_seconds:.0f} s" if train_seconds is not None else f"run {args.run}")
     lines = [f"# Forecasting on {args.dataset}: history {HISTORY}, horizon {HORIZON}", "",
              f"Command: `{meta['command']}` on {meta['date']}; {meta['machine']}; load {meta['load_average']}; "
-             f"{meta['test_windows']} test windows from the last 10 % of the series. Original scale.", "",
-             "| method | MSE | MAE | CRPS |", "|---|---|---|---|"]
+             f"{trained}; {meta['test_windows']} test windows from the last 10 % of the series. Original scale.", "",
+             "| method | MSE | MAE | CRPS | seconds |", "|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['method']} | {r['mse']:.4g} | {r['mae']:.4g} | "
-                     f"{'–' if r['crps'] is None else format(r['crps'], '.4f')} |")
+                     f"{'–' if r['crps'] is None else format(r['crps'], '.4f')} | "
+                     f"{format(r['seconds'], '.0f') if r.get('seconds') is not None else '–'} |")
     write_results(args.out, f"forecasting_{args.dataset}", meta, rows, lines)
     return 0
 

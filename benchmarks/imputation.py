@@ -16,8 +16,8 @@ observed values, the last observed value (the first observed one before it). A c
 no observed value gets the training data's mean of that channel. A reference row: the run's skip
 Gaussian alone, its conditional mean given the observed entries (no flow).
 
-Writes ``OUT/imputation.md`` and ``OUT/imputation.json`` (default OUT: benchmarks/results), with
-the command, machine and load.
+Writes ``OUT/NAME.md`` and ``OUT/NAME.json`` (``--name``, default imputation; default OUT:
+benchmarks/results), with the command, machine and load.
 """
 
 from __future__ import annotations
@@ -104,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, help="solver steps (default: the run's)")
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results"))
     parser.add_argument("--note", default="", help="a line added to the report (e.g. how the run was trained)")
+    parser.add_argument("--name", default="imputation", help="OUT/NAME.md and .json (default imputation)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
 
@@ -152,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         crps_text = f"{r['crps']:.4f}" if r["crps"] is not None else "–"
         secs = f"{r['seconds']:.0f}" if r["seconds"] is not None else "–"
         lines.append(f"| {r['method']} | {r['mse']:.3e} | {r['mae']:.4f} | {crps_text} | {r['mse'] / best:.3f} | {secs} |")
-    write_results(args.out, "imputation", meta, rows, lines)
+    write_results(args.out, args.name, meta, rows, lines)
     return 0
 
 

@@ -114,7 +114,9 @@ def gaussian_update(field: SpectralVelocityField, t: torch.Tensor, prediction: t
     """D + C_t[:, o] C_t[o, o]⁻¹ (y − Dᵒ) with the window skip's posterior covariance C_t.
 
     Computed in float64 (C_t spans many orders of magnitude near t = 1). Rows come in groups of
-    ``repeats`` consecutive draws of one window (same y and mask): one factorisation per group.
+    ``repeats`` consecutive draws of one window (same y and mask): one factorisation per group,
+    or a single one when every group has the same mask (forecasting: the history is observed in
+    every window), which turns B factorisations of an (N·d)² matrix into one.
 
     Shape:
         t: (). prediction, y, m: (B, N, d) with B a multiple of ``repeats``. returns: (B, N, d).
@@ -130,9 +132,13 @@ def gaussian_update(field: SpectralVelocityField, t: torch.Tensor, prediction: t
     zero = torch.zeros((), dtype=torch.float64, device=y.device)
     residual = torch.where(flat_m, y.reshape(rows, -1).double() - prediction.reshape(rows, -1).double(), zero)
     group_m = flat_m[::repeats]
-    chol = _conditioning_system(cov_t, group_m)  # (groups, D, D)
-    rhs = residual.reshape(groups, repeats, -1).transpose(1, 2)  # (groups, D, repeats)
-    weights = torch.cholesky_solve(rhs, chol).transpose(1, 2).reshape(rows, -1)
+    if bool((group_m == group_m[:1]).all()):
+        chol = _conditioning_system(cov_t, group_m[:1])[0]  # (D, D), shared by every row
+        weights = torch.cholesky_solve(residual.T, chol).T
+    else:
+        chol = _conditioning_system(cov_t, group_m)  # (groups, D, D)
+        rhs = residual.reshape(groups, repeats, -1).transpose(1, 2)  # (groups, D, repeats)
+        weights = torch.cholesky_solve(rhs, chol).transpose(1, 2).reshape(rows, -1)
     weights = torch.where(flat_m, weights, zero)
     update = weights @ cov_t  # C symmetric: the rows are C[:, o] w
     return prediction + update.reshape(prediction.shape).to(prediction.dtype)

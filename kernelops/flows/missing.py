@@ -20,8 +20,16 @@ import torch
 from kernelops.errors import ShapeError
 from kernelops.flows.skip import ChannelGaussian, WindowGaussian
 
-#: windows filled together (each needs one Cholesky factorisation of its window covariance)
+#: windows filled together at most (each needs one Cholesky factorisation of its window covariance)
 FILL_CHUNK = 512
+#: bytes of (N·d)² float64 matrices a chunk may hold (about three per window); long windows are
+#: filled fewer at a time (MuJoCo's 1 400 values: 22 windows, where 512 took 24 GB)
+FILL_MEMORY = 2**30
+
+
+def fill_chunk(size: int) -> int:
+    """Windows filled together for windows of ``size`` = N·d values (at least 1)."""
+    return max(1, min(FILL_CHUNK, FILL_MEMORY // (3 * 8 * size * size)))
 
 
 def observed_mask(x: torch.Tensor) -> torch.Tensor | None:
@@ -63,8 +71,9 @@ def fill_missing(x: torch.Tensor, mask: torch.Tensor, skip: WindowGaussian | Cha
     cov = (q * lam) @ q.T
     mean = skip.mean.double()
     out = []
-    for start in range(0, x.shape[0], FILL_CHUNK):
-        chunk, m = x[start:start + FILL_CHUNK], mask[start:start + FILL_CHUNK]
+    step = fill_chunk(mean.numel())
+    for start in range(0, x.shape[0], step):
+        chunk, m = x[start:start + step], mask[start:start + step]
         flat_m = m.reshape(m.shape[0], -1)
         mf = flat_m.double()
         residual = torch.where(flat_m, chunk.reshape(m.shape[0], -1).double() - mean, torch.zeros((), dtype=torch.float64))
@@ -76,4 +85,4 @@ def fill_missing(x: torch.Tensor, mask: torch.Tensor, skip: WindowGaussian | Cha
     return torch.cat(out)
 
 
-__all__ = ["FILL_CHUNK", "fill_missing", "observed_mask"]
+__all__ = ["FILL_CHUNK", "FILL_MEMORY", "fill_chunk", "fill_missing", "observed_mask"]

@@ -90,3 +90,25 @@ def test_every_method_is_exact_for_independent_coordinates(method):
     assert ((free.mean(0) - mean).abs() < 5 * se).all(), (method, free.mean(0), mean)
     assert torch.allclose(free.var(0), cov.diagonal(), rtol=0.15), (method, free.var(0), cov.diagonal())
     assert torch.equal(draws[:, MASK], Y[MASK].expand(draws.shape[0], -1))
+
+
+def test_gaussian_update_with_one_shared_mask_equals_the_per_window_update():
+    # every window with the same mask takes the single-factorisation branch; a batch whose
+    # masks differ takes the per-window one; the shared rows must match them solved one by one
+    from kernelops.flows.conditional import gaussian_update
+
+    field = _gaussian_field(_correlated_cov())
+    gen = torch.Generator().manual_seed(5)
+    t = torch.tensor(0.6, dtype=torch.float64)
+    pred = torch.randn(4, SEQ, DIM, generator=gen, dtype=torch.float64)
+    y = torch.randn(4, SEQ, DIM, generator=gen, dtype=torch.float64)
+    shared = MASK.expand(4, SEQ, DIM)
+    together = gaussian_update(field, t, pred, y, shared, repeats=2)
+    other = ~MASK
+    mixed = torch.stack([MASK, MASK, other, other])
+    alone = [gaussian_update(field, t, pred[i:i + 1], y[i:i + 1], m[None]) for i, m in enumerate(mixed)]
+    assert torch.allclose(together[:2], torch.cat(alone[:2]), atol=1e-12)
+    assert torch.allclose(gaussian_update(field, t, pred, y, mixed, repeats=2), torch.cat(alone), atol=1e-12)
+    assert not torch.allclose(together[2:], torch.cat(alone[2:]))  # the masks matter
+    assert torch.allclose(together[2:], torch.cat([gaussian_update(field, t, pred[i:i + 1], y[i:i + 1], MASK[None])
+                                                   for i in (2, 3)]), atol=1e-12)

@@ -81,6 +81,21 @@ def test_fill_is_the_gaussian_conditional_mean_and_keeps_observed_entries():
     assert torch.allclose(by_channel[~mask], torch.nanmean(x.reshape(-1, 2), 0).expand_as(x)[~mask])
 
 
+def test_long_windows_are_filled_a_few_at_a_time_with_the_same_result(monkeypatch):
+    from kernelops.flows import missing
+
+    assert missing.fill_chunk(120) == missing.FILL_CHUNK  # Sines-size windows: the full chunk
+    assert missing.fill_chunk(1400) == missing.FILL_MEMORY // (24 * 1400**2)  # MuJoCo 100 × 14: 22
+    assert missing.fill_chunk(10**6) == 1
+    x, _ = _with_holes(50, 0.4)
+    skip = WindowGaussian(6, 2, torch.float64).fit(x)
+    mask = observed_mask(x)
+    whole = fill_missing(x, mask, skip)
+    monkeypatch.setattr(missing, "FILL_MEMORY", 3 * 8 * 12**2 * 7)  # 7 windows of 12 values per chunk
+    assert missing.fill_chunk(12) == 7
+    assert torch.allclose(fill_missing(x, mask, skip), whole, atol=1e-12)
+
+
 @pytest.mark.parametrize("target", ["posterior", "conditional"])
 def test_masked_loss_equals_unmasked_loss_when_nothing_is_missing(target):
     _, full = _with_holes(32, 0.0)

@@ -6,6 +6,7 @@ environment::
 
     python -m venv /tmp/mj && /tmp/mj/bin/pip install dm-control==1.0.50 mujoco==3.17.0
     MUJOCO_GL=disable /tmp/mj/bin/python generate_hopper.py hopper.npz
+    MUJOCO_GL=disable /tmp/mj/bin/python generate_hopper.py hopper100.npz 100   # 100-step trajectories
 
 Recipe (docs/datasets.md, "MuJoCo"): ``dm_control.suite.load("hopper", "stand")``, only its physics;
 numpy's global generator seeded with 123; for each trajectory, inside ``reset_context``,
@@ -14,7 +15,9 @@ record (qpos, qvel) and advance one physics step (no actions, zero controls). Th
 (10000, 24, 14) raw values, simulated in float64 and stored as float32 (rounding error
 below 4e-6, far under what the metrics resolve; it halves the file); scaling happens in the
 loader. The test set of the
-reference protocol (1000 trajectories, same seed) equals the first 1000 rows.
+reference protocol (1000 trajectories, same seed) equals the first 1000 rows. A second argument
+sets the trajectory length (the imputation benchmark uses 100): the random draws come before the
+steps, so the first 24 steps of every 100-step trajectory equal the shipped array's.
 """
 
 from __future__ import annotations
@@ -53,10 +56,10 @@ def _version(dist: str) -> str:
     return version(dist)
 
 
-def main(path: str) -> None:
+def main(path: str, seq_len: int = 24) -> None:
     import mujoco
 
-    data = generate()
+    data = generate(seq_len=seq_len)
     names = [f"qpos{i}" for i in range(7)] + [f"qvel{i}" for i in range(7)]
     np.savez_compressed(
         path,
@@ -69,4 +72,4 @@ def main(path: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "hopper.npz")
+    main(sys.argv[1] if len(sys.argv) > 1 else "hopper.npz", int(sys.argv[2]) if len(sys.argv) > 2 else 24)

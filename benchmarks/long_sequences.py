@@ -163,7 +163,9 @@ def main(argv: list[str] | None = None) -> int:
               "subnormals_kept": kept, "chain_contractions": chains}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "long_sequences.json").write_text(json.dumps(result, indent=2) + "\n")
+    from kernelops.utils.atomic import atomic_write
+
+    atomic_write(out / "long_sequences.json", lambda fh: fh.write(json.dumps(result, indent=2) + "\n"), mode="w")
     s_train, s_eval, s_mem = (slopes(rows, k) for k in ("train_s_per_step", "sample_s_per_eval", "peak_mib_above_start"))
 
     def fmt(v: float | None) -> str:
@@ -187,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
               "|---|---|---|---|"]
     for seq, scan in zip(chains[0::2], chains[1::2]):
         lines.append(f"| {seq['N']} | {seq['seconds']:.3f} | {scan['seconds']:.3f} | {scan['seconds'] / seq['seconds']:.1f}× |")
-    (out / "long_sequences.md").write_text("\n".join(lines) + "\n")
+    atomic_write(out / "long_sequences.md", lambda fh: fh.write("\n".join(lines) + "\n"), mode="w")
     print((out / "long_sequences.md").read_text())
     return 0
 

@@ -42,7 +42,7 @@ HELP = "train a spectral mean flow on a dataset or a file and write a run folder
 RUN_DEFAULTS: dict[str, Any] = {"path": DEFAULT_PATH, "solver": DEFAULT_SOLVER, "seed": 0, "device": "auto",
                                 "sample_steps": None, "plot_samples": 256}
 _FIELD_FLAGS = ("potential", "depth", "width", "rank", "skip")
-_TRAIN_FLAGS = ("steps", "batch_size", "lr", "warmup", "target", "checkpoint_every")
+_TRAIN_FLAGS = ("steps", "batch_size", "lr", "warmup", "target", "stability_weight", "checkpoint_every")
 _MODEL_FLAGS = ("path", "seed", "sample_steps", "solver", *_FIELD_FLAGS)
 
 
@@ -84,6 +84,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                             "and covariance (window: samples the training length only), or each feature's mean and "
                             "variance (channel: any length), or none: v = −∇f learned directly, better for data far "
                             f"from Gaussian such as stock prices (any length); default {field.skip}")
+    model.add_argument("--stability-weight", type=float,
+                       help="weight of the eigenvalue (stability) regulariser, chain potential only (default "
+                            f"{train.stability_weight}: off; docs/spectral_mean_flow.md)")
     model.add_argument("--target", choices=TARGETS,
                        help="regression target: the training set's exact posterior mean of the clean window, or the "
                             f"drawn window itself (same optimum, more gradient noise); default {train.target}")
@@ -105,6 +108,7 @@ def _validate(args: argparse.Namespace) -> None:
         _check_positive(name, getattr(args, name, None))
     _check_positive("lr", args.lr)
     _check_positive("warmup", args.warmup, allow_zero=True)
+    _check_positive("stability_weight", args.stability_weight, allow_zero=True)
     if args.resume and (args.dataset or args.data or args.out or args.key):
         raise ValueError("--resume RUN continues a run with its own data and folder; do not combine it with --dataset/--data/--key/--out")
     if args.dataset and args.data:
@@ -193,7 +197,7 @@ def _run(args: argparse.Namespace, device: Any) -> int:
             raise FileNotFoundError(f"--resume: no run folder {str(run_dir)!r}")
         if not ckpt.exists():
             raise CheckpointError(f"--resume: {ckpt} does not exist (the run stopped before its first checkpoint; start it again)")
-        ignored = [f"--{f.replace('_', '-')}" for f in (*_MODEL_FLAGS, "batch_size", "lr", "warmup", "target") if getattr(args, f) is not None]
+        ignored = [f"--{f.replace('_', '-')}" for f in (*_MODEL_FLAGS, "batch_size", "lr", "warmup", "target", "stability_weight") if getattr(args, f) is not None]
         if ignored and main:
             print(f"kernelops fit: note: {', '.join(ignored)} ignored on --resume (the run keeps its settings)", file=sys.stderr)
         model = SpectralMeanFlow.load(ckpt, map_location=device)
@@ -279,7 +283,7 @@ def _run(args: argparse.Namespace, device: Any) -> int:
                     reason = out_of_space(exc)
                     raise (DiskFullError(str(loss_csv), reason) if reason else exc) from exc
 
-            model.fit(ds.windows, **train, checkpoint=ckpt, progress=main and not args.no_progress,
+            model.fit(ds.windows, config=model.train_config.replace(**train), checkpoint=ckpt, progress=main and not args.no_progress,
                       callback=log if main else None, on_checkpoint=on_checkpoint)
     except FloatingPointError as exc:  # the trainer stopped before the step; the checkpoint is older
         with contextlib.suppress(OSError):

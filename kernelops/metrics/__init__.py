@@ -9,10 +9,10 @@ Imputation and forecasting (:mod:`kernelops.metrics.imputation`): :func:`masked_
 :func:`masked_mae` on the hidden entries and :func:`crps` from draws.
 
 For all four, lower is better (the long-series scores of :mod:`kernelops.metrics.long_series`
-include one where higher is better: the classification cross-entropy). :func:`evaluate_all` runs them several times with different seeds
-and reports mean and spread, as the published tables do. Inputs are windows of shape
-(n, seq_len, features) with values in [0, 1] (numpy arrays or tensors); see docs/metrics.md for
-every choice and how it matches the reference code.
+include one where higher is better: the classification cross-entropy). :func:`evaluate_all`
+runs them several times with different seeds and reports mean and spread, as the published
+tables do. Inputs are windows of shape (n, seq_len, features) with values in [0, 1] (numpy arrays
+or tensors); see docs/metrics.md for every choice and how it matches the reference code.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 TINY = ["--depth", "1", "--width", "8", "--batch-size", "16", "--sample-steps", "2", "--no-progress"]
 
@@ -175,3 +176,19 @@ def test_bad_arguments_fail_with_one_line(tmp_path, monkeypatch, capsys, args, w
     assert lines[0].startswith(f"kernelops {args[0]}: error:")
     for word in words:
         assert word in lines[0]
+
+
+def test_stability_weight_reaches_the_objective_and_is_refused_for_the_window_potential(tmp_path, monkeypatch, capsys):
+    from kernelops.cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    np.save(tmp_path / "s.npy", np.sin(0.3 * np.arange(60))[:, None])
+    fit = ["fit", "--data", "s.npy", "--window", "6", "--steps", "2", "--no-progress", "--depth", "1", "--width", "4",
+           "--batch-size", "4", "--sample-steps", "1"]
+    assert main([*fit, "--potential", "window", "--stability-weight", "1", "--out", "w"]) == 2
+    assert "stability_weight" in capsys.readouterr().err
+    assert main([*fit, "--potential", "chain", "--stability-weight", "-1", "--out", "n"]) == 2
+    assert "--stability-weight" in capsys.readouterr().err
+    assert main([*fit, "--potential", "chain", "--stability-weight", "0.5", "--out", "c"]) == 0
+    state = torch.load(tmp_path / "c" / "checkpoint.pt", weights_only=True)
+    assert state["train_config"]["stability_weight"] == 0.5

@@ -187,8 +187,10 @@ def test_kill_9_loses_only_the_steps_since_the_checkpoint(series_file, tmp_path,
     _wait_for_checkpoint(proc, run, 10)
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=60)
-    saved = json.loads((run / "config.json").read_text())["step"]
-    assert saved >= 10 and saved % 5 == 0 and _checkpoint_step(run / "checkpoint.pt") == saved
+    recorded = json.loads((run / "config.json").read_text())["step"]
+    saved = _checkpoint_step(run / "checkpoint.pt")
+    # config.json follows the checkpoint; a kill between the two writes leaves it one checkpoint behind
+    assert recorded >= 10 and recorded % 5 == 0 and saved in (recorded, recorded + 5), (recorded, saved)
     before = list(csv.reader((run / "loss.csv").open()))[1:]
     result = run_cli(capsys, "fit", "--resume", run, "--steps", saved + 3, "--no-progress")
     assert result.rc == 0, result.err

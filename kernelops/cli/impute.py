@@ -44,18 +44,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def load_run(target: str, device: str) -> tuple[Any, Path]:
     """The model of a run folder (or checkpoint file) and the folder outputs default to."""
-    from kernelops.errors import CheckpointError
+    from kernelops.cli.runs import checkpoint_path
     from kernelops.flows import SpectralMeanFlow
 
-    path = Path(target)
-    if path.is_dir():
-        ckpt = path / "checkpoint.pt"
-        if not ckpt.exists():
-            raise CheckpointError(f"{path}: no checkpoint.pt in this folder (is it a `kernelops fit` run folder?)")
-    elif path.exists():
-        ckpt = path
-    else:
-        raise FileNotFoundError(f"no run folder or checkpoint {str(target)!r}")
+    ckpt = checkpoint_path(target)
     return SpectralMeanFlow.load(ckpt, map_location=device), ckpt.parent
 
 

@@ -66,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace, device: object) -> int:
     import numpy as np
 
-    from kernelops.errors import AllocationError, CheckpointError
+    from kernelops.cli.runs import checkpoint_path
+    from kernelops.errors import AllocationError
     from kernelops.flows import SpectralMeanFlow
     from kernelops.flows.distributed import sample_sharded
     from kernelops.utils import distributed as dist
@@ -77,15 +78,7 @@ def _run(args: argparse.Namespace, device: object) -> int:
         value = getattr(args, name)
         if value is not None and value < 1:
             raise ValueError(f"--{name.replace('_', '-')}: expected a positive integer, got {value}")
-    target = Path(args.run)
-    if target.is_dir():
-        ckpt = target / "checkpoint.pt"
-        if not ckpt.exists():
-            raise CheckpointError(f"{target}: no checkpoint.pt in this folder (is it a `kernelops fit` run folder?)")
-    elif target.exists():
-        ckpt = target
-    else:
-        raise FileNotFoundError(f"no run folder or checkpoint {str(target)!r}")
+    ckpt = checkpoint_path(args.run)
     out = output_path(args.out, ckpt.parent)
     if out.is_dir():
         raise IsADirectoryError(f"--out: {out} is a directory; name a file such as {out / 'fake.npy'}")

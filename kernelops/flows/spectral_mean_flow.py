@@ -325,9 +325,7 @@ class SpectralMeanFlow(nn.Module):
         if self.field is None:
             self.build(data.shape[-1], data.shape[1])
         x, mask = self._filled(self.to_model(data.to(self.device)))
-        cfg = self.train_config
-        objective = FlowMatchingObjective(self.path, cfg.target, stability_weight=cfg.stability_weight,
-                                          stability=cfg.stability)
+        objective = self._objective()  # its training-set mask is unused: no batch_index is passed
         if generator is None:
             return objective(self.field, x, mask=mask)
         from kernelops.flows.training import TrainGenerators

@@ -91,8 +91,12 @@ def check_observations(observed: torch.Tensor, mask: torch.Tensor, shape: tuple[
     return y, mask
 
 
-def _conditioning_system(cov_t: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+def conditioning_system(cov_t: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
     """Cholesky factors of M C M + (I − M) for every window's mask M = diag(m).
+
+    Solving with them gives C_oo⁻¹ r_o on the observed entries (and r on the others) for every
+    window at once; the observed diagonal gets a jitter of ``_JITTER`` times C's largest
+    variance. Shared by the conditioning methods here and :func:`kernelops.flows.missing.fill_missing`.
 
     Shape:
         cov_t: (D, D). m: (B, D) bool. returns: (B, D, D).
@@ -136,10 +140,10 @@ def gaussian_update(field: SpectralVelocityField, t: torch.Tensor, prediction: t
     residual = torch.where(flat_m, y.reshape(rows, -1).double() - prediction.reshape(rows, -1).double(), zero)
     group_m = flat_m[::repeats]
     if bool((group_m == group_m[:1]).all()):
-        chol = _conditioning_system(cov_t, group_m[:1])[0]  # (D, D), shared by every row
+        chol = conditioning_system(cov_t, group_m[:1])[0]  # (D, D), shared by every row
         weights = torch.cholesky_solve(residual.T, chol).T
     else:
-        chol = _conditioning_system(cov_t, group_m)  # (groups, D, D)
+        chol = conditioning_system(cov_t, group_m)  # (groups, D, D)
         rhs = residual.reshape(groups, repeats, -1).transpose(1, 2)  # (groups, D, repeats)
         weights = torch.cholesky_solve(rhs, chol).transpose(1, 2).reshape(rows, -1)
     weights = torch.where(flat_m, weights, zero)
@@ -257,5 +261,5 @@ def sample_conditional(field: SpectralVelocityField, path: Any, solver: Any, obs
     return torch.cat(out, dim=0), nfe
 
 
-__all__ = ["ALPHA_FLOOR", "METHODS", "check_observations", "conditional_field", "gaussian_update",
+__all__ = ["ALPHA_FLOOR", "METHODS", "check_observations", "conditioning_system", "conditional_field", "gaussian_update",
            "sample_conditional"]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import torch
 
 from kernelops.errors import ShapeError
+from kernelops.flows.conditional import conditioning_system
 from kernelops.flows.skip import ChannelGaussian, WindowGaussian
 
 #: windows filled together at most (each needs one Cholesky factorisation of its window covariance)
@@ -78,8 +79,7 @@ def fill_missing(x: torch.Tensor, mask: torch.Tensor, skip: WindowGaussian | Cha
         mf = flat_m.double()
         residual = torch.where(flat_m, chunk.reshape(m.shape[0], -1).double() - mean, torch.zeros((), dtype=torch.float64))
         # solve Σ_oo w = r_o per window, as (M Σ M + I − M) w = M r, then fill with mean + Σ_{:,o} w
-        system = mf[:, :, None] * cov * mf[:, None, :] + torch.diag_embed(1.0 - mf)
-        weights = torch.cholesky_solve(residual[:, :, None], torch.linalg.cholesky(system))[:, :, 0]
+        weights = torch.cholesky_solve(residual[:, :, None], conditioning_system(cov, flat_m))[:, :, 0]
         conditional = (mean + (weights * mf) @ cov).reshape(chunk.shape).to(x.dtype)
         out.append(torch.where(m, chunk, conditional))
     return torch.cat(out)

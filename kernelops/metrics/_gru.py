@@ -53,6 +53,16 @@ class GRUHead(nn.Module):
         return self.out(outputs), self.out(last[-1])
 
 
+def train_adam(net: nn.Module, step_loss: Callable[[], torch.Tensor], iterations: int, lr: float) -> None:
+    """Adam at ``lr`` for ``iterations`` steps on ``step_loss()`` (which draws its own batch)."""
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    for _ in range(iterations):
+        loss = step_loss()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+
 def _glorot_(w: torch.Tensor, fan_in: int, fan_out: int, g: torch.Generator) -> None:
     bound = math.sqrt(6.0 / (fan_in + fan_out))
     w.uniform_(-bound, bound, generator=g)
@@ -118,9 +128,4 @@ class GRUSetup:
 
     def train(self, net: GRUHead, step_loss: Callable[[], torch.Tensor]) -> None:
         """Minimise ``step_loss()`` (which draws its own batch) with Adam at lr 1e-3, as the protocol does."""
-        opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-        for _ in range(self.iterations):
-            loss = step_loss()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+        train_adam(net, step_loss, self.iterations, 1e-3)

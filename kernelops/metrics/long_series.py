@@ -18,7 +18,6 @@ them in full and says where ours differ in detail:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -33,7 +32,7 @@ from kernelops.metrics._common import (
     match_sizes,
     resolve_device,
 )
-from kernelops.metrics._gru import GRUHead, init_like_tensorflow
+from kernelops.metrics._gru import GRUHead, init_like_tensorflow, train_adam
 
 MARGINAL_BINS = 50
 TRAIN_RATE = 0.8
@@ -84,16 +83,6 @@ def _split(x: torch.Tensor, g: torch.Generator) -> tuple[torch.Tensor, torch.Ten
     return x[perm[:n_train]], x[perm[n_train:]]
 
 
-def _train(net: nn.Module, loss_of: Callable[[], torch.Tensor], iterations: int, lr: float) -> None:
-    """Adam at ``lr`` for ``iterations`` steps on ``loss_of()`` (which draws its own batch)."""
-    optimizer = torch.optim.Adam(net.parameters(), lr=lr)
-    for _ in range(iterations):
-        loss = loss_of()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-
-
 def classification_score(real: object, fake: object, *, iterations: int = 200, batch_size: int = 32,
                          hidden: int = 32, lr: float = 1e-3, seed: int = 0, device: torch.device | str | None = None,
                          return_accuracy: bool = False) -> float | tuple[float, float]:
@@ -130,7 +119,7 @@ def classification_score(real: object, fake: object, *, iterations: int = 200, b
         logits = torch.cat([net(r_train[i])[1], net(f_train[j])[1]]).squeeze(-1)
         return F.binary_cross_entropy_with_logits(logits, torch.cat([ones, torch.zeros_like(ones)]))
 
-    _train(net, loss_of, iterations, lr)
+    train_adam(net, loss_of, iterations, lr)
     with torch.no_grad():
         logits = torch.cat([net(r_test)[1], net(f_test)[1]]).squeeze(-1)
         labels = torch.cat([torch.ones(r_test.shape[0], device=dev), torch.zeros(f_test.shape[0], device=dev)])
@@ -198,7 +187,7 @@ def prediction_score(real: object, fake: object, *, history: int | None = None, 
         batch = f[torch.randint(f.shape[0], (batch_size,), generator=g).to(dev)]
         return F.mse_loss(net(batch[:, :split]), batch[:, split:])
 
-    _train(net, loss_of, iterations, lr)
+    train_adam(net, loss_of, iterations, lr)
     with torch.no_grad():
         return float(F.mse_loss(net(r[:, :split]), r[:, split:]))
 

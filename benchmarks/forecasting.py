@@ -3,7 +3,7 @@
 Usage (from the repository root, one thread; training takes a while, see ``--steps``)::
 
     OMP_NUM_THREADS=1 python benchmarks/forecasting.py --dataset etth --potential window [--steps 1500]
-        [--batch-size 64] [--samples 10] [--methods gaussian guidance]
+        [--batch-size 64] [--samples 10] [--methods gaussian guidance] [--conditional]
 
 The registered dataset's series (T, d) is split in time: the first 90 % is written to a .npy and
 trained on with ``kernelops fit --data TRAIN.npy --window 48`` (windows of history + horizon,
@@ -13,8 +13,10 @@ into windows of 48 with stride 24, and ``kernelops forecast RUN --input HISTORY.
 on the horizon in the original scale: MSE and MAE of the median of the draws, CRPS of the draws.
 Baselines per channel: the last observed value and the mean of the history; reference: the
 run's skip Gaussian alone, its conditional mean of the horizon given the history (no flow).
-``--run RUN`` reuses a trained run (the split must be the same). Writes
-``OUT/forecasting_<dataset>.md`` and ``.json``.
+``--conditional`` also trains a mask-conditioned run (``kernelops fit --conditional``, same
+settings) and scores it with ``--method field``. ``--run RUN`` / ``--conditional-run RUN`` reuse
+trained runs (the split must be the same); ``--keep DIR`` keeps the runs this script trains.
+Writes ``OUT/forecasting_<dataset>.md`` and ``.json``.
 """
 
 from __future__ import annotations
@@ -65,6 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dataset", required=True, choices=("etth", "energy"))
     parser.add_argument("--run", help="a run trained by this script (skips training)")
+    parser.add_argument("--conditional", action="store_true", help="also train and score a --conditional run")
+    parser.add_argument("--conditional-run", help="a --conditional run trained by this script (implies --conditional)")
+    parser.add_argument("--keep", metavar="DIR", help="keep the trained runs in DIR/<dataset>[-conditional]")
     parser.add_argument("--potential", required=True, choices=("chain", "window"),
                         help="the learned potential of the trained run (passed to kernelops fit)")
     parser.add_argument("--steps", type=int, default=1500, help="training steps (default 1500)")
@@ -86,29 +91,42 @@ def main(argv: list[str] | None = None) -> int:
     if args.max_windows:
         windows = windows[:args.max_windows]
     history, future = windows[:, :HISTORY], windows[:, HISTORY:]
+    conditional = args.conditional or args.conditional_run is not None
     with tempfile.TemporaryDirectory() as tmp:
-        run = args.run
-        if run is None:
-            np.save(Path(tmp) / "train.npy", train)
-            run = str(Path(tmp) / "run")
+        folder = Path(args.keep) if args.keep else Path(tmp)
+        np.save(Path(tmp) / "train.npy", train)
+        train_seconds: dict[str, float | None] = {}
+
+        def trained(given: str | None, name: str, extra: list[str]) -> str:
+            if given is not None:
+                train_seconds[name] = None
+                return given
+            run = str(folder / name)
             started = time.time()
             if cli(["fit", "--data", str(Path(tmp) / "train.npy"), "--window", str(HISTORY + HORIZON), "--steps",
                     str(args.steps), "--batch-size", str(args.batch_size), "--potential", args.potential,
-                    "--out", run, "--no-progress", "--device", "cpu"]) != 0:
+                    "--out", run, "--no-progress", "--device", "cpu", *extra]) != 0:
                 raise SystemExit("forecasting: kernelops fit failed")
-            train_seconds = time.time() - started
-        else:
-            train_seconds = None
+            train_seconds[name] = time.time() - started
+            return run
+
+        # (label, run, method) of every scored forecast
+        scored = [("", run, method) for run in [trained(args.run, args.dataset, [])] for method in args.methods]
+        if conditional:
+            scored.append((" (--conditional run)", trained(args.conditional_run, f"{args.dataset}-conditional",
+                                                           ["--conditional"]), "field"))
+        run = scored[0][1]
         np.save(Path(tmp) / "history.npy", history)
         reference = skip_forecast(run, history)
         results = {}
-        for method in args.methods:
+        for label, scored_run, method in scored:
             out = Path(tmp) / f"{method}.npy"
             started = time.time()
-            if cli(["forecast", run, "--input", str(Path(tmp) / "history.npy"), "--horizon", str(HORIZON),
+            if cli(["forecast", scored_run, "--input", str(Path(tmp) / "history.npy"), "--horizon", str(HORIZON),
                     "--samples", str(args.samples), "--method", method, "--out", str(out), "--device", "cpu"]) != 0:
                 raise SystemExit("forecasting: kernelops forecast failed")
-            results[method] = (np.load(out), np.load(out.with_name(f"{method}_median.npy")), time.time() - started)
+            results[f"{method}{label}"] = (np.load(out), np.load(out.with_name(f"{method}_median.npy")),
+                                           time.time() - started)
     mask = np.ones_like(future)
     rows = [
         {"method": "baseline: last value", "mse": masked_mse(np.repeat(history[:, -1:], HORIZON, 1), future, mask),
@@ -125,8 +143,9 @@ def main(argv: list[str] | None = None) -> int:
                      "crps": crps(draws, future, mask), "seconds": seconds})
     meta = run_meta("forecasting.py", argv or sys.argv[1:], test_windows=int(windows.shape[0]),
                     train_seconds=train_seconds, potential=args.potential, steps=args.steps, batch_size=args.batch_size)
-    trained = (f"trained {args.steps} steps at batch {args.batch_size} (potential {args.potential}) in "
-               f"{train_seconds:.0f} s" if train_seconds is not None else f"run {args.run}")
+    trained = "; ".join(f"{name}: trained {args.steps} steps at batch {args.batch_size} (potential {args.potential}) "
+                        f"in {seconds:.0f} s" if seconds is not None else f"{name}: a given run"
+                        for name, seconds in train_seconds.items())
     lines = [f"# Forecasting on {args.dataset}: history {HISTORY}, horizon {HORIZON}", "",
              f"Command: `{meta['command']}` on {meta['date']}; {meta['machine']}; load {meta['load_average']}; "
              f"{trained}; {meta['test_windows']} test windows from the last 10 % of the series. Original scale.", "",

@@ -9,7 +9,7 @@ Usage (from the repository root, one thread)::
         plugins/kernelops-datasets/kernelops_datasets/files/mujoco/generate_hopper.py /tmp/hopper100.npz 100
     # 2. train, impute, score
     OMP_NUM_THREADS=1 python benchmarks/imputation_mujoco.py --trajectories /tmp/hopper100.npz \\
-        --potential window [--steps 3000] [--test-windows 500] [--samples 10]
+        --potential window [--steps 3000] [--test-windows 500] [--samples 10] [--conditional]
 
 The 10 000 trajectories (10 000 × 100 × 14, generated with seed 123) are split 80/20 in order:
 the first 8 000 train a SpectralMeanFlow (``--potential``, window skip, [0, 1] min-max scaling fit
@@ -20,8 +20,9 @@ blanked entries: MSE of the median of the draws in the original scale and in the
 split's [0, 1] scale, and CRPS of the draws (:mod:`kernelops.metrics.imputation`). Beside them:
 the naive per-channel baselines of ``benchmarks/imputation.py`` (linear interpolation, observed
 mean, last value) and the skip Gaussian's conditional mean given the observed entries (no flow).
-The ``gaussian`` method factorises a 1 400 × 1 400 matrix per window and field evaluation; it
-runs on the first ``--gaussian-windows`` test windows only (0 to skip it).
+``--gaussian-windows`` limits the ``gaussian`` method to the first test windows (0 skips it).
+``--conditional`` also trains a mask-conditioned model (``SpectralMeanFlow(conditional=True)``,
+same settings) and scores it with the ``field`` method.
 
 Writes ``OUT/imputation_mujoco.md`` and ``.json`` (default OUT: benchmarks/results).
 """
@@ -80,10 +81,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--test-windows", type=int, default=500)
     parser.add_argument("--samples", type=int, default=10)
     parser.add_argument("--methods", nargs="+", default=["replacement", "guidance", "gaussian"])
-    parser.add_argument("--gaussian-windows", type=int, default=50)
+    parser.add_argument("--gaussian-windows", type=int, help="score gaussian on this many windows (default all)")
     parser.add_argument("--rates", type=float, nargs="+", default=list(RATES))
     parser.add_argument("--model", help="a .pt saved by an earlier run of this script (skips training)")
     parser.add_argument("--save-model", help="where to save the trained model (.pt)")
+    parser.add_argument("--conditional", action="store_true", help="also train a conditional model, scored with field")
+    parser.add_argument("--conditional-model", help="a conditional .pt saved by an earlier run (implies --conditional)")
+    parser.add_argument("--save-conditional-model", help="where to save the trained conditional model (.pt)")
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results"))
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
@@ -97,25 +101,33 @@ def main(argv: list[str] | None = None) -> int:
     scaler = MinMaxScaler().fit(train)
     span2 = scaler.scale_ ** 2  # (d,): an original-scale squared error / span² is the [0, 1] one
 
-    started = time.time()
-    if args.model:  # the training record sits beside the model (written by --save-model)
-        model = SpectralMeanFlow.load(args.model)
-        record = json.loads(Path(args.model + ".json").read_text()) if Path(args.model + ".json").exists() else {}
-        train_seconds, profile = record.get("train_seconds"), record.get("loss_profile", [])
-        args.steps, args.batch_size = record.get("steps", args.steps), record.get("batch_size", args.batch_size)
-    else:
+    def trained(load: str | None, save: str | None, conditional: bool) -> tuple[SpectralMeanFlow, float | None, list]:
+        """A model loaded (with the training record written beside it) or trained now."""
+        if load:
+            record = json.loads(Path(load + ".json").read_text()) if Path(load + ".json").exists() else {}
+            args.steps, args.batch_size = record.get("steps", args.steps), record.get("batch_size", args.batch_size)
+            return SpectralMeanFlow.load(load), record.get("train_seconds"), record.get("loss_profile", [])
         losses: list[float] = []
-        model = SpectralMeanFlow(potential=args.potential, skip="window", seed=0)
+        started = time.time()
+        model = SpectralMeanFlow(potential=args.potential, skip="window", conditional=conditional, seed=0)
         model.fit(scaler.transform(train).astype(np.float32), steps=args.steps, batch_size=args.batch_size,
                   progress=False, callback=lambda step, loss, lr: losses.append(float(loss)))
-        train_seconds = time.time() - started
+        seconds = time.time() - started
         profile = [float(np.mean(c)) for c in np.array_split(np.asarray(losses), 10)]
-        if args.save_model:
-            model.save(args.save_model)
-            Path(args.save_model + ".json").write_text(json.dumps(
-                {"train_seconds": train_seconds, "loss_profile": profile, "steps": args.steps,
-                 "batch_size": args.batch_size}))
-    print(f"trained in {train_seconds} s; loss by tenth {profile}", flush=True)
+        if save:
+            model.save(save)
+            Path(save + ".json").write_text(json.dumps({"train_seconds": seconds, "loss_profile": profile,
+                                                        "steps": args.steps, "batch_size": args.batch_size}))
+        print(f"trained (conditional={conditional}) in {seconds} s; loss by tenth {profile}", flush=True)
+        return model, seconds, profile
+
+    model, train_seconds, profile = trained(args.model, args.save_model, False)
+    # (label, model, methods) of every scored model
+    scored = [("", model, args.methods)]
+    if args.conditional or args.conditional_model:
+        conditional_model, conditional_seconds, conditional_profile = trained(
+            args.conditional_model, args.save_conditional_model, True)
+        scored.append((", conditional model", conditional_model, ["field"]))
 
     def score(pred: np.ndarray, hidden: np.ndarray, truth: np.ndarray) -> dict:
         err = (pred - truth) ** 2
@@ -133,19 +145,20 @@ def main(argv: list[str] | None = None) -> int:
         ref = scaler.inverse_transform(skip_conditional_mean(model, scaler.transform(x)))
         rows.append({"rate": rate, "method": "skip Gaussian alone, conditional mean (no flow)", "windows": len(test),
                      "crps": None, "seconds": time.time() - t0, **score(ref, hidden, test)})
-        for method in args.methods:
-            n = len(test) if method != "gaussian" else min(args.gaussian_windows, len(test))
+        for label, scored_model, method in ((lab, mod, meth) for lab, mod, meths in scored for meth in meths):
+            n = len(test)
+            if method == "gaussian" and args.gaussian_windows is not None:
+                n = min(args.gaussian_windows, n)
             if n == 0:
                 continue
             t0 = time.time()
-            obs = torch.from_numpy(scaler.transform(x[:n])).to(model.dtype)
-            # gaussian: a few windows per batch, each holds (N·d)² matrices (1 400² here)
-            draws = model.sample(args.samples, observed=obs, method=method, seed=1,
-                                 batch_size=args.samples * (2 if method == "gaussian" else 100)).double().numpy()
+            obs = torch.from_numpy(scaler.transform(x[:n])).to(scored_model.dtype)
+            draws = scored_model.sample(args.samples, observed=obs, method=method, seed=1,
+                                        batch_size=args.samples * 100).double().numpy()
             draws = scaler.inverse_transform(draws)
             draws = np.where(hidden[:n, None], draws, test[:n, None])
             median = np.median(draws, axis=1)
-            rows.append({"rate": rate, "method": f"spectral mean flow, {method} (median of {args.samples})",
+            rows.append({"rate": rate, "method": f"spectral mean flow{label}, {method} (median of {args.samples})",
                          "windows": n, "crps": crps(draws, test[:n], hidden[:n]), "seconds": time.time() - t0,
                          **score(median, hidden[:n], test[:n])})
             # the same windows' baseline, for the rows on a subset
@@ -157,14 +170,19 @@ def main(argv: list[str] | None = None) -> int:
 
     meta = run_meta("imputation_mujoco.py", argv or sys.argv[1:], potential=args.potential, steps=args.steps,
                     batch_size=args.batch_size, test_windows=len(test), samples=args.samples,
-                    train_seconds=train_seconds, loss_profile=profile)
+                    train_seconds=train_seconds, loss_profile=profile,
+                    conditional=None if len(scored) == 1 else {"train_seconds": conditional_seconds,
+                                                               "loss_profile": conditional_profile})
     lines = ["# MuJoCo imputation: hopper windows of 100 steps × 14 channels, entries missing at random", "",
              f"Command: `{meta['command']}` on {meta['date']}; {meta['machine']}; load {meta['load_average']} "
              "(timings unreliable under that load).",
              f"Model: potential {args.potential}, window skip, "
              + (f"{args.steps} steps at batch {args.batch_size} on the 8 000 training windows in {train_seconds or 0:.0f} s; "
                 f"loss by tenth of training {' → '.join(f'{v:.4f}' for v in profile)}"
-                + (f" (trained by an earlier run, loaded from {args.model})." if args.model else ".")),
+                + (f" (trained by an earlier run, loaded from {args.model})." if args.model else "."))
+             + ("" if len(scored) == 1 else
+                f" Conditional model (`conditional=True`, same settings): {conditional_seconds or 0:.0f} s; loss by "
+                f"tenth {' → '.join(f'{v:.4f}' for v in conditional_profile)}."),
              f"Test: the first {len(test)} of the 2 000 held-out windows (rows marked otherwise use fewer). "
              "MSE on the blanked entries, original scale and the training split's [0, 1] scale; CRPS: CSDI's "
              "normalised quantile loss of the draws (original scale).", ""]

@@ -41,7 +41,7 @@ HELP = "train a spectral mean flow on a dataset or a file and write a run folder
 #: TrainConfig (kernelops.flows.config, which imports no torch), the same defaults Python uses
 RUN_DEFAULTS: dict[str, Any] = {"path": DEFAULT_PATH, "solver": DEFAULT_SOLVER, "seed": 0, "device": "auto",
                                 "sample_steps": None, "plot_samples": 256}
-_FIELD_FLAGS = ("potential", "depth", "width", "rank", "skip")
+_FIELD_FLAGS = ("potential", "depth", "width", "rank", "skip", "conditional")
 _TRAIN_FLAGS = ("steps", "batch_size", "lr", "warmup", "target", "stability_weight", "checkpoint_every")
 _MODEL_FLAGS = ("path", "seed", "sample_steps", "solver", *_FIELD_FLAGS)
 
@@ -84,6 +84,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                             "and covariance (window: samples the training length only), or each feature's mean and "
                             "variance (channel: any length), or none: v = −∇f learned directly, better for data far "
                             f"from Gaussian such as stock prices (any length); default {field.skip}")
+    model.add_argument("--conditional", action="store_true", default=None,
+                       help="train a mask-conditioned field (random masks per window), for `kernelops impute` and "
+                            "`kernelops forecast` with --method field; it still samples unconditionally. Window "
+                            "potential and window skip only (docs/conditional_generation.md)")
     model.add_argument("--stability-weight", type=float,
                        help="weight of the eigenvalue (stability) regulariser, chain potential only (default "
                             f"{train.stability_weight}: off; docs/spectral_mean_flow.md)")

@@ -25,9 +25,10 @@ def add_common_arguments(parser: argparse.ArgumentParser, default_out: str) -> N
     parser.add_argument("--out", metavar="FILE.npy", help=f"output file (default RUN/{default_out}); the median goes "
                                                           "beside it with _median added to the name")
     parser.add_argument("--method", choices=METHODS,
-                        help="conditioning: gaussian (through the window skip's covariance; needs --skip window), "
-                             "replacement, or guidance (docs/conditional_generation.md); default gaussian for a "
-                             "run with the window skip, guidance otherwise")
+                        help="conditioning: field (the mask-conditioned field of a run trained with --conditional), "
+                             "gaussian (through the window skip's covariance; needs --skip window), replacement, "
+                             "or guidance (docs/conditional_generation.md); default field for a --conditional run, "
+                             "else gaussian with the window skip, guidance otherwise")
     parser.add_argument("--guidance-scale", type=float, default=1.0, help="strength of --method guidance (default 1)")
     parser.add_argument("--steps", type=int, help="solver steps (default: the run's --sample-steps)")
     parser.add_argument("--solver", help="ODE solver name (default: the run's)")
@@ -105,7 +106,7 @@ def complete(model: Any, windows: Any, args: argparse.Namespace) -> tuple[Any, i
     scaler = MinMaxScaler.from_state_dict(model.scaler_state) if model.scaler_state else None
     scaled = scaler.transform(windows) if scaler is not None else windows
     observed = torch.from_numpy(scaled).to(model.dtype)
-    args.method = args.method or ("gaussian" if model.field_config.skip == "window" else "guidance")
+    args.method = args.method or model.default_method
     draws, nfe = model.sample(args.samples, steps=args.steps, solver=args.solver, seq_len=windows.shape[1],
                               batch_size=args.batch_size, seed=args.seed, return_nfe=True, observed=observed,
                               method=args.method, guidance_scale=args.guidance_scale)

@@ -2,9 +2,14 @@
 
 Given observations y on the entries where the mask m is 1, each method integrates a modified
 field from the source (t = 0) to the data (t = 1) and finally sets the observed entries to y.
-All three are written for an affine path x_t = α_t x₁ + σ_t ε and a field v_t(x) = a_t x + b_t D_t(x)
+All are written for an affine path x_t = α_t x₁ + σ_t ε and a field v_t(x) = a_t x + b_t D_t(x)
 with a clean-window prediction D (:class:`~kernelops.flows.SpectralVelocityField`); the
 conditional field we want is v_t(x | y) = a_t x + b_t E[x₁ | x_t = x, x₁ᵒ = y].
+
+* ``"field"`` — a field trained for it (``FieldConfig(conditional=True)``): D_t(x | y, m) is the
+  skip Gaussian's exact posterior mean given x_t and x₁ᵒ = y plus a learned part that reads the
+  mask and y (:mod:`kernelops.flows.field`, :mod:`kernelops.flows.masks`). No extra cost beyond
+  the conditioning of the skip.
 
 * ``"gaussian"`` — condition the x₁-prediction with the skip's Gaussian. If the windows were
   N(μ, Σ), the clean window given x_t would be Gaussian with mean D_t(x) and covariance
@@ -15,8 +20,8 @@ conditional field we want is v_t(x | y) = a_t x + b_t E[x₁ | x_t = x, x₁ᵒ 
   We apply this update to the model's own D (skip plus learned part) with the window skip's
   fitted Σ. Exact (up to the ODE solver) when the data are Gaussian and D is the Gaussian
   posterior mean (the learned part is zero); the observed coordinates then follow the
-  conditional path α_t y + σ_t ε exactly. Needs ``skip="window"``; one Cholesky factorisation of
-  an (N·d) × (N·d) matrix per window and field evaluation.
+  conditional path α_t y + σ_t ε exactly. Needs ``skip="window"``; one Gaussian conditioning
+  per distinct mask and field evaluation (below).
 * ``"replacement"`` — guidance-free: at every field evaluation the observed coordinates of the
   state are replaced by the path's sample given x₁ᵒ = y, α_t y + σ_t ε (the same noise ε the
   draw started from), and their velocity by the path's, α'_t y + σ'_t ε. Cheap and works for
@@ -31,6 +36,12 @@ conditional field we want is v_t(x | y) = a_t x + b_t E[x₁ | x_t = x, x₁ᵒ 
   Gaussian data with independent coordinates the term never reaches the free coordinates (they
   keep their exact law), with correlated ones it under-conditions them (measured in
   docs/conditional_generation.md). One backward pass through the field per evaluation.
+
+The Gaussian conditioning ("gaussian", and the skip of "field") keeps the skip covariance's
+leading ``kernelops.flows.skip.CONDITION_RANK`` (256) eigen-directions exactly and gives the
+others their mean variance (:meth:`~kernelops.flows.skip.WindowGaussian.posterior_covariance`),
+so one mask costs a Woodbury solve of that rank instead of a factorisation of the whole (N·d)²
+matrix; it is exact for windows of up to that many values.
 """
 
 from __future__ import annotations
@@ -44,9 +55,10 @@ from kernelops.errors import ShapeError
 
 if TYPE_CHECKING:
     from kernelops.flows.field import SpectralVelocityField
+    from kernelops.flows.skip import PosteriorCovariance
 
 #: conditioning methods of :func:`sample_conditional` (module docstring)
-METHODS = ("gaussian", "replacement", "guidance")
+METHODS = ("field", "gaussian", "replacement", "guidance")
 #: α_t below this counts as this in the guidance weight. The weight grows as 1/α_t; the exact
 #: posterior mean's Jacobian shrinks as α_t and cancels it, a learned one does not, so near t = 0
 #: a small floor multiplies the learned part's error (with 1e-3, guidance with the window
@@ -96,7 +108,8 @@ def conditioning_system(cov_t: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
 
     Solving with them gives C_oo⁻¹ r_o on the observed entries (and r on the others) for every
     window at once; the observed diagonal gets a jitter of ``_JITTER`` times C's largest
-    variance. Shared by the conditioning methods here and :func:`kernelops.flows.missing.fill_missing`.
+    variance. The dense exact solve of :func:`kernelops.flows.missing.fill_missing` (run once
+    before training); sampling and the mask-conditioned field use :func:`condition_on_observed`.
 
     Shape:
         cov_t: (D, D). m: (B, D) bool. returns: (B, D, D).
@@ -108,6 +121,67 @@ def conditioning_system(cov_t: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
     return torch.linalg.cholesky(system + torch.diag_embed(diag))
 
 
+def masked_gram(eigvecs: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """Uᵀ diag(m) U for every mask, summed over the observed rows or subtracted over the missing
+    ones, whichever are fewer (U has orthonormal columns, so Uᵀ U = I).
+
+    Shape:
+        eigvecs: (D, k). masks: (n, D) bool. returns: (n, k, k).
+    """
+    rank = eigvecs.shape[1]
+    eye = torch.eye(rank, dtype=eigvecs.dtype, device=eigvecs.device)
+    out = torch.empty(masks.shape[0], rank, rank, dtype=eigvecs.dtype, device=eigvecs.device)
+    for i, mask in enumerate(masks):
+        if 2 * int(mask.sum()) <= mask.numel():
+            rows = eigvecs[mask]
+            out[i] = rows.T @ rows
+        else:
+            rows = eigvecs[~mask]
+            out[i] = eye - rows.T @ rows
+    return out
+
+
+def condition_on_observed(cov: PosteriorCovariance, prediction: torch.Tensor, y: torch.Tensor, m: torch.Tensor
+                          ) -> torch.Tensor:
+    """prediction + C[:, o] C[o, o]⁻¹ (y − predictionᵒ): a Gaussian with mean ``prediction`` and
+    covariance C, conditioned on its observed entries being y.
+
+    C = f I + U diag(δ) Uᵀ (:meth:`~kernelops.flows.skip.WindowGaussian.posterior_covariance`),
+    so C_oo⁻¹ comes from the Woodbury identity with one k × k factorisation,
+    f I_k + √δ (U_oᵀ U_o) √δ: O(N·d·k²) per mask instead of O((N·d)³). Computed in float64. With
+    one time for every row (sampling), rows that share a mask share the factorisation (K draws of
+    a window, or every window of a forecast); with one time per row (training), each row has its own.
+
+    Shape:
+        cov: eigvecs (D, k); excess (k,) or (B, k); floor () or (B,). prediction, y, m: (B, N, d).
+        returns: (B, N, d).
+    """
+    u, excess, floor = cov
+    rows, rank = prediction.shape[0], u.shape[1]
+    flat_m = m.reshape(rows, -1)
+    zero = torch.zeros((), dtype=torch.float64, device=y.device)
+    residual = torch.where(flat_m, y.reshape(rows, -1).double() - prediction.reshape(rows, -1).double(), zero)
+    masks, which = torch.unique(flat_m, dim=0, return_inverse=True)
+    gram = masked_gram(u, masks)
+    root = excess.sqrt()
+    projected = root * (residual @ u)  # √δ ⊙ U_oᵀ r, (B, k)
+    eye = torch.eye(rank, dtype=torch.float64, device=u.device)
+    if excess.dim() == 1:  # one time: one factorisation per distinct mask
+        chol = torch.linalg.cholesky(floor * eye + root[:, None] * gram * root[None, :])
+        solved = torch.empty_like(projected)
+        for j in range(masks.shape[0]):
+            rows_j = (which == j).nonzero()[:, 0]
+            solved[rows_j] = torch.cholesky_solve(projected[rows_j].T, chol[j]).T
+        f = floor
+    else:
+        system = floor[:, None, None] * eye + root[:, :, None] * gram[which] * root[:, None, :]
+        solved = torch.cholesky_solve(projected[:, :, None], torch.linalg.cholesky(system))[:, :, 0]
+        f = floor[:, None]
+    weights = torch.where(flat_m, (residual - (root * solved) @ u.T) / f, zero)  # C_oo⁻¹ r_o (Woodbury)
+    update = f * weights + (excess * (weights @ u)) @ u.T  # C[:, o] w
+    return prediction + update.reshape(prediction.shape).to(prediction.dtype)
+
+
 def _require_window_skip(field: SpectralVelocityField) -> Any:
     skip = getattr(field, "skip", None)
     if skip is None or getattr(skip, "kind", None) != "window":
@@ -117,42 +191,25 @@ def _require_window_skip(field: SpectralVelocityField) -> Any:
 
 
 def gaussian_update(field: SpectralVelocityField, t: torch.Tensor, prediction: torch.Tensor, y: torch.Tensor,
-                    m: torch.Tensor, repeats: int = 1) -> torch.Tensor:
+                    m: torch.Tensor) -> torch.Tensor:
     """D + C_t[:, o] C_t[o, o]⁻¹ (y − Dᵒ) with the window skip's posterior covariance C_t.
 
-    Computed in float64 (C_t spans many orders of magnitude near t = 1). Rows come in groups of
-    ``repeats`` consecutive draws of one window (same y and mask): one factorisation per group,
-    or a single one when every group has the same mask (forecasting: the history is observed in
-    every window), which turns B factorisations of an (N·d)² matrix into one.
-
     Shape:
-        t: (). prediction, y, m: (B, N, d) with B a multiple of ``repeats``. returns: (B, N, d).
+        t: (). prediction, y, m: (B, N, d). returns: (B, N, d).
     """
     skip = _require_window_skip(field)
     c = field.path.schedule.evaluate(t.double())
-    lam, q = skip.eigvals.double(), skip.eigvecs.double()
-    post = lam * c.sigma**2 / (c.alpha**2 * lam + c.sigma**2)
-    cov_t = (q * post) @ q.T
-    rows = prediction.shape[0]
-    groups = rows // repeats
-    flat_m = m.reshape(rows, -1)
-    zero = torch.zeros((), dtype=torch.float64, device=y.device)
-    residual = torch.where(flat_m, y.reshape(rows, -1).double() - prediction.reshape(rows, -1).double(), zero)
-    group_m = flat_m[::repeats]
-    if bool((group_m == group_m[:1]).all()):
-        chol = conditioning_system(cov_t, group_m[:1])[0]  # (D, D), shared by every row
-        weights = torch.cholesky_solve(residual.T, chol).T
-    else:
-        chol = conditioning_system(cov_t, group_m)  # (groups, D, D)
-        rhs = residual.reshape(groups, repeats, -1).transpose(1, 2)  # (groups, D, repeats)
-        weights = torch.cholesky_solve(rhs, chol).transpose(1, 2).reshape(rows, -1)
-    weights = torch.where(flat_m, weights, zero)
-    update = weights @ cov_t  # C symmetric: the rows are C[:, o] w
-    return prediction + update.reshape(prediction.shape).to(prediction.dtype)
+    return condition_on_observed(skip.posterior_covariance(c.alpha, c.sigma), prediction, y, m)
+
+
+def _require_conditional(field: SpectralVelocityField) -> None:
+    if not getattr(getattr(field, "config", None), "conditional", False):
+        raise ValueError("method='field' needs a mask-conditioned field: train with conditional=True "
+                         "(kernelops fit --conditional); for this model use 'gaussian', 'replacement' or 'guidance'")
 
 
 def conditional_field(field: SpectralVelocityField, path: Any, y: torch.Tensor, m: torch.Tensor, eps: torch.Tensor, *,
-                      method: str = "gaussian", guidance_scale: float = 1.0, repeats: int = 1
+                      method: str = "gaussian", guidance_scale: float = 1.0
                       ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """The velocity f(t, x) of one conditioning method, for a solver (module docstring).
 
@@ -164,19 +221,25 @@ def conditional_field(field: SpectralVelocityField, path: Any, y: torch.Tensor, 
         eps: the standardised source noise of each draw (x₀/σ₀), for "replacement".
         method: one of :data:`METHODS`.
         guidance_scale: multiplies the guidance term (method "guidance").
-        repeats: rows come in groups of this many draws of one window (same y and m).
 
     Shape:
         y, m, eps: (B, N, d); the returned f takes t: () and x: (B, N, d).
     """
     if method not in METHODS:
         raise ValueError(f"method: expected one of {METHODS}, got {method!r}")
+    if method == "field":
+        _require_conditional(field)
+
+        def given(t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+            return field(t, x, observed=y, mask=m)
+        return given
+
     if method == "gaussian":
         _require_window_skip(field)
 
         def conditioned(t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
             _, _, a, b, _, _ = field.coefficients(t.reshape(1).to(x.dtype))
-            prediction = gaussian_update(field, t, field.denoise(t, x), y, m, repeats)
+            prediction = gaussian_update(field, t, field.denoise(t, x), y, m)
             return a * x + b * prediction
         return conditioned
 
@@ -237,7 +300,8 @@ def sample_conditional(field: SpectralVelocityField, path: Any, solver: Any, obs
         raise ValueError(f"batch_size: expected a positive integer, got {batch_size!r}")
     if method not in METHODS:
         raise ValueError(f"method: expected one of {METHODS}, got {method!r}")
-    y_all, m_all = check_observations(observed, mask, (field.seq_len, field.in_dim) if method == "gaussian" else None)
+    y_all, m_all = check_observations(observed, mask, (field.seq_len, field.in_dim)
+                                      if method in ("field", "gaussian") else None)
     windows, shape = y_all.shape[0], tuple(y_all.shape[1:])
     noise = path.sample_source((windows, samples, *shape), generator=generator, dtype=dtype)
     per_batch = max(1, batch_size // samples)
@@ -252,7 +316,7 @@ def sample_conditional(field: SpectralVelocityField, path: Any, solver: Any, obs
             m = m_all[start:stop].to(device).repeat_interleave(samples, dim=0)
             x0 = noise[start:stop].reshape(k, *shape).to(device)
             f = conditional_field(field, path, y, m, x0 / path.source_std, method=method,
-                                  guidance_scale=guidance_scale, repeats=samples)
+                                  guidance_scale=guidance_scale)
             result = solver.solve(f, x0, 0.0, 1.0, steps)
             nfe = max(nfe, int(result.nfe))
             out.append(torch.where(m, y, result.x).reshape(stop - start, samples, *shape))
@@ -261,5 +325,5 @@ def sample_conditional(field: SpectralVelocityField, path: Any, solver: Any, obs
     return torch.cat(out, dim=0), nfe
 
 
-__all__ = ["ALPHA_FLOOR", "METHODS", "check_observations", "conditioning_system", "conditional_field", "gaussian_update",
-           "sample_conditional"]
+__all__ = ["ALPHA_FLOOR", "METHODS", "check_observations", "condition_on_observed", "conditioning_system",
+           "conditional_field", "gaussian_update", "masked_gram", "sample_conditional"]

@@ -103,6 +103,12 @@ class FieldConfig(_Config):
             any length, cost linear in it); the network adds what is not Gaussian. "none": no
             skip and no preconditioning, v = −∇f learned directly with the plain flow-matching
             loss (better on data far from Gaussian, such as Stocks; docs/spectral_mean_flow.md).
+        conditional: train a mask-conditioned field, D_t(x | y, m): the potential also reads
+            which entries are observed and their values, the skip becomes the Gaussian's exact
+            posterior mean given both x_t and the observed entries, and training draws a random
+            conditioning mask for every window (:mod:`kernelops.flows.masks`). The same model
+            then imputes and forecasts with ``method="field"`` and still samples unconditionally
+            (an empty mask). Needs potential="window" and skip="window".
     """
 
     depth: int | None = None
@@ -113,6 +119,7 @@ class FieldConfig(_Config):
     time_features: int = 16
     hidden_mult: int = 2
     skip: str = "window"
+    conditional: bool = False
 
     def __post_init__(self) -> None:
         # sizes left open take the potential's own defaults (kept open for an unknown potential,
@@ -141,6 +148,12 @@ class FieldConfig(_Config):
         _positive_int("hidden_mult", self.hidden_mult)
         if self.skip not in SKIPS:
             raise ValueError(f"skip: expected one of {SKIPS}, got {self.skip!r}")
+        if not isinstance(self.conditional, bool):
+            raise ValueError(f"conditional: expected True or False, got {self.conditional!r}")
+        if self.conditional and (self.potential, self.skip) != ("window", "window"):
+            raise ValueError(f"conditional: a mask-conditioned field needs potential='window' and skip='window' "
+                             f"(it reads the whole window and conditions the window skip's Gaussian), got "
+                             f"potential={self.potential!r}, skip={self.skip!r}")
 
     @property
     def chain_rank(self) -> int:

@@ -36,6 +36,7 @@ import torch
 from torch import nn
 
 from kernelops.errors import ShapeError
+from kernelops.flows.conditional import condition_on_observed
 from kernelops.flows.config import FieldConfig
 from kernelops.flows.missing import fill_missing, observed_mask
 from kernelops.flows.potentials import ChainPotential, WindowPotential, build_potential
@@ -118,21 +119,55 @@ class SpectralVelocityField(nn.Module):
     # -- the field ---------------------------------------------------------------------------
     # The public methods check their inputs and evaluate the schedule once; the private ones
     # take the per-sequence times and, where needed, the coefficients.
-    def _learned(self, t_b: torch.Tensor, x: torch.Tensor, c_in: torch.Tensor | None) -> torch.Tensor:
+    def _condition(self, x: torch.Tensor, observed: torch.Tensor | None, mask: torch.Tensor | None
+                   ) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """(y, m) for a mask-conditioned field: y the observations (0 where unobserved), m bool."""
+        if observed is None and mask is None:
+            return None
+        if not self.config.conditional:
+            raise ValueError("observed, mask: this field is not mask-conditioned (FieldConfig(conditional=True)); "
+                             "condition it with kernelops.flows.conditional instead")
+        if observed is None or mask is None:
+            raise ValueError("observed, mask: give both or neither")
+        if observed.shape != x.shape or mask.shape != x.shape:
+            raise ShapeError(f"observed, mask: expected the shape of x {tuple(x.shape)}, "
+                             f"got {tuple(observed.shape)} and {tuple(mask.shape)}")
+        m = mask if mask.dtype == torch.bool else mask != 0
+        return torch.where(m, observed, torch.zeros((), dtype=observed.dtype, device=observed.device)), m
+
+    def _learned(self, t_b: torch.Tensor, x: torch.Tensor, c_in: torch.Tensor | None,
+                 condition: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         keep_graph = torch.is_grad_enabled()
         with torch.enable_grad():
             y = x if c_in is None else c_in[:, None, None] * x
             if not (keep_graph and y.requires_grad):
                 y = y.detach().requires_grad_(True)
-            f = self.potential_net(y, t_b)
+            if condition is None:
+                f = self.potential_net(y, t_b)
+            else:  # the observed entries of the state are noise around y: the network reads y itself
+                observed, m = condition
+                given = m.to(y.dtype)
+                f = self.potential_net(y * (1 - given), t_b, (given, observed / self.sigma_data))
             (grad,) = torch.autograd.grad(f.sum(), y, create_graph=keep_graph)
         return -grad
 
-    def _denoise(self, t_b: torch.Tensor, x: torch.Tensor, coefficients: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    def _denoise(self, t_b: torch.Tensor, x: torch.Tensor, coefficients: tuple[torch.Tensor, ...],
+                 condition: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         alpha, sigma, a, b, c_in, c_out = coefficients
         if self.skip is None:  # v = F: the prediction the field implies, (v − a x)/b
             return (self._learned(t_b, x, None) - a[:, None, None] * x) / b[:, None, None]
-        return self.skip(x, alpha, sigma) + c_out[:, None, None] * self._learned(t_b, x, c_in)
+        skip = self.skip(x, alpha, sigma)
+        if condition is None:
+            return skip + c_out[:, None, None] * self._learned(t_b, x, c_in)
+        observed, m = condition
+        if bool(m.any()):  # the skip's Gaussian given x_t and the observed entries: exact if the data were Gaussian
+            assert isinstance(self.skip, WindowGaussian)  # FieldConfig.validate: conditional needs skip="window"
+            shared = bool((t_b == t_b[0]).all())
+            cov = self.skip.posterior_covariance(alpha[:1].squeeze(0), sigma[:1].squeeze(0)) if shared else \
+                self.skip.posterior_covariance(alpha, sigma)
+            skip = condition_on_observed(cov, skip, observed, m)
+        clean = skip + c_out[:, None, None] * self._learned(t_b, x, c_in, condition)
+        return torch.where(m, observed, clean)
 
     def learned(self, t: float | torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """F_t(c_in x) = −∇_y f_t(y) at y = c_in(t)·x (kept in the graph when grad mode is on;
@@ -144,27 +179,34 @@ class SpectralVelocityField(nn.Module):
         t_b = self._times(t, x)
         return self._learned(t_b, x, None if self.skip is None else self.coefficients(t_b)[4])
 
-    def denoise(self, t: float | torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    def denoise(self, t: float | torch.Tensor, x: torch.Tensor, *, observed: torch.Tensor | None = None,
+                mask: torch.Tensor | None = None) -> torch.Tensor:
         """D_t(x) = S_t(x) + c_out(t)·F_t(c_in x), the prediction of the clean window.
 
-        Shape:
-            x: (batch, N, d). returns: (batch, N, d).
-        """
-        t_b = self._times(t, x)
-        return self._denoise(t_b, x, self.coefficients(t_b))
-
-    def forward(self, t: float | torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """v_t(x) = a_t x + b_t D_t(x).
+        A mask-conditioned field (``FieldConfig(conditional=True)``) also takes the observations:
+        then S_t is the skip Gaussian's mean given x_t and x₁ᵒ = y, F reads (m, y), and D equals
+        y on the observed entries. Without them it predicts unconditionally (an empty mask).
 
         Shape:
-            t: float, 0-d or (batch,). x: (batch, N, d). returns: (batch, N, d).
+            x, observed, mask: (batch, N, d). returns: (batch, N, d).
         """
         t_b = self._times(t, x)
+        return self._denoise(t_b, x, self.coefficients(t_b), self._condition(x, observed, mask))
+
+    def forward(self, t: float | torch.Tensor, x: torch.Tensor, *, observed: torch.Tensor | None = None,
+                mask: torch.Tensor | None = None) -> torch.Tensor:
+        """v_t(x) = a_t x + b_t D_t(x) (with ``observed`` and ``mask``: v_t(x | y, m), see :meth:`denoise`).
+
+        Shape:
+            t: float, 0-d or (batch,). x, observed, mask: (batch, N, d). returns: (batch, N, d).
+        """
+        t_b = self._times(t, x)
+        condition = self._condition(x, observed, mask)
         if self.skip is None:
             return self._learned(t_b, x, None)
         coefficients = self.coefficients(t_b)
         a, b = coefficients[2], coefficients[3]
-        return a[:, None, None] * x + b[:, None, None] * self._denoise(t_b, x, coefficients)
+        return a[:, None, None] * x + b[:, None, None] * self._denoise(t_b, x, coefficients, condition)
 
     def potential(self, t: float | torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """Φ_t(x) with v_t = −∇ₓΦ_t: −(a_t|x|²/2 + b_t [ψ_t(x) − (c_out/c_in) f_t(c_in x)]).
@@ -227,8 +269,9 @@ class SpectralVelocityField(nn.Module):
     def extra_repr(self) -> str:
         cfg = self.config
         rank = f"rank={cfg.chain_rank}, " if cfg.potential == "chain" else ""
+        conditional = "conditional=True, " if cfg.conditional else ""
         return (f"in_dim={self.in_dim}, seq_len={self.seq_len}, potential={cfg.potential!r}, depth={cfg.depth}, "
-                f"width={cfg.width}, {rank}skip={cfg.skip!r}, sigma_data={float(self.sigma_data):.3g}")
+                f"width={cfg.width}, {rank}skip={cfg.skip!r}, {conditional}sigma_data={float(self.sigma_data):.3g}")
 
 
 __all__ = ["INITIAL_LEARNED_RMS", "ChainPotential", "SpectralVelocityField", "WindowPotential"]

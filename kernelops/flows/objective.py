@@ -25,6 +25,14 @@ The windows themselves must be finite: fill the missing entries first
 (:func:`kernelops.flows.missing.fill_missing`, which says what they get); a batch with NaN and
 no mask is refused, so NaN never reaches the network.
 
+**Mask-conditioned fields** (``FieldConfig(conditional=True)``). Every window gets a random
+conditioning mask c (:func:`kernelops.flows.masks.draw_condition_masks`, drawn on the noise
+generator; on data with gaps only observed entries can be given), the field predicts
+D_t(x_t | x₁ᶜ, c), and the loss is taken where the window is observed but not given. The
+posterior target keeps its meaning, the training set's E[x₁ | x_t, x₁ᶜ]: where nothing is given
+that is the unconditional posterior mean, and where something is, it is the drawn window itself
+(no other training window has exactly those values).
+
 **Stability regulariser.** With ``stability_weight`` w > 0 the loss is L(θ) + w·R(λ(θ)), R the
 eigenvalue penalty of the chain potential's spectral heads (:mod:`kernelops.flows.stability`).
 """
@@ -37,6 +45,7 @@ import torch
 from torch import nn
 
 from kernelops.flows.config import STABILITY_PENALTIES, TARGETS
+from kernelops.flows.masks import draw_condition_masks
 from kernelops.flows.training import TrainGenerators
 
 #: with target="posterior", data sets larger than this use a random subset of this many windows
@@ -117,10 +126,13 @@ class FlowMatchingObjective:
         Shape:
             x1: (batch, N, d). data: (num, N, d). mask: (batch, N, d). returns: ().
         """
+        conditional = bool(getattr(getattr(field, "config", None), "conditional", False))
         if mask is None and self.data_mask is not None and batch_index is not None:
             mask = self.data_mask[batch_index.to(self.data_mask.device)]
         if mask is None and bool(torch.isnan(x1).any()):
             raise ValueError("x1: has NaN entries; fill them (kernelops.flows.missing.fill_missing) and pass mask=")
+        if mask is not None and mask.shape != x1.shape:
+            raise ValueError(f"mask: expected the shape of x1 {tuple(x1.shape)}, got {tuple(mask.shape)}")
         g_time = generators.time if generators is not None else None
         g_noise = generators.noise if generators is not None else None
         batch = x1.shape[0]
@@ -128,21 +140,28 @@ class FlowMatchingObjective:
         t = self.path.sample_t(batch, generator=g_time, dtype=x1.dtype).to(x1.device)
         x0 = self.path.sample_source(tuple(x1.shape), generator=g_noise, dtype=x1.dtype).to(x1.device)
         x_t = self.path.sample(x0, x1, t).x_t
+        clean = x1
         if self.target == "posterior":
             reference = x1 if data is None else data
             if data is not None and batch_index is not None and generators is not None:
                 reference = self.reference(data, batch_index, generators.batch)
             clean = self.path.posterior_mean(x_t, t, reference)
+        if conditional:
+            given = draw_condition_masks(batch, x1.shape[1], x1.shape[2], generator=g_noise, device=x1.device)
+            if mask is not None:
+                given = given & mask.to(device=x1.device, dtype=torch.bool)
+            if self.target == "posterior":  # given anything, the posterior mean is the window itself
+                clean = torch.where(given.flatten(1).any(1)[:, None, None], x1, clean)
+            prediction = field.denoise(t, x_t, observed=x1, mask=given)  # type: ignore[operator]
+            # the loss is taken where the entry is to be generated (and is observed in the data)
+            mask = ~given if mask is None else ~given & mask.to(device=x1.device, dtype=torch.bool)
         else:
-            clean = x1
-        prediction = field.denoise(t, x_t)  # type: ignore[operator]  # a field method, not a submodule
+            prediction = field.denoise(t, x_t)  # type: ignore[operator]  # a field method, not a submodule
         weight = field.loss_weight(t)  # type: ignore[operator]
         error = weight[:, None, None] * (prediction - clean).square()
         if mask is None:
             loss = error.mean()
         else:
-            if mask.shape != x1.shape:
-                raise ValueError(f"mask: expected the shape of x1 {tuple(x1.shape)}, got {tuple(mask.shape)}")
             m = mask.to(device=error.device, dtype=error.dtype)
             loss = (error * m).sum() / m.sum().clamp_min(1.0)
         if self.stability_weight > 0:

@@ -97,18 +97,21 @@ class WindowPotential(nn.Module):
         width: units per hidden layer.
         time_features: size of γ(t) (even; 0 disables t).
         max_frequency: highest angular frequency of γ is π·max_frequency.
+        conditional: also read a condition (mask, observed values): the MLP's input becomes
+            [vec(y), vec(m), vec(v), γ(t)] (the mask-conditioned field, :mod:`kernelops.flows.masks`).
         dtype: parameter dtype.
     """
 
     needs_calibration = False
 
     def __init__(self, seq_len: int, in_dim: int, depth: int = 3, width: int = 512, time_features: int = 16,
-                 max_frequency: float = 64.0, dtype: torch.dtype = torch.float32):
+                 max_frequency: float = 64.0, conditional: bool = False, dtype: torch.dtype = torch.float32):
         super().__init__()
         self.seq_len, self.in_dim = int(seq_len), int(in_dim)
+        self.conditional = bool(conditional)
         self.register_buffer("time_freqs", time_frequencies(time_features, max_frequency).to(dtype))
         layers: list[nn.Module] = []
-        fan_in = self.seq_len * self.in_dim + 2 * (time_features // 2)
+        fan_in = (3 if self.conditional else 1) * self.seq_len * self.in_dim + 2 * (time_features // 2)
         for _ in range(depth):
             layers += [nn.Linear(fan_in, width, dtype=dtype), nn.SiLU()]
             fan_in = width
@@ -117,17 +120,33 @@ class WindowPotential(nn.Module):
         self.readout = nn.Linear(width, 1, bias=False, dtype=dtype)
         nn.init.zeros_(self.readout.weight)
 
-    def forward(self, y: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def forward(self, y: torch.Tensor, t: torch.Tensor,
+                condition: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         """The potential of every window.
 
+        Args:
+            y: the (scaled) state.
+            t: flow times.
+            condition: for a conditional potential, (m, v): the mask (1 = observed) and the
+                observed values (0 elsewhere), both in y's dtype; None means nothing observed.
+
         Shape:
-            y: (batch, N, d) with (N, d) the built shape. t: (batch,). returns: (batch,).
+            y, m, v: (batch, N, d) with (N, d) the built shape. t: (batch,). returns: (batch,).
         """
         if tuple(y.shape[1:]) != (self.seq_len, self.in_dim):
             raise ShapeError(f"x: the window potential was built for windows of shape (N, d) = ({self.seq_len}, "
                              f"{self.in_dim}), got {tuple(y.shape[1:])}; sample that length, or train with "
                              "potential='chain' and skip='channel' to sample any length")
-        inp = torch.cat([y.flatten(1), sinusoidal_time_embedding(t, self.get_buffer("time_freqs"))], dim=-1)
+        parts = [y.flatten(1)]
+        if self.conditional:
+            if condition is None:
+                zeros = y.new_zeros(y.shape[0], 2 * y[0].numel())
+                parts.append(zeros)
+            else:
+                parts += [condition[0].flatten(1), condition[1].flatten(1)]
+        elif condition is not None:
+            raise ValueError("condition: this window potential was built without conditional=True")
+        inp = torch.cat([*parts, sinusoidal_time_embedding(t, self.get_buffer("time_freqs"))], dim=-1)
         return self.readout(self.body(inp)).squeeze(-1)
 
     @torch.no_grad()
@@ -136,7 +155,7 @@ class WindowPotential(nn.Module):
         self.readout.weight.mul_(factor)
 
     def extra_repr(self) -> str:
-        return f"seq_len={self.seq_len}, in_dim={self.in_dim}"
+        return f"seq_len={self.seq_len}, in_dim={self.in_dim}" + (", conditional=True" if self.conditional else "")
 
 
 def build_potential(config: FieldConfig, in_dim: int, seq_len: int, *, seed: int = 0,
@@ -152,7 +171,8 @@ def build_potential(config: FieldConfig, in_dim: int, seq_len: int, *, seed: int
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         if config.potential == "window":
-            return WindowPotential(seq_len, in_dim, depth, width, config.time_features, dtype=dtype)
+            return WindowPotential(seq_len, in_dim, depth, width, config.time_features,
+                                   conditional=config.conditional, dtype=dtype)
         features = SpectralMLP(in_dim, depth, width, config.time_features, hidden_mult=config.hidden_mult, dtype=dtype)
     gen = torch.Generator().manual_seed(seed)
     heads = [SpectralHeads(depth, width // 2, config.chain_rank // depth, mode=config.mode, dtype=dtype, generator=gen)

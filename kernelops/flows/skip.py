@@ -25,6 +25,8 @@ if the data carried that much isotropic noise, so the gains stay finite.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 from torch import nn
 
@@ -33,6 +35,20 @@ from kernelops.utils.validation import check_tensor
 
 #: floor of the fitted variances (a standard deviation of 1e-3 in model coordinates)
 VARIANCE_FLOOR = 1e-6
+#: leading eigen-directions of the window covariance that conditioning on observed entries keeps
+#: exactly (the rest share their mean variance): exact for windows of up to this many values, and
+#: O(N·d·rank²) per mask instead of O((N·d)³) for longer ones
+CONDITION_RANK = 256
+#: smallest posterior variance used when conditioning (σ_t = 0 makes every variance 0)
+_TINY_VARIANCE = 1e-30
+
+
+class PosteriorCovariance(NamedTuple):
+    """Cov[x₁ | x_t] = floor·I + eigvecs · diag(excess) · eigvecsᵀ (see :meth:`WindowGaussian.posterior_covariance`)."""
+
+    eigvecs: torch.Tensor
+    excess: torch.Tensor
+    floor: torch.Tensor
 
 
 def _check_missing(flat: torch.Tensor) -> None:
@@ -106,6 +122,35 @@ class WindowGaussian(nn.Module):
         gain = a * self.eigvals / (a.square() * self.eigvals + s.square())  # (batch, D)
         centred = (x.reshape(x.shape[0], -1) - a * self.mean) @ self.eigvecs
         return gain, centred
+
+    def posterior_covariance(self, alpha: torch.Tensor, sigma: torch.Tensor,
+                             rank: int = CONDITION_RANK) -> PosteriorCovariance:
+        """Cov[x₁ | x_t] = floor·I + U diag(excess) Uᵀ, in float64, for conditioning on observed entries.
+
+        The eigenvalue λ of Σ becomes λσ_t²/(α_t²λ + σ_t²) in the posterior. U holds the ``rank``
+        leading eigenvectors; the other directions get the posterior variance of their mean
+        eigenvalue ν (so the result is exact when they share one variance, and always when
+        ``rank`` ≥ N·d, taking ν the smallest eigenvalue); ``floor`` is that variance and
+        ``excess`` ≥ 0 what each kept direction has above it.
+
+        Shape:
+            alpha, sigma: () or (batch,). returns: eigvecs (D, k); excess (k,) or (batch, k);
+            floor () or (batch,).
+        """
+        lam, q = self.eigvals.double(), self.eigvecs.double()
+        order = torch.argsort(lam, descending=True)
+        kept, rest = order[:rank], order[rank:]
+        nu = lam[rest].mean() if rest.numel() else lam.min()
+        a, s = alpha.double()[..., None], sigma.double()[..., None]
+
+        def posterior(v: torch.Tensor) -> torch.Tensor:
+            return v * s.square() / (a.square() * v + s.square())
+
+        floor = posterior(nu)
+        excess = (posterior(lam[kept]) - floor).clamp_min(0.0)
+        # at σ_t = 0 every variance is 0; the floor keeps the conditioning solvable (the update is then
+        # y − D on the observed entries and nothing elsewhere, the exact limit)
+        return PosteriorCovariance(q[:, kept], excess, floor[..., 0].clamp_min(_TINY_VARIANCE))
 
     def forward(self, x: torch.Tensor, alpha: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         """E[x₁ | x_t = x].
@@ -189,4 +234,4 @@ class ChannelGaussian(nn.Module):
         return (x * self.mean + 0.5 * gain * (x - a * self.mean).square()).sum(dim=(1, 2))
 
 
-__all__ = ["VARIANCE_FLOOR", "ChannelGaussian", "WindowGaussian"]
+__all__ = ["CONDITION_RANK", "VARIANCE_FLOOR", "ChannelGaussian", "PosteriorCovariance", "WindowGaussian"]

@@ -69,7 +69,7 @@ class SpectralMeanFlow(nn.Module):
     Args:
         path: probability path name ("ot", "vp", "ve" or a plugin's affine path) or an affine path object.
         solver: default ODE solver name for :meth:`sample`.
-        depth, width, potential, rank, mode, time_features, hidden_mult, skip: the field's form
+        depth, width, potential, rank, mode, time_features, hidden_mult, skip, conditional: the field's form
             and size (:class:`FieldConfig`, where the defaults live; depth and width default to
             the chosen potential's own sizes).
         seed: seeds the initialisation and the training generators (batches, times, noise).
@@ -85,14 +85,15 @@ class SpectralMeanFlow(nn.Module):
                  width: int | None = None, rank: int | None = _FIELD.rank, mode: str = _FIELD.mode, seed: int = 0,
                  device: str | torch.device | None = None, *, dtype: torch.dtype = torch.float32,
                  time_features: int = _FIELD.time_features, hidden_mult: int = _FIELD.hidden_mult,
-                 skip: str = _FIELD.skip, potential: str = _FIELD.potential, sample_steps: int | None = None, in_dim: int | None = None,
+                 skip: str = _FIELD.skip, potential: str = _FIELD.potential, conditional: bool = _FIELD.conditional,
+                 sample_steps: int | None = None, in_dim: int | None = None,
                  seq_len: int | None = None, path_kwargs: dict[str, Any] | None = None,
                  solver_kwargs: dict[str, Any] | None = None):
         super().__init__()
         import kernelops as ko
 
         self.field_config = FieldConfig(depth=depth, width=width, potential=potential, rank=rank, mode=mode, time_features=time_features,
-                                        hidden_mult=hidden_mult, skip=skip)
+                                        hidden_mult=hidden_mult, skip=skip, conditional=conditional)
         self.field_config.validate()
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise ValueError(f"seed: expected an integer, got {seed!r}")
@@ -361,9 +362,10 @@ class SpectralMeanFlow(nn.Module):
 
         With ``observed`` (imputation, forecasting): ``n`` complete draws per observed window that
         equal it wherever ``mask`` is 1 (default mask: the entries of ``observed`` that are not
-        NaN); ``method`` picks how the field is conditioned ("gaussian", "replacement" or
+        NaN); ``method`` picks how the field is conditioned ("field", "gaussian", "replacement" or
         "guidance", :mod:`kernelops.flows.conditional`, docs/conditional_generation.md; default
-        "gaussian" with the window skip, "guidance" otherwise).
+        "field" for a mask-conditioned model, else "gaussian" with the window skip, "guidance"
+        otherwise).
 
         Args:
             n: number of windows.
@@ -433,7 +435,7 @@ class SpectralMeanFlow(nn.Module):
         if observed is None:
             raise ValueError("mask: given without observed; pass observed=windows (NaN where missing)")
         if method is None:
-            method = "gaussian" if self.field_config.skip == "window" else "guidance"
+            method = self.default_method
         y = torch.from_numpy(np.asarray(observed)) if isinstance(observed, np.ndarray) else observed
         if not isinstance(y, torch.Tensor) or y.dim() != 3 or not y.is_floating_point():
             got = tuple(y.shape) if isinstance(y, torch.Tensor) else type(observed).__name__
@@ -455,6 +457,13 @@ class SpectralMeanFlow(nn.Module):
         # the observed entries are returned as given, not through the coordinate round trip
         samples = torch.where(observed_mask, y[:, None], self.from_model(x))
         return (samples, nfe) if return_nfe else samples
+
+    @property
+    def default_method(self) -> str:
+        """The conditioning method :meth:`sample` uses when none is named (see there)."""
+        if self.field_config.conditional:
+            return "field"
+        return "gaussian" if self.field_config.skip == "window" else "guidance"
 
     # -- checkpoints -------------------------------------------------------------------------
     def config(self) -> dict[str, Any]:

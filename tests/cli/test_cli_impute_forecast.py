@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -139,3 +140,37 @@ def test_gaussian_method_needs_the_window_skip():
     # without a method, a model without the window skip uses guidance
     assert torch.equal(model.sample(2, observed=y, ema=False, seed=0),
                        model.sample(2, observed=y, method="guidance", ema=False, seed=0))
+
+
+def test_a_conditional_run_imputes_and_forecasts_with_its_field_by_default(tmp_path, capsys):
+    run = tmp_path / "cond"
+    assert main(["fit", "--dataset", "sines", "--conditional", "--steps", "4", "--batch-size", "8", "--depth", "1",
+                 "--width", "16", "--sample-steps", "2", "--out", str(run), "--no-progress", "--device", "cpu"]) == 0
+    config = json.loads((run / "config.json").read_text())
+    assert config["model"]["field"]["conditional"] is True
+    capsys.readouterr()
+    x, _ = _blanked(2, 0.7, seed=5)
+    np.save(tmp_path / "x.npy", x)
+    assert main(["impute", str(run), "--input", str(tmp_path / "x.npy"), "--samples", "3", "--device", "cpu"]) == 0
+    assert "method field" in capsys.readouterr().out
+    draws = np.load(run / "imputed.npy")
+    observed = ~np.isnan(x)
+    assert draws.shape == (2, 3, SEQ, DIM) and np.isfinite(draws).all()
+    assert np.array_equal(draws[:, 0][observed], x[observed])
+    np.save(tmp_path / "h.npy", x[:, :12])
+    assert main(["forecast", str(run), "--input", str(tmp_path / "h.npy"), "--horizon", "12", "--samples", "2",
+                 "--device", "cpu"]) == 0
+    assert "method field" in capsys.readouterr().out
+    # a run trained without --conditional has no such field: the method is refused by name
+    assert main(["impute", str(run_dir_plain(tmp_path)), "--input", str(tmp_path / "x.npy"), "--method", "field",
+                 "--device", "cpu"]) == 2
+    assert "method='field' needs a mask-conditioned field" in capsys.readouterr().err
+
+
+def run_dir_plain(tmp_path: Path) -> Path:
+    raw = make_sines(16, seq_len=SEQ, features=DIM, seed=0)
+    model = SpectralMeanFlow(depth=1, width=8, sample_steps=2, seed=0)
+    model.fit(raw, steps=1, batch_size=4, warmup=0, progress=False)
+    (tmp_path / "plain").mkdir()
+    model.save(tmp_path / "plain" / "checkpoint.pt")
+    return tmp_path / "plain"

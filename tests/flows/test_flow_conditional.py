@@ -93,8 +93,7 @@ def test_every_method_is_exact_for_independent_coordinates(method):
 
 
 def test_gaussian_update_with_one_shared_mask_equals_the_per_window_update():
-    # every window with the same mask takes the single-factorisation branch; a batch whose
-    # masks differ takes the per-window one; the shared rows must match them solved one by one
+    # rows that share a mask share one factorisation; they must match the rows solved one by one
     from kernelops.flows.conditional import gaussian_update
 
     field = _gaussian_field(_correlated_cov())
@@ -103,12 +102,29 @@ def test_gaussian_update_with_one_shared_mask_equals_the_per_window_update():
     pred = torch.randn(4, SEQ, DIM, generator=gen, dtype=torch.float64)
     y = torch.randn(4, SEQ, DIM, generator=gen, dtype=torch.float64)
     shared = MASK.expand(4, SEQ, DIM)
-    together = gaussian_update(field, t, pred, y, shared, repeats=2)
+    together = gaussian_update(field, t, pred, y, shared)
     other = ~MASK
     mixed = torch.stack([MASK, MASK, other, other])
     alone = [gaussian_update(field, t, pred[i:i + 1], y[i:i + 1], m[None]) for i, m in enumerate(mixed)]
     assert torch.allclose(together[:2], torch.cat(alone[:2]), atol=1e-12)
-    assert torch.allclose(gaussian_update(field, t, pred, y, mixed, repeats=2), torch.cat(alone), atol=1e-12)
+    assert torch.allclose(gaussian_update(field, t, pred, y, mixed), torch.cat(alone), atol=1e-12)
     assert not torch.allclose(together[2:], torch.cat(alone[2:]))  # the masks matter
     assert torch.allclose(together[2:], torch.cat([gaussian_update(field, t, pred[i:i + 1], y[i:i + 1], MASK[None])
                                                    for i in (2, 3)]), atol=1e-12)
+
+
+@pytest.mark.parametrize("t", [0.0, 0.1, 0.6])
+def test_guidance_weight_floors_alpha_near_the_source(t):
+    # v = a x + b D − w ∇ₓ‖m ⊙ (D − y)‖² with w = b σ² / (2 max(α, ALPHA_FLOOR) c_out²): finite at
+    # t = 0, where 1/α would multiply any error of a learned D's Jacobian without bound
+    from kernelops.flows.conditional import ALPHA_FLOOR, conditional_field
+
+    field = _gaussian_field(_correlated_cov())
+    x = torch.randn(2, SEQ, DIM, generator=torch.Generator().manual_seed(7), dtype=torch.float64)
+    y, m = Y.expand(2, SEQ, DIM), MASK.expand(2, SEQ, DIM)
+    guided = conditional_field(field, field.path, y, m, x, method="guidance")(torch.tensor(t, dtype=torch.float64), x)
+    alpha, sigma, a, b, _, c_out = (c[0] for c in field.coefficients(torch.tensor([t], dtype=torch.float64)))
+    x_req = x.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(torch.where(m, field.denoise(t, x_req) - y, 0.0).square().sum(), x_req)
+    weight = b * sigma**2 / (2 * max(float(alpha), ALPHA_FLOOR) * c_out**2)
+    assert torch.allclose(guided, a * x + b * field.denoise(t, x) - weight * grad, atol=1e-10)

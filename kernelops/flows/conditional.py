@@ -143,6 +143,12 @@ def masked_gram(eigvecs: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
 
 def condition_on_observed(cov: PosteriorCovariance, prediction: torch.Tensor, y: torch.Tensor, m: torch.Tensor
                           ) -> torch.Tensor:
+    """The conditioned prediction of :func:`conditioned_with_variance` (without the variance)."""
+    return conditioned_with_variance(cov, prediction, y, m)[0]
+
+
+def conditioned_with_variance(cov: PosteriorCovariance, prediction: torch.Tensor, y: torch.Tensor, m: torch.Tensor
+                              ) -> tuple[torch.Tensor, torch.Tensor]:
     """prediction + C[:, o] C[o, o]⁻¹ (y − predictionᵒ): a Gaussian with mean ``prediction`` and
     covariance C, conditioned on its observed entries being y.
 
@@ -152,9 +158,14 @@ def condition_on_observed(cov: PosteriorCovariance, prediction: torch.Tensor, y:
     one time for every row (sampling), rows that share a mask share the factorisation (K draws of
     a window, or every window of a forecast); with one time per row (training), each row has its own.
 
+    Also returns how much conditioning shrank the variance of the free entries: their mean
+    conditional variance tr(C_mm − C_mo C_oo⁻¹ C_om)/|m| over the mean variance tr(C)/D of all
+    entries (exactly 1 with nothing observed, and for a row with nothing free). From the same factor:
+    tr over the free entries = f|m| + f (Σᵢ (A⁻¹)ᵢᵢ (δᵢ + f) − k), A = f I + √δ U_oᵀU_o √δ.
+
     Shape:
         cov: eigvecs (D, k); excess (k,) or (B, k); floor () or (B,). prediction, y, m: (B, N, d).
-        returns: (B, N, d).
+        returns: (B, N, d) and (B,).
     """
     u, excess, floor = cov
     rows, rank = prediction.shape[0], u.shape[1]
@@ -173,13 +184,22 @@ def condition_on_observed(cov: PosteriorCovariance, prediction: torch.Tensor, y:
             rows_j = (which == j).nonzero()[:, 0]
             solved[rows_j] = torch.cholesky_solve(projected[rows_j].T, chol[j]).T
         f = floor
+        inverse_diagonal = torch.cholesky_inverse(chol).diagonal(dim1=-2, dim2=-1)[which]  # (B, k)
     else:
-        system = floor[:, None, None] * eye + root[:, :, None] * gram[which] * root[:, None, :]
-        solved = torch.cholesky_solve(projected[:, :, None], torch.linalg.cholesky(system))[:, :, 0]
+        chol = torch.linalg.cholesky(floor[:, None, None] * eye + root[:, :, None] * gram[which] * root[:, None, :])
+        solved = torch.cholesky_solve(projected[:, :, None], chol)[:, :, 0]
         f = floor[:, None]
+        inverse_diagonal = torch.cholesky_inverse(chol).diagonal(dim1=-2, dim2=-1)
     weights = torch.where(flat_m, (residual - (root * solved) @ u.T) / f, zero)  # C_oo⁻¹ r_o (Woodbury)
     update = f * weights + (excess * (weights @ u)) @ u.T  # C[:, o] w
-    return prediction + update.reshape(prediction.shape).to(prediction.dtype)
+    free = (~flat_m).sum(1).to(torch.float64)
+    f_row = f.reshape(-1) if f.dim() else f
+    free_total = f_row * free + f_row * ((inverse_diagonal * (excess + f)).sum(-1) - rank)
+    total = f_row * flat_m.shape[1] + excess.sum(-1)
+    ratio = (free_total.clamp_min(0) / free.clamp_min(1)) / (total / flat_m.shape[1])
+    # exactly 1 where nothing is observed (the unconditional field) or nothing is free
+    ratio = torch.where((free > 0) & flat_m.any(1), ratio, torch.ones_like(ratio))
+    return prediction + update.reshape(prediction.shape).to(prediction.dtype), ratio.expand(rows)
 
 
 def _require_window_skip(field: SpectralVelocityField) -> Any:
@@ -326,4 +346,4 @@ def sample_conditional(field: SpectralVelocityField, path: Any, solver: Any, obs
 
 
 __all__ = ["ALPHA_FLOOR", "METHODS", "check_observations", "condition_on_observed", "conditioning_system",
-           "conditional_field", "gaussian_update", "masked_gram", "sample_conditional"]
+           "conditional_field", "conditioned_with_variance", "gaussian_update", "masked_gram", "sample_conditional"]

@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 from kernelops.errors import ShapeError
-from kernelops.flows.conditional import condition_on_observed
+from kernelops.flows.conditional import conditioned_with_variance
 from kernelops.flows.config import FieldConfig
 from kernelops.flows.missing import fill_missing, observed_mask
 from kernelops.flows.potentials import ChainPotential, WindowPotential, build_potential
@@ -159,15 +159,27 @@ class SpectralVelocityField(nn.Module):
         skip = self.skip(x, alpha, sigma)
         if condition is None:
             return skip + c_out[:, None, None] * self._learned(t_b, x, c_in)
+        return self._conditional(t_b, x, coefficients, condition)[0]
+
+    def _conditional(self, t_b: torch.Tensor, x: torch.Tensor, coefficients: tuple[torch.Tensor, ...],
+                     condition: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """D_t(x | y, m) and its loss weight (see :meth:`denoise`)."""
+        alpha, sigma, _, _, c_in, c_out = coefficients
         observed, m = condition
-        if bool(m.any()):  # the skip's Gaussian given x_t and the observed entries: exact if the data were Gaussian
-            assert isinstance(self.skip, WindowGaussian)  # FieldConfig.validate: conditional needs skip="window"
+        skip = self.skip(x, alpha, sigma)  # type: ignore[misc]  # FieldConfig: conditional needs the window skip
+        scale = c_out
+        if bool(m.any()):
+            assert isinstance(self.skip, WindowGaussian)
             shared = bool((t_b == t_b[0]).all())
             cov = self.skip.posterior_covariance(alpha[:1].squeeze(0), sigma[:1].squeeze(0)) if shared else \
                 self.skip.posterior_covariance(alpha, sigma)
-            skip = condition_on_observed(cov, skip, observed, m)
-        clean = skip + c_out[:, None, None] * self._learned(t_b, x, c_in, condition)
-        return torch.where(m, observed, clean)
+            # the skip Gaussian given x_t and the observed entries (exact if the data were Gaussian); the
+            # learned part is scaled to what conditioning leaves of the free entries' variance, so the
+            # network's target has unit size for every mask, as c_out gives it for none
+            skip, shrink = conditioned_with_variance(cov, skip, observed, m)
+            scale = c_out * shrink.sqrt().to(c_out.dtype)
+        clean = skip + scale[:, None, None] * self._learned(t_b, x, c_in, condition)
+        return torch.where(m, observed, clean), scale.square().reciprocal()
 
     def learned(self, t: float | torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """F_t(c_in x) = −∇_y f_t(y) at y = c_in(t)·x (kept in the graph when grad mode is on;
@@ -184,14 +196,31 @@ class SpectralVelocityField(nn.Module):
         """D_t(x) = S_t(x) + c_out(t)·F_t(c_in x), the prediction of the clean window.
 
         A mask-conditioned field (``FieldConfig(conditional=True)``) also takes the observations:
-        then S_t is the skip Gaussian's mean given x_t and x₁ᵒ = y, F reads (m, y), and D equals
-        y on the observed entries. Without them it predicts unconditionally (an empty mask).
+        then S_t is the skip Gaussian's mean given x_t and x₁ᵒ = y, F reads (m, y) and is scaled by
+        c_out·√s, s the factor by which conditioning shrank the free entries' mean variance under
+        that Gaussian (:func:`~kernelops.flows.conditional.conditioned_with_variance`), and D
+        equals y on the observed entries. Without them it predicts unconditionally (an empty mask).
 
         Shape:
             x, observed, mask: (batch, N, d). returns: (batch, N, d).
         """
         t_b = self._times(t, x)
         return self._denoise(t_b, x, self.coefficients(t_b), self._condition(x, observed, mask))
+
+    def denoise_with_weight(self, t: float | torch.Tensor, x: torch.Tensor, *, observed: torch.Tensor | None = None,
+                            mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(D_t(x [| y, m]), λ): the prediction of :meth:`denoise` and the loss weight that gives
+        its learned part a unit-size target (:meth:`loss_weight` without a condition; with one,
+        one over the learned part's squared scale for that window's mask).
+
+        Shape:
+            t: float, 0-d or (batch,). x, observed, mask: (batch, N, d). returns: (batch, N, d), (batch,).
+        """
+        t_b = self._times(t, x)
+        condition = self._condition(x, observed, mask)
+        if condition is None:
+            return self._denoise(t_b, x, self.coefficients(t_b)), self.loss_weight(t_b)
+        return self._conditional(t_b, x, self.coefficients(t_b), condition)
 
     def forward(self, t: float | torch.Tensor, x: torch.Tensor, *, observed: torch.Tensor | None = None,
                 mask: torch.Tensor | None = None) -> torch.Tensor:

@@ -28,7 +28,8 @@ no mask is refused, so NaN never reaches the network.
 **Mask-conditioned fields** (``FieldConfig(conditional=True)``). Every window gets a random
 conditioning mask c (:func:`kernelops.flows.masks.draw_condition_masks`, drawn on the noise
 generator; on data with gaps only observed entries can be given), the field predicts
-D_t(x_t | x₁ᶜ, c), and the loss is taken where the window is observed but not given. The
+D_t(x_t | x₁ᶜ, c) with its own weight (:meth:`SpectralVelocityField.denoise_with_weight`), and
+the loss is taken where the window is observed but not given. The
 posterior target keeps its meaning, the training set's E[x₁ | x_t, x₁ᶜ]: where nothing is given
 that is the unconditional posterior mean, and where something is, it is the drawn window itself
 (no other training window has exactly those values).
@@ -152,12 +153,12 @@ class FlowMatchingObjective:
                 given = given & mask.to(device=x1.device, dtype=torch.bool)
             if self.target == "posterior":  # given anything, the posterior mean is the window itself
                 clean = torch.where(given.flatten(1).any(1)[:, None, None], x1, clean)
-            prediction = field.denoise(t, x_t, observed=x1, mask=given)  # type: ignore[operator]
+            prediction, weight = field.denoise_with_weight(t, x_t, observed=x1, mask=given)  # type: ignore[operator]
             # the loss is taken where the entry is to be generated (and is observed in the data)
             mask = ~given if mask is None else ~given & mask.to(device=x1.device, dtype=torch.bool)
         else:
             prediction = field.denoise(t, x_t)  # type: ignore[operator]  # a field method, not a submodule
-        weight = field.loss_weight(t)  # type: ignore[operator]
+            weight = field.loss_weight(t)  # type: ignore[operator]
         error = weight[:, None, None] * (prediction - clean).square()
         if mask is None:
             loss = error.mean()

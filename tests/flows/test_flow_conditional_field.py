@@ -146,6 +146,30 @@ def test_condition_on_observed_matches_the_dense_update(rank):
     assert torch.allclose(at_data, torch.where(masks, y, pred), atol=1e-10)
 
 
+def test_the_learned_part_is_scaled_by_the_conditional_spread_of_the_free_entries():
+    # s = mean conditional variance of the free entries / mean variance of all, under C_t
+    field = _field()
+    with torch.no_grad():
+        field.potential_net.readout.weight.normal_(generator=torch.Generator().manual_seed(2))
+    x = torch.randn(3, SEQ, DIM, generator=torch.Generator().manual_seed(8), dtype=torch.float64)
+    masks = torch.stack([MASK, torch.zeros_like(MASK), ~MASK])
+    y = torch.where(masks, Y, torch.zeros(()))
+    t = torch.tensor([0.3, 0.5, 0.8], dtype=torch.float64)
+    prediction, weight = field.denoise_with_weight(t, x, observed=y, mask=masks)
+    alpha, sigma, *_, c_out = field.coefficients(t)
+    skip = field.skip
+    for i in range(3):
+        post = skip.eigvals * sigma[i] ** 2 / (alpha[i] ** 2 * skip.eigvals + sigma[i] ** 2)
+        cov = (skip.eigvecs * post) @ skip.eigvecs.T
+        o, u = masks[i].reshape(-1), ~masks[i].reshape(-1)
+        free = cov[u][:, u] - cov[u][:, o] @ torch.linalg.solve(cov[o][:, o], cov[o][:, u]) if o.any() else cov
+        shrink = free.diagonal().mean() / cov.diagonal().mean()
+        assert torch.allclose(weight[i], 1 / (c_out[i] ** 2 * shrink), rtol=1e-8), i
+        learned = field.learned(t[i:i + 1], x[i:i + 1]) if not o.any() else None
+        if learned is not None:  # nothing observed: exactly the unconditional field
+            assert torch.allclose(prediction[i], field.denoise(t[i:i + 1], x[i:i + 1])[0], atol=1e-12)
+
+
 def test_training_masks_follow_their_patterns():
     batch, seq, dim = 4000, 10, 3
     masks = draw_condition_masks(batch, seq, dim, torch.Generator().manual_seed(0))
@@ -180,7 +204,8 @@ def test_the_loss_is_taken_on_the_entries_that_are_not_given(monkeypatch):
     t = field.path.sample_t(6, dtype=x1.dtype)
     x0 = field.path.sample_source(tuple(x1.shape), dtype=x1.dtype)
     x_t = field.path.sample(x0, x1, t).x_t
-    error = field.loss_weight(t)[:, None, None] * (field.denoise(t, x_t, observed=x1, mask=given) - x1).square()
+    prediction, weight = field.denoise_with_weight(t, x_t, observed=x1, mask=given)
+    error = weight[:, None, None] * (prediction - x1).square()
     assert torch.allclose(loss, error[~given].mean(), rtol=1e-10)
     # the data's own gaps are neither given nor scored
     gaps = torch.ones_like(given)
@@ -205,7 +230,9 @@ def test_the_posterior_target_is_the_window_itself_where_anything_is_given(monke
     t = field.path.sample_t(6, dtype=x1.dtype)
     x_t = field.path.sample(field.path.sample_source(tuple(x1.shape), dtype=x1.dtype), x1, t).x_t
     clean = torch.cat([x1[:3], field.path.posterior_mean(x_t, t, x1)[3:]])
-    error = field.loss_weight(t)[:, None, None] * (field.denoise(t, x_t, observed=x1, mask=given) - clean).square()
+    prediction, weight = field.denoise_with_weight(t, x_t, observed=x1, mask=given)
+    assert torch.equal(weight[3:], field.loss_weight(t)[3:])  # nothing given: the unconditional weight
+    error = weight[:, None, None] * (prediction - clean).square()
     assert torch.allclose(loss, error[~given].mean(), rtol=1e-10)
     assert not torch.allclose(clean[3:], x1[3:])  # the unconditioned rows do regress on the posterior mean
 

@@ -143,8 +143,8 @@ def masked_gram(eigvecs: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
 
 def condition_on_observed(cov: PosteriorCovariance, prediction: torch.Tensor, y: torch.Tensor, m: torch.Tensor
                           ) -> torch.Tensor:
-    """The conditioned prediction of :func:`conditioned_with_variance` (without the variance)."""
-    return conditioned_with_variance(cov, prediction, y, m)[0]
+    """The conditioned prediction of :func:`conditioned_with_variance`, without computing the variance."""
+    return _conditioned(cov, prediction, y, m, variance=False)[0]
 
 
 def conditioned_with_variance(cov: PosteriorCovariance, prediction: torch.Tensor, y: torch.Tensor, m: torch.Tensor
@@ -167,6 +167,13 @@ def conditioned_with_variance(cov: PosteriorCovariance, prediction: torch.Tensor
         cov: eigvecs (D, k); excess (k,) or (B, k); floor () or (B,). prediction, y, m: (B, N, d).
         returns: (B, N, d) and (B,).
     """
+    conditioned, ratio = _conditioned(cov, prediction, y, m, variance=True)
+    assert ratio is not None
+    return conditioned, ratio
+
+
+def _conditioned(cov: PosteriorCovariance, prediction: torch.Tensor, y: torch.Tensor, m: torch.Tensor, *,
+                 variance: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
     u, excess, floor = cov
     rows, rank = prediction.shape[0], u.shape[1]
     flat_m = m.reshape(rows, -1)
@@ -184,14 +191,18 @@ def conditioned_with_variance(cov: PosteriorCovariance, prediction: torch.Tensor
             rows_j = (which == j).nonzero()[:, 0]
             solved[rows_j] = torch.cholesky_solve(projected[rows_j].T, chol[j]).T
         f = floor
-        inverse_diagonal = torch.cholesky_inverse(chol).diagonal(dim1=-2, dim2=-1)[which]  # (B, k)
     else:
         chol = torch.linalg.cholesky(floor[:, None, None] * eye + root[:, :, None] * gram[which] * root[:, None, :])
         solved = torch.cholesky_solve(projected[:, :, None], chol)[:, :, 0]
         f = floor[:, None]
-        inverse_diagonal = torch.cholesky_inverse(chol).diagonal(dim1=-2, dim2=-1)
     weights = torch.where(flat_m, (residual - (root * solved) @ u.T) / f, zero)  # C_oo⁻¹ r_o (Woodbury)
     update = f * weights + (excess * (weights @ u)) @ u.T  # C[:, o] w
+    conditioned = prediction + update.reshape(prediction.shape).to(prediction.dtype)
+    if not variance:
+        return conditioned, None
+    inverse_diagonal = torch.cholesky_inverse(chol).diagonal(dim1=-2, dim2=-1)  # (masks or B, k)
+    if excess.dim() == 1:
+        inverse_diagonal = inverse_diagonal[which]
     free = (~flat_m).sum(1).to(torch.float64)
     f_row = f.reshape(-1) if f.dim() else f
     free_total = f_row * free + f_row * ((inverse_diagonal * (excess + f)).sum(-1) - rank)
@@ -199,7 +210,7 @@ def conditioned_with_variance(cov: PosteriorCovariance, prediction: torch.Tensor
     ratio = (free_total.clamp_min(0) / free.clamp_min(1)) / (total / flat_m.shape[1])
     # exactly 1 where nothing is observed (the unconditional field) or nothing is free
     ratio = torch.where((free > 0) & flat_m.any(1), ratio, torch.ones_like(ratio))
-    return prediction + update.reshape(prediction.shape).to(prediction.dtype), ratio.expand(rows)
+    return conditioned, ratio.expand(rows)
 
 
 def _require_window_skip(field: SpectralVelocityField) -> Any:

@@ -156,9 +156,8 @@ class SpectralVelocityField(nn.Module):
         alpha, sigma, a, b, c_in, c_out = coefficients
         if self.skip is None:  # v = F: the prediction the field implies, (v − a x)/b
             return (self._learned(t_b, x, None) - a[:, None, None] * x) / b[:, None, None]
-        skip = self.skip(x, alpha, sigma)
         if condition is None:
-            return skip + c_out[:, None, None] * self._learned(t_b, x, c_in)
+            return self.skip(x, alpha, sigma) + c_out[:, None, None] * self._learned(t_b, x, c_in)
         return self._conditional(t_b, x, coefficients, condition)[0]
 
     def _conditional(self, t_b: torch.Tensor, x: torch.Tensor, coefficients: tuple[torch.Tensor, ...],

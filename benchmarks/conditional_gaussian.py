@@ -1,10 +1,11 @@
-"""The three conditioning methods on Gaussian data, against the exact conditional law.
+"""The four conditioning methods on Gaussian data, against the exact conditional law.
 
 Usage: ``OMP_NUM_THREADS=1 python benchmarks/conditional_gaussian.py`` (about a minute on one core).
 
 A window of 3 steps × 2 features is Gaussian with a random correlated covariance; the field is a
 window-skip SpectralVelocityField fit to 4000 draws with its learned part scaled to zero, so its
-x₁-prediction is exactly the Gaussian posterior mean. Half the entries are observed; for each
+x₁-prediction is exactly the Gaussian posterior mean (for method "field", the same field built
+with ``conditional=True``, whose prediction is then the Gaussian's mean given x_t and y). Half the entries are observed; for each
 method and path, 4000 conditional draws (midpoint, 16 steps) of the other half are compared with
 the closed-form conditional N(μ_u + Σ_uo Σ_oo⁻¹ (y − μ_o), Σ_uu − Σ_uo Σ_oo⁻¹ Σ_ou): the error of
 the mean (in units of the conditional standard deviation, the largest over the free entries)
@@ -41,15 +42,20 @@ def main() -> int:
     print("| path | method | mean error / cond. std (max) | variance rel. error (max) |\n|---|---|---|---|")
     for path_name in ("ot", "vp"):
         path = ko.path(path_name)
-        field = SpectralVelocityField(path, dim, seq, FieldConfig(depth=1, width=4), dtype=torch.float64)
-        field.fit_data(data.reshape(-1, seq, dim), learned_rms=None)
-        field.scale_learned(0.0)
+        fields = {}
+        for conditional in (False, True):
+            field = SpectralVelocityField(path, dim, seq, FieldConfig(depth=1, width=4, conditional=conditional),
+                                          dtype=torch.float64)
+            field.fit_data(data.reshape(-1, seq, dim), learned_rms=None)
+            field.scale_learned(0.0)
+            fields[conditional] = field
         cov = (field.skip.eigvecs * field.skip.eigvals) @ field.skip.eigvecs.T
         gain = cov[u][:, o] @ torch.linalg.inv(cov[o][:, o])
         cond_mean = field.skip.mean[u] + gain @ (y.reshape(-1)[o] - field.skip.mean[o])
         cond_var = (cov[u][:, u] - gain @ cov[o][:, u]).diagonal()
         for method in METHODS:
-            draws, _ = sample_conditional(field, path, ko.solver("midpoint"), y[None], mask[None], samples=4000,
+            draws, _ = sample_conditional(fields[method == "field"], path, ko.solver("midpoint"), y[None], mask[None],
+                                          samples=4000,
                                           steps=16, generator=torch.Generator().manual_seed(1), method=method,
                                           dtype=torch.float64)
             free = draws[0].reshape(4000, -1)[:, u]

@@ -8,7 +8,7 @@ For each window shape (Sines 24 × 5; history + horizon 48 × 7 as in ETTh forec
 in Energy forecasting) a ``SpectralMeanFlow()`` and a ``SpectralMeanFlow(conditional=True)`` (the
 defaults otherwise: window potential, window skip, batch 128, posterior target) are trained on
 2 000 random windows: 3 warm-up steps, then ``--steps`` timed steps. The conditional step draws a
-mask per window and conditions the skip Gaussian on it (a rank-256 Woodbury solve per window,
+mask per window and conditions the skip Gaussian on it (a Woodbury solve of rank ``condition_rank`` per window,
 :func:`kernelops.flows.conditional.conditioned_with_variance`). Writes ``OUT/conditional_cost.md``
 and ``.json``; read the ratios (measured in one process).
 """

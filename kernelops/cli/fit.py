@@ -41,7 +41,7 @@ HELP = "train a spectral mean flow on a dataset or a file and write a run folder
 #: TrainConfig (kernelops.flows.config, which imports no torch), the same defaults Python uses
 RUN_DEFAULTS: dict[str, Any] = {"path": DEFAULT_PATH, "solver": DEFAULT_SOLVER, "seed": 0, "device": "auto",
                                 "sample_steps": None, "plot_samples": 256}
-_FIELD_FLAGS = ("potential", "depth", "width", "rank", "skip", "conditional")
+_FIELD_FLAGS = ("potential", "depth", "width", "rank", "skip", "conditional", "condition_rank")
 _TRAIN_FLAGS = ("steps", "batch_size", "lr", "warmup", "target", "stability_weight", "checkpoint_every")
 _MODEL_FLAGS = ("path", "seed", "sample_steps", "solver", *_FIELD_FLAGS)
 
@@ -88,6 +88,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="train a mask-conditioned field (random masks per window), for `kernelops impute` and "
                             "`kernelops forecast` with --method field; it still samples unconditionally. Window "
                             "potential and window skip only (docs/conditional_generation.md)")
+    model.add_argument("--condition-rank", type=int,
+                       help="eigen-directions of the window Gaussian kept exactly when conditioning on observed "
+                            f"entries (impute, forecast, --conditional); exact up to this many values per window "
+                            f"(default {field.condition_rank})")
     model.add_argument("--stability-weight", type=float,
                        help="weight of the eigenvalue (stability) regulariser, chain potential only (default "
                             f"{train.stability_weight}: off; docs/spectral_mean_flow.md)")

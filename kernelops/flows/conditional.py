@@ -38,7 +38,7 @@ conditional field we want is v_t(x | y) = a_t x + b_t E[x₁ | x_t = x, x₁ᵒ 
   docs/conditional_generation.md). One backward pass through the field per evaluation.
 
 The Gaussian conditioning ("gaussian", and the skip of "field") keeps the skip covariance's
-leading ``kernelops.flows.skip.CONDITION_RANK`` (256) eigen-directions exactly and gives the
+leading ``FieldConfig.condition_rank`` (default 512) eigen-directions exactly and gives the
 others their mean variance (:meth:`~kernelops.flows.skip.WindowGaussian.posterior_covariance`),
 so one mask costs a Woodbury solve of that rank instead of a factorisation of the whole (N·d)²
 matrix; it is exact for windows of up to that many values.
@@ -230,7 +230,8 @@ def gaussian_update(field: SpectralVelocityField, t: torch.Tensor, prediction: t
     """
     skip = _require_window_skip(field)
     c = field.path.schedule.evaluate(t.double())
-    return condition_on_observed(skip.posterior_covariance(c.alpha, c.sigma), prediction, y, m)
+    return condition_on_observed(skip.posterior_covariance(c.alpha, c.sigma, field.config.condition_rank),
+                                 prediction, y, m)
 
 
 def _require_conditional(field: SpectralVelocityField) -> None:

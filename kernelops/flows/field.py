@@ -170,8 +170,9 @@ class SpectralVelocityField(nn.Module):
         if bool(m.any()):
             assert isinstance(self.skip, WindowGaussian)
             shared = bool((t_b == t_b[0]).all())
-            cov = self.skip.posterior_covariance(alpha[:1].squeeze(0), sigma[:1].squeeze(0)) if shared else \
-                self.skip.posterior_covariance(alpha, sigma)
+            rank = self.config.condition_rank
+            cov = self.skip.posterior_covariance(alpha[:1].squeeze(0), sigma[:1].squeeze(0), rank) if shared else \
+                self.skip.posterior_covariance(alpha, sigma, rank)
             # the skip Gaussian given x_t and the observed entries (exact if the data were Gaussian); the
             # learned part is scaled to what conditioning leaves of the free entries' variance, so the
             # network's target has unit size for every mask, as c_out gives it for none

@@ -35,10 +35,6 @@ from kernelops.utils.validation import check_tensor
 
 #: floor of the fitted variances (a standard deviation of 1e-3 in model coordinates)
 VARIANCE_FLOOR = 1e-6
-#: leading eigen-directions of the window covariance that conditioning on observed entries keeps
-#: exactly (the rest share their mean variance): exact for windows of up to this many values, and
-#: O(N·d·rank²) per mask instead of O((N·d)³) for longer ones
-CONDITION_RANK = 256
 #: smallest posterior variance used when conditioning (σ_t = 0 makes every variance 0)
 _TINY_VARIANCE = 1e-30
 
@@ -123,8 +119,7 @@ class WindowGaussian(nn.Module):
         centred = (x.reshape(x.shape[0], -1) - a * self.mean) @ self.eigvecs
         return gain, centred
 
-    def posterior_covariance(self, alpha: torch.Tensor, sigma: torch.Tensor,
-                             rank: int = CONDITION_RANK) -> PosteriorCovariance:
+    def posterior_covariance(self, alpha: torch.Tensor, sigma: torch.Tensor, rank: int) -> PosteriorCovariance:
         """Cov[x₁ | x_t] = floor·I + U diag(excess) Uᵀ, in float64, for conditioning on observed entries.
 
         The eigenvalue λ of Σ becomes λσ_t²/(α_t²λ + σ_t²) in the posterior. U holds the ``rank``
@@ -234,4 +229,4 @@ class ChannelGaussian(nn.Module):
         return (x * self.mean + 0.5 * gain * (x - a * self.mean).square()).sum(dim=(1, 2))
 
 
-__all__ = ["CONDITION_RANK", "VARIANCE_FLOOR", "ChannelGaussian", "PosteriorCovariance", "WindowGaussian"]
+__all__ = ["VARIANCE_FLOOR", "ChannelGaussian", "PosteriorCovariance", "WindowGaussian"]

@@ -69,7 +69,7 @@ class SpectralMeanFlow(nn.Module):
     Args:
         path: probability path name ("ot", "vp", "ve" or a plugin's affine path) or an affine path object.
         solver: default ODE solver name for :meth:`sample`.
-        depth, width, potential, rank, mode, time_features, hidden_mult, skip, conditional: the field's form
+        depth, width, potential, rank, mode, time_features, hidden_mult, skip, conditional, condition_rank: the field's form
             and size (:class:`FieldConfig`, where the defaults live; depth and width default to
             the chosen potential's own sizes).
         seed: seeds the initialisation and the training generators (batches, times, noise).
@@ -86,6 +86,7 @@ class SpectralMeanFlow(nn.Module):
                  device: str | torch.device | None = None, *, dtype: torch.dtype = torch.float32,
                  time_features: int = _FIELD.time_features, hidden_mult: int = _FIELD.hidden_mult,
                  skip: str = _FIELD.skip, potential: str = _FIELD.potential, conditional: bool = _FIELD.conditional,
+                 condition_rank: int = _FIELD.condition_rank,
                  sample_steps: int | None = None, in_dim: int | None = None,
                  seq_len: int | None = None, path_kwargs: dict[str, Any] | None = None,
                  solver_kwargs: dict[str, Any] | None = None):
@@ -93,7 +94,8 @@ class SpectralMeanFlow(nn.Module):
         import kernelops as ko
 
         self.field_config = FieldConfig(depth=depth, width=width, potential=potential, rank=rank, mode=mode, time_features=time_features,
-                                        hidden_mult=hidden_mult, skip=skip, conditional=conditional)
+                                        hidden_mult=hidden_mult, skip=skip, conditional=conditional,
+                                        condition_rank=condition_rank)
         self.field_config.validate()
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise ValueError(f"seed: expected an integer, got {seed!r}")

@@ -268,3 +268,29 @@ def test_conditional_settings_are_checked():
     with pytest.raises(ValueError, match="method='field' needs a mask-conditioned field"):
         sample_conditional(plain, plain.path, ko.solver("euler"), Y[None], MASK[None], samples=1, steps=1,
                            generator=torch.Generator(), method="field", dtype=torch.float64)
+
+
+def test_the_condition_rank_setting_reaches_the_gaussian_method():
+    from kernelops.flows.conditional import gaussian_update
+
+    with pytest.raises(ValueError, match="condition_rank"):
+        FieldConfig(condition_rank=0).validate()
+    gen = torch.Generator().manual_seed(9)
+    pred = torch.randn(2, SEQ, DIM, generator=gen, dtype=torch.float64)
+    y = torch.randn(2, SEQ, DIM, generator=gen, dtype=torch.float64)
+    masks = torch.stack([MASK, ~MASK])
+    t = torch.tensor(0.4, dtype=torch.float64)
+    updates = {}
+    for rank in (SEQ * DIM, 2):
+        field = SpectralVelocityField(ko.path("ot"), DIM, SEQ, FieldConfig(depth=1, width=4, condition_rank=rank),
+                                      dtype=torch.float64)
+        field.fit_data(torch.randn(500, SEQ, DIM, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+                       @ torch.tensor([[1.0, 0.5], [0.0, 0.3]], dtype=torch.float64))
+        updates[rank] = gaussian_update(field, t, pred, y, masks)
+    skip = field.skip
+    c = field.path.schedule.evaluate(t)
+    post = skip.eigvals * c.sigma**2 / (c.alpha**2 * skip.eigvals + c.sigma**2)
+    dense = (skip.eigvecs * post) @ skip.eigvecs.T
+    for i in range(2):
+        assert torch.allclose(updates[SEQ * DIM][i].reshape(-1), _dense_update(dense, pred[i], y[i], masks[i]), atol=1e-9)
+    assert not torch.allclose(updates[2], updates[SEQ * DIM], atol=1e-6)  # rank 2 of 6 is an approximation

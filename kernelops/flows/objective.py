@@ -141,21 +141,28 @@ class FlowMatchingObjective:
         t = self.path.sample_t(batch, generator=g_time, dtype=x1.dtype).to(x1.device)
         x0 = self.path.sample_source(tuple(x1.shape), generator=g_noise, dtype=x1.dtype).to(x1.device)
         x_t = self.path.sample(x0, x1, t).x_t
+        observed = None if mask is None else mask.to(device=x1.device, dtype=torch.bool)
+        given = None
+        if conditional:
+            given = draw_condition_masks(batch, x1.shape[1], x1.shape[2], generator=g_noise, device=x1.device)
+            if observed is not None:
+                given = given & observed
         clean = x1
         if self.target == "posterior":
             reference = x1 if data is None else data
             if data is not None and batch_index is not None and generators is not None:
                 reference = self.reference(data, batch_index, generators.batch)
-            clean = self.path.posterior_mean(x_t, t, reference)
-        if conditional:
-            given = draw_condition_masks(batch, x1.shape[1], x1.shape[2], generator=g_noise, device=x1.device)
-            if mask is not None:
-                given = given & mask.to(device=x1.device, dtype=torch.bool)
-            if self.target == "posterior":  # given anything, the posterior mean is the window itself
-                clean = torch.where(given.flatten(1).any(1)[:, None, None], x1, clean)
+            if given is None:
+                clean = self.path.posterior_mean(x_t, t, reference)
+            else:  # given anything, the posterior mean is the window itself: computed only where nothing is
+                rows = (~given.flatten(1).any(1)).nonzero()[:, 0]
+                clean = x1.clone()
+                if rows.numel():
+                    clean[rows] = self.path.posterior_mean(x_t[rows], t[rows], reference)
+        if given is not None:
             prediction, weight = field.denoise_with_weight(t, x_t, observed=x1, mask=given)  # type: ignore[operator]
             # the loss is taken where the entry is to be generated (and is observed in the data)
-            mask = ~given if mask is None else ~given & mask.to(device=x1.device, dtype=torch.bool)
+            mask = ~given if observed is None else ~given & observed
         else:
             prediction = field.denoise(t, x_t)  # type: ignore[operator]  # a field method, not a submodule
             weight = field.loss_weight(t)  # type: ignore[operator]

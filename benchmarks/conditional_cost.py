@@ -9,7 +9,7 @@ in Energy forecasting) a ``SpectralMeanFlow()`` and a ``SpectralMeanFlow(conditi
 defaults otherwise: window potential, window skip, batch 128, posterior target) are trained on
 2 000 random windows: 3 warm-up steps, then ``--steps`` timed steps. The conditional step draws a
 mask per window and conditions the skip Gaussian on it (a Woodbury solve of rank ``condition_rank`` per window,
-:func:`kernelops.flows.conditional.conditioned_with_variance`). Writes ``OUT/conditional_cost.md``
+:func:`kernelops.flows.gaussian.conditioned_with_variance`). Writes ``OUT/conditional_cost.md``
 and ``.json``; read the ratios (measured in one process).
 """
 

@@ -26,8 +26,10 @@ if str(REPO) not in sys.path:
 
 def main() -> int:
     import kernelops as ko
-    from kernelops.flows import FieldConfig, SpectralVelocityField
-    from kernelops.flows.conditional import METHODS, sample_conditional
+    from kernelops.flows import FieldConfig
+    from kernelops.flows.masked_field import build_field
+    from kernelops.flows.config import METHODS
+    from kernelops.flows.sample.conditional import sample_conditional
 
     torch.set_num_threads(1)
     seq, dim = 3, 2
@@ -44,9 +46,9 @@ def main() -> int:
         path = ko.path(path_name)
         fields = {}
         for conditional in (False, True):
-            field = SpectralVelocityField(path, dim, seq, FieldConfig(depth=1, width=4, conditional=conditional),
-                                          dtype=torch.float64)
-            field.fit_data(data.reshape(-1, seq, dim), learned_rms=None)
+            field = build_field(path, dim, seq, FieldConfig(depth=1, width=4, conditional=conditional),
+                                dtype=torch.float64)
+            field.fit_data(data.reshape(-1, seq, dim), calibrate=False)
             field.scale_learned(0.0)
             fields[conditional] = field
         cov = (field.skip.eigvecs * field.skip.eigvals) @ field.skip.eigvecs.T

@@ -47,7 +47,7 @@ def skip_forecast(run: str, history: np.ndarray) -> np.ndarray:
 
     from kernelops.data.scaling import MinMaxScaler
     from kernelops.flows import SpectralMeanFlow
-    from kernelops.flows.missing import fill_missing
+    from kernelops.flows.gaussian import fill_missing
 
     model = SpectralMeanFlow.load(Path(run) / "checkpoint.pt")
     scaler = MinMaxScaler.from_state_dict(model.scaler_state)

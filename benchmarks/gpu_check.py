@@ -150,7 +150,7 @@ def loss_and_grad(field: Any, data: Any, batch: int) -> tuple[float, Any]:
     import torch
 
     from kernelops.flows import FlowMatchingObjective
-    from kernelops.flows.training import TrainGenerators
+    from kernelops.flows.train.state import TrainGenerators
 
     objective = FlowMatchingObjective(field.path, "posterior")
     gens = TrainGenerators(123)
@@ -187,7 +187,7 @@ def sample_rate(field: Any, data: Any, plan: Plan) -> tuple[float, float | None]
     import torch
 
     import kernelops as ko
-    from kernelops.flows.sampler import sample_field
+    from kernelops.flows.sample.ode import sample_field
 
     solver = ko.solver("midpoint")
     shape = tuple(data.shape[1:])

@@ -75,7 +75,7 @@ def gaussian_reference(run: str, x: np.ndarray, full: np.ndarray, hidden: np.nda
 
     from kernelops.data.scaling import MinMaxScaler
     from kernelops.flows import SpectralMeanFlow
-    from kernelops.flows.missing import fill_missing
+    from kernelops.flows.gaussian import fill_missing
     from kernelops.metrics.imputation import masked_mae, masked_mse
 
     model = SpectralMeanFlow.load(Path(run) / "checkpoint.pt")

@@ -60,7 +60,7 @@ def skip_conditional_mean(model, x01: np.ndarray) -> np.ndarray:
     """
     import torch
 
-    from kernelops.flows.missing import fill_missing
+    from kernelops.flows.gaussian import fill_missing
 
     y = model.to_model(torch.from_numpy(x01))
     return model.from_model(fill_missing(y, ~torch.isnan(y), model.field.skip)).numpy()

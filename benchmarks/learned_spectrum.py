@@ -7,7 +7,7 @@ Usage (from the repository root)::
 
 Trains the spectral mean flow with ``potential="chain"`` on Sines (the default data: 10 000
 windows × 24 steps × 5 channels, seed 0) or loads a trained one, and sets the eigenvalues of its
-two chains (EMA weights; :meth:`kernelops.flows.spectral.SpectralHeads.eigvals`) on the complex
+two chains (EMA weights; :meth:`kernelops.flows.heads.SpectralHeads.eigvals`) on the complex
 plane beside (a) the same model's eigenvalues at initialisation (the same seed, untrained) and
 (b) the data's own per-step rotations e^{±if}: a Sines channel is (sin(f·t + φ) + 1)/2, whose
 phase advances by f per step, with f ~ U[0, 0.1] per sequence and channel

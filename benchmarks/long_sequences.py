@@ -50,15 +50,15 @@ def measure(length: int, batch: int, steps: int, keep_subnormals: bool = False) 
     import torch
 
     if keep_subnormals:
-        import kernelops.flows.sampler
-        import kernelops.flows.trainer
+        import kernelops.flows.sample.ode
+        import kernelops.flows.train.loop
 
-        kernelops.flows.trainer.flush_denormals = kernelops.flows.sampler.flush_denormals = contextlib.nullcontext  # type: ignore[assignment]
+        kernelops.flows.train.loop.flush_denormals = kernelops.flows.sample.ode.flush_denormals = contextlib.nullcontext  # type: ignore[assignment]
 
     import kernelops as ko
     from kernelops.data import make_sines
     from kernelops.flows import FieldConfig, FlowMatchingObjective, SpectralVelocityField, TrainConfig, Trainer
-    from kernelops.flows.sampler import sample_field
+    from kernelops.flows.sample.ode import sample_field
 
     x = torch.from_numpy(make_sines(1000, seq_len=length, seed=0)) * 2 - 1
     path = ko.path("ot")

@@ -45,7 +45,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=1000)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--weights", type=float, nargs="+", default=[0.0, 1.0], help="stability_weight values")
-    p.add_argument("--stability", choices=("circle", "outside"), default="circle")
     p.add_argument("--runs", type=int, default=5, help="correlational evaluations")
     p.add_argument("--depth", type=int, default=None)
     p.add_argument("--width", type=int, default=None)
@@ -80,8 +79,7 @@ def train_and_sample(data: np.ndarray, weight: float, args: argparse.Namespace) 
     from kernelops.flows.stability import chain_eigenvalues
 
     model = SpectralMeanFlow(potential="chain", depth=args.depth, width=args.width, seed=args.seed)
-    config = TrainConfig(steps=args.steps, batch_size=args.batch_size, stability_weight=weight,
-                         stability=args.stability)
+    config = TrainConfig(steps=args.steps, batch_size=args.batch_size, stability_weight=weight)
     start = time.perf_counter()
     model.fit(data, config=config, progress=sys.stderr.isatty())
     train_s = time.perf_counter() - start
@@ -153,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     plot(real, fakes, out / "pendulum.png", data.scaler)
     argv_list = list(sys.argv[1:] if argv is None else argv)
     meta = run_meta("pendulum.py", argv_list, num=args.num, steps=args.steps, batch_size=args.batch_size,
-                    runs=args.runs, stability=args.stability, potential="chain", anchors_transcribed=ANCHORS)
+                    runs=args.runs, stability="circle", potential="chain", anchors_transcribed=ANCHORS)
     write_results(out, "pendulum", meta, rows, render(rows, meta))
     return 0
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.1.0"
+from kernelops._version import __version__  # noqa: E402
 
 from kernelops.plugins.api import (  # noqa: E402
     dataset,

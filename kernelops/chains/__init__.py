@@ -11,7 +11,7 @@ for phi (batch, N, D), N ≥ 2, with μ the D^N tensor that :func:`dense_tensor`
 ``SpectralChain.evaluate`` is the same contraction without conjugating the features.
 
 - :class:`SpectralChain`: ``inner`` / ``evaluate`` (methods "sequential", "scan", "logscale"),
-  ``log_inner`` / ``log_evaluate`` (finite for any N), ``random``, ``from_hmm``.
+  ``log_inner`` / ``log_evaluate`` (finite for any N), ``random``.
 - :func:`dense_inner_product`, :func:`dense_tensor`: the exponential-size reference.
 - :func:`factored_chain_evaluate`: the neural flow's head-factored chain (W never formed).
 - :func:`chain_from_hmm`: the exact chain of a finite-state HMM.

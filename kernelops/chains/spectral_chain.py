@@ -295,13 +295,6 @@ class SpectralChain:
         b, lh, rh, hh = heads
         return cls(b.T, lh[:, :, None] * rh[:, None, :], hh.T, eigvals)
 
-    @classmethod
-    def from_hmm(cls, initial: torch.Tensor, transition: Any, observation: Any = None, rank: int | None = None) -> SpectralChain:
-        """The chain of a finite-state HMM; see :func:`kernelops.chains.hmm.chain_from_hmm`."""
-        from kernelops.chains.hmm import chain_from_hmm
-
-        return chain_from_hmm(initial, transition, observation, rank=rank)
-
     # ------------------------------------------------------------------ internals
     def _check_features(self, feats: torch.Tensor, name: str) -> None:
         check_sequence_features(feats, name, self.dim, device=self.device)

@@ -18,7 +18,7 @@ DistributedDataParallel on K processes (gloo on the CPU, nccl with one GPU per p
 drawing its share of every batch (``--batch-size`` is the global batch). Rank 0 alone writes the
 run folder; ``config.json`` records ``world_size`` and, in ``world_sizes``, the step from which
 each process count trained. A run may be resumed on any number of processes (the random streams
-on a change: :mod:`kernelops.flows.distributed`).
+on a change: :mod:`kernelops.flows.train.ddp`).
 """
 
 from __future__ import annotations
@@ -179,7 +179,7 @@ def _prepare_loss_csv(path: Path, keep_until: int) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from kernelops.flows.spectral_mean_flow import resolve_device
+    from kernelops.utils.device import resolve_device
     from kernelops.utils.distributed import session_from_env
 
     _validate(args)

@@ -18,10 +18,11 @@ HELP = "fill in missing (NaN) entries of windows with K draws from a trained run
 
 def add_common_arguments(parser: argparse.ArgumentParser, default_out: str) -> None:
     """Arguments shared by impute and forecast."""
-    from kernelops.flows.conditional import METHODS
+    from kernelops.flows.config import METHODS, SampleConfig
 
+    defaults = SampleConfig()
     parser.add_argument("run", metavar="RUN", help="run folder written by `kernelops fit` (or its checkpoint.pt)")
-    parser.add_argument("--samples", type=int, default=10, help="draws per window K (default 10)")
+    parser.add_argument("--samples", type=int, default=defaults.samples, help=f"draws per window K (default {defaults.samples})")
     parser.add_argument("--out", metavar="FILE.npy", help=f"output file (default RUN/{default_out}); the median goes "
                                                           "beside it with _median added to the name")
     parser.add_argument("--method", choices=METHODS,
@@ -29,11 +30,13 @@ def add_common_arguments(parser: argparse.ArgumentParser, default_out: str) -> N
                              "gaussian (through the window skip's covariance; needs --skip window), replacement, "
                              "or guidance (docs/conditional_generation.md); default field for a --conditional run, "
                              "else gaussian with the window skip, guidance otherwise")
-    parser.add_argument("--guidance-scale", type=float, default=1.0, help="strength of --method guidance (default 1)")
+    parser.add_argument("--guidance-scale", type=float, default=defaults.guidance_scale,
+                        help=f"strength of --method guidance (default {defaults.guidance_scale:g})")
     parser.add_argument("--steps", type=int, help="solver steps (default: the run's --sample-steps)")
     parser.add_argument("--solver", help="ODE solver name (default: the run's)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the source noise (default 0)")
-    parser.add_argument("--batch-size", type=int, default=1000, help="states integrated together (default 1000)")
+    parser.add_argument("--seed", type=int, default=defaults.seed, help=f"seed of the source noise (default {defaults.seed})")
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size,
+                        help=f"states integrated together (default {defaults.batch_size})")
     parser.add_argument("--device", choices=("cpu", "cuda", "auto"), default="auto", help="where to sample (default auto)")
 
 

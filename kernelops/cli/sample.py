@@ -8,7 +8,7 @@ shape (num, seq_len, features), and prints the number of vector-field evaluation
 
 Under ``torchrun`` (``torchrun --standalone --nproc-per-node K -m kernelops sample RUN ...``)
 each rank draws its share of the windows and rank 0 gathers them and writes both files
-(:func:`kernelops.flows.distributed.sample_sharded`); the files hold the same windows as a
+(:func:`kernelops.flows.sample.shard.sample_sharded`); the files hold the same windows as a
 single-process run with the same ``--seed``. Give the count as ``-n 1000`` there: torchrun's
 own parser takes ``--num`` for an abbreviation of its ``--numa-binding`` and stops (or put
 ``--`` before ``sample``).
@@ -24,10 +24,13 @@ HELP = "generate windows from a trained run (.npy in original and [0, 1] scale)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from kernelops.flows.config import SampleConfig
+
+    defaults = SampleConfig()
     parser.add_argument("run", metavar="RUN", help="run folder written by `kernelops fit` (or its checkpoint.pt)")
     # -n: under torchrun, --num is read as an abbreviation of torchrun's own --numa-binding
-    parser.add_argument("-n", "--num", type=int, default=10000,
-                        help="number of windows (default 10000); under torchrun write -n, as torchrun takes --num "
+    parser.add_argument("-n", "--num", type=int, default=defaults.num,
+                        help=f"number of windows (default {defaults.num}); under torchrun write -n, as torchrun takes --num "
                              "for its --numa-binding")
     parser.add_argument("--out", metavar="FILE.npy|DIR/",
                         help="output file (default RUN/fake.npy; .npy is appended when missing); an existing "
@@ -35,8 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, help="solver steps (default: the run's --sample-steps)")
     parser.add_argument("--solver", help="ODE solver name (default: the run's); adaptive ones ignore --steps")
     parser.add_argument("--seq-len", type=int, help="window length to generate (default: the training length)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the source noise (default 0)")
-    parser.add_argument("--batch-size", type=int, default=1000, help="windows integrated together (default 1000)")
+    parser.add_argument("--seed", type=int, default=defaults.seed, help=f"seed of the source noise (default {defaults.seed})")
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size,
+                        help=f"windows integrated together (default {defaults.batch_size})")
     parser.add_argument("--device", choices=("cpu", "cuda", "auto"), default="auto", help="where to sample (default auto)")
 
 
@@ -56,7 +60,7 @@ def scaled_path(out: Path) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    from kernelops.flows.spectral_mean_flow import resolve_device
+    from kernelops.utils.device import resolve_device
     from kernelops.utils.distributed import session_from_env
 
     with session_from_env(resolve_device(args.device)) as device:
@@ -69,7 +73,7 @@ def _run(args: argparse.Namespace, device: object) -> int:
     from kernelops.cli.runs import checkpoint_path
     from kernelops.errors import AllocationError
     from kernelops.flows import SpectralMeanFlow
-    from kernelops.flows.distributed import sample_sharded
+    from kernelops.flows.sample.shard import sample_sharded
     from kernelops.utils import distributed as dist
     from kernelops.utils.atomic import atomic_write
     from kernelops.utils.memory import check_allocation

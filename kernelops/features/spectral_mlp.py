@@ -12,7 +12,7 @@ so h ∈ C^{d_f} with d_f = depth·width/2: every layer's hidden state is read a
 numbers (real half, imaginary half). Squared ReLU (never plain ReLU) keeps h twice
 differentiable in x, hence the velocity v_t = −∇ₓ f_t is C¹ and the double backward of flow
 matching is well defined. The final complex RMS normalisation (no gain) makes E|h_k|² = 1 for
-every input, which is what the head scaling of :mod:`kernelops.flows.spectral` assumes.
+every input, which is what the head scaling of :mod:`kernelops.flows.heads` assumes.
 
 Parameters are cast to the input's dtype inside ``forward`` so the map follows the input
 dtype (float64 in → complex128 out) without a hidden ``.to()`` of the module.

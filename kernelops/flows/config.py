@@ -1,9 +1,9 @@
-"""The defaults of the spectral mean flow, in one place (imports no torch).
+"""Every default and tunable constant of the spectral mean flow (imports no torch).
 
-:class:`FieldConfig` sizes the velocity field, :class:`TrainConfig` drives the trainer. Python
-(:class:`~kernelops.flows.SpectralMeanFlow`), the ``kernelops fit`` command and the benchmark
-scripts all read their defaults from here, so they cannot drift apart. Both are plain
-dataclasses of JSON values: they go into checkpoints and run folders as dicts.
+:class:`FieldConfig` sizes the velocity field, :class:`TrainConfig` drives training and
+:class:`SampleConfig` holds the sampling defaults. Python (:class:`~kernelops.flows.SpectralMeanFlow`),
+the ``kernelops`` commands and the benchmark scripts read their defaults here (a test compares
+them). The configs are dataclasses of JSON values: they go into checkpoints and run folders as dicts.
 """
 
 from __future__ import annotations
@@ -17,37 +17,52 @@ from typing import Any, TypeVar
 DEFAULT_PATH = "ot"
 DEFAULT_SOLVER = "midpoint"
 DEFAULT_SAMPLE_STEPS = 8
-#: solver steps per potential when a model is not told (midpoint: NFE = 2 × steps). The window
-#: potential's field curves more near t = 1: at 8 steps its windows were 1.7× as rough as the real
-#: ones, at 16 steps 1.16× (docs/spectral_mean_flow.md); it still samples thousands of windows/s
+#: solver steps per potential when a model is not told (midpoint: NFE = 2 × steps); the window
+#: potential's field curves more near t = 1 and needs more (docs/spectral_mean_flow.md)
 POTENTIAL_SAMPLE_STEPS = {"chain": DEFAULT_SAMPLE_STEPS, "window": 16}
 
-#: regression targets of the flow-matching loss (see :mod:`kernelops.flows.objective`)
+#: regression targets of the flow-matching loss (see :mod:`kernelops.flows.loss`)
 TARGETS = ("posterior", "conditional")
 #: closed-form skip terms of the field (see :mod:`kernelops.flows.field`)
 SKIPS = ("window", "channel", "none")
 #: learned potentials of the field (see :mod:`kernelops.flows.potentials`)
 POTENTIALS = ("chain", "window")
 #: the potential network's (depth, width) when not given: the chain's feature network, the
-#: window potential's MLP (both the sizes measured in docs/spectral_mean_flow.md)
+#: window potential's MLP (docs/spectral_mean_flow.md)
 POTENTIAL_SIZES = {"chain": (4, 64), "window": (3, 512)}
-#: eigenvalue modes of the spectral heads
-MODES = ("evd", "svd")
-#: penalties of the eigenvalue (stability) regulariser (see :mod:`kernelops.flows.stability`)
-STABILITY_PENALTIES = ("circle", "outside")
+#: conditioning mask patterns of a mask-conditioned field's training, with their probabilities
+#: (:mod:`kernelops.flows.masks`)
+MASK_PATTERNS = {"none": 0.2, "entries": 0.3, "steps": 0.2, "history": 0.3}
+#: conditioning methods of conditional sampling (:mod:`kernelops.flows.sample.conditional`)
+METHODS = ("field", "gaussian", "replacement", "guidance")
+
+# Fixed constants: changing one changes results that are meant to be reproducible, so they are
+# not settings.
+#: added to the model seed for the generator that calibrates the field's initial size
+CALIBRATION_SEED_OFFSET = 104729
+#: training windows on which the field's initial size is measured (at most)
+CALIBRATION_WINDOWS = 128
+#: windows per source-noise chunk of a seeded draw (:mod:`kernelops.flows.sample.ode`)
+NOISE_CHUNK = 64
+#: floor of the skip Gaussians' fitted variances (a standard deviation of 1e-3 in model coordinates)
+VARIANCE_FLOOR = 1e-6
+#: windows whose missing entries are filled together at most (:func:`kernelops.flows.gaussian.fill_missing`)
+FILL_CHUNK = 512
+#: bytes of (N·d)² float64 matrices one fill chunk may hold (about three per window)
+FILL_MEMORY = 2**30
 
 _C = TypeVar("_C", bound="_Config")
 
 
 class _Config:
-    """Shared dict round trip and validation for the two configs."""
+    """Shared dict round trip and validation of the configs."""
 
     def validate(self) -> None:
         """Raise ValueError naming the first setting that is out of range."""
         raise NotImplementedError
 
     def to_dict(self) -> dict[str, Any]:
-        return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v)
+        return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else dict(v) if isinstance(v, dict) else v)
                 for f in dataclasses.fields(self)}  # type: ignore[arg-type]
 
     @classmethod
@@ -83,49 +98,45 @@ def _finite_number(name: str, value: Any, low: float, high: float = math.inf, *,
 
 @dataclass
 class FieldConfig(_Config):
-    """Size and form of :class:`~kernelops.flows.SpectralVelocityField`.
+    """Size and form of the velocity field (:class:`~kernelops.flows.SpectralVelocityField`).
 
     Attributes:
-        potential: the learned potential f, an MMD witness: "chain" (the spectral mean flow:
-            spectral chains over per-step features, any length) or "window" (a learned kernel on
-            whole windows: an MLP on the flattened window, fixed to the training length).
         depth: chain: residual blocks of the feature network (= chain blocks); window: hidden
             layers of the MLP. None: the potential's default (``POTENTIAL_SIZES``).
         width: chain: hidden width of the feature network (even), each block gives width/2
             complex features; window: units per hidden layer. None: the potential's default.
+        potential: the learned potential f, an MMD witness: "chain" (the spectral mean flow:
+            spectral chains over per-step features, any length) or "window" (a learned kernel on
+            whole windows: an MLP on the flattened window, fixed to the training length).
         rank: total chain rank, a multiple of ``depth`` (None: depth·width/2). Chain only.
-        mode: "evd" (complex eigenvalues) or "svd" (real non-negative). Chain only.
         time_features: size of the sinusoidal flow-time embedding (even).
         hidden_mult: expansion of each residual block's inner layer. Chain only.
         skip: the closed-form start of the clean-window prediction, the posterior mean of a
             Gaussian fit to the training windows: "window" (mean and covariance of whole windows;
             samples the training length only) or "channel" (each feature's mean and variance;
-            any length, cost linear in it); the network adds what is not Gaussian. "none": no
-            skip and no preconditioning, v = −∇f learned directly with the plain flow-matching
-            loss (better on data far from Gaussian, such as Stocks; docs/spectral_mean_flow.md).
-        conditional: train a mask-conditioned field, D_t(x | y, m): the potential also reads
-            which entries are observed and their values, the skip becomes the Gaussian's exact
-            posterior mean given both x_t and the observed entries, and training draws a random
-            conditioning mask for every window (:mod:`kernelops.flows.masks`). The same model
-            then imputes and forecasts with ``method="field"`` and still samples unconditionally
-            (an empty mask). Needs potential="window" and skip="window".
+            any length); "none": no skip and no preconditioning, v = −∇f learned directly with
+            the plain flow-matching loss (:mod:`kernelops.flows.field`).
+        conditional: a mask-conditioned field D_t(x | y, m) (:mod:`kernelops.flows.masked_field`),
+            trained on random conditioning masks; it imputes and forecasts with
+            ``method="field"`` and still samples unconditionally. Needs potential="window" and
+            skip="window".
         condition_rank: leading eigen-directions of the window skip's covariance that
             conditioning on observed entries keeps exactly (the others share their mean
-            variance): the ``gaussian`` method and a conditional field's skip. Exact for windows
-            of up to this many values; cost O(N·d·rank²) per mask (docs/conditional_generation.md
-            measures what 256 and 512 lose on 1 400-value windows).
+            variance); exact for windows of up to this many values, cost O(N·d·rank²) per mask.
+        initial_rms: rms of the learned part F on noised training windows before the first
+            step, for potentials whose initial size is set from data (the chain).
     """
 
     depth: int | None = None
     width: int | None = None
     potential: str = "window"
     rank: int | None = None
-    mode: str = "evd"
     time_features: int = 16
     hidden_mult: int = 2
     skip: str = "window"
     conditional: bool = False
     condition_rank: int = 512
+    initial_rms: float = 0.3
 
     def __post_init__(self) -> None:
         # sizes left open take the potential's own defaults (kept open for an unknown potential,
@@ -146,8 +157,6 @@ class FieldConfig(_Config):
             _positive_int("rank", self.rank)
             if self.rank % self.depth:
                 raise ValueError(f"rank: expected a multiple of depth={self.depth} (one chain block per layer), got {self.rank}")
-        if self.mode not in MODES:
-            raise ValueError(f"mode: expected one of {MODES}, got {self.mode!r}")
         _positive_int("time_features", self.time_features, 0)
         if self.time_features % 2:
             raise ValueError(f"time_features: expected an even number, got {self.time_features}")
@@ -161,6 +170,7 @@ class FieldConfig(_Config):
             raise ValueError(f"conditional: a mask-conditioned field needs potential='window' and skip='window' "
                              f"(it reads the whole window and conditions the window skip's Gaussian), got "
                              f"potential={self.potential!r}, skip={self.skip!r}")
+        _finite_number("initial_rms", self.initial_rms, 0.0, open_low=True)
 
     @property
     def chain_rank(self) -> int:
@@ -170,7 +180,7 @@ class FieldConfig(_Config):
 
 @dataclass
 class TrainConfig(_Config):
-    """Settings of :class:`~kernelops.flows.Trainer` (and of ``SpectralMeanFlow.fit``).
+    """Settings of training (:class:`~kernelops.flows.Trainer`, ``SpectralMeanFlow.fit``).
 
     Attributes:
         steps: optimisation steps in total (a resumed run stops at the same step count).
@@ -179,7 +189,7 @@ class TrainConfig(_Config):
         warmup: warm-up steps.
         weight_decay: decoupled weight decay on weight matrices and heads.
         grad_clip: largest global gradient norm (0 disables clipping).
-        ema_decay: decay of the weight average used for sampling.
+        ema_decay: asymptotic decay of the weight average used for sampling.
         final_lr_ratio: learning rate at the last step, as a fraction of ``lr``.
         target: "posterior": regress on the training set's exact posterior mean of the clean
             window (no target noise in the gradient); "conditional": on the drawn window itself.
@@ -187,7 +197,13 @@ class TrainConfig(_Config):
         log_every: steps between progress-bar updates.
         stability_weight: weight of the eigenvalue (stability) regulariser added to the loss
             (0: none; > 0 needs potential="chain"; :mod:`kernelops.flows.stability`).
-        stability: its penalty, "circle" (moduli pulled to 1) or "outside" (moduli above 1).
+        betas: AdamW's moment decays.
+        ema_warmup: the EMA decay is min(ema_decay, (1 + u)/(ema_warmup + u)) after u updates,
+            so a short run does not sample from weights dominated by the initialisation.
+        max_reference: with target="posterior", training sets larger than this use a random
+            subset of this many windows (plus the batch's own) as each step's reference set.
+        mask_patterns: probability of each conditioning-mask pattern when training a
+            mask-conditioned field (:mod:`kernelops.flows.masks`).
     """
 
     steps: int = 4000
@@ -202,7 +218,10 @@ class TrainConfig(_Config):
     checkpoint_every: int = 250
     log_every: int = 50
     stability_weight: float = 0.0
-    stability: str = "circle"
+    betas: tuple[float, float] = (0.9, 0.99)
+    ema_warmup: float = 10.0
+    max_reference: int = 16384
+    mask_patterns: dict[str, float] = dataclasses.field(default_factory=lambda: dict(MASK_PATTERNS))
 
     def validate(self) -> None:
         _positive_int("steps", self.steps, 0)
@@ -220,10 +239,52 @@ class TrainConfig(_Config):
         _positive_int("checkpoint_every", self.checkpoint_every)
         _positive_int("log_every", self.log_every)
         _finite_number("stability_weight", self.stability_weight, 0.0)
-        if self.stability not in STABILITY_PENALTIES:
-            raise ValueError(f"stability: expected one of {STABILITY_PENALTIES}, got {self.stability!r}")
+        if not (isinstance(self.betas, tuple) and len(self.betas) == 2):
+            raise ValueError(f"betas: expected two numbers in [0, 1), got {self.betas!r}")
+        for beta in self.betas:
+            _finite_number("betas", beta, 0.0, 1.0)
+        _finite_number("ema_warmup", self.ema_warmup, 1.0)
+        _positive_int("max_reference", self.max_reference)
+        if not (isinstance(self.mask_patterns, dict) and set(self.mask_patterns) <= set(MASK_PATTERNS)
+                and self.mask_patterns):
+            raise ValueError(f"mask_patterns: expected a dict over {sorted(MASK_PATTERNS)}, got {self.mask_patterns!r}")
+        for name, p in self.mask_patterns.items():
+            _finite_number(f"mask_patterns[{name!r}]", p, 0.0)
+        if not sum(self.mask_patterns.values()) > 0:
+            raise ValueError(f"mask_patterns: expected a positive total probability, got {self.mask_patterns!r}")
 
 
-__all__ = ["DEFAULT_PATH", "DEFAULT_SAMPLE_STEPS", "DEFAULT_SOLVER", "MODES", "POTENTIALS", "POTENTIAL_SAMPLE_STEPS",
-           "POTENTIAL_SIZES", "SKIPS", "STABILITY_PENALTIES",
-           "TARGETS", "FieldConfig", "TrainConfig"]
+@dataclass
+class SampleConfig(_Config):
+    """Defaults of sampling, imputation and forecasting (``SpectralMeanFlow.sample``, the commands).
+
+    Attributes:
+        num: windows drawn by ``kernelops sample``.
+        samples: draws per observed window (imputation, forecasting).
+        batch_size: windows integrated together.
+        seed: seed of the source noise in the commands.
+        guidance_scale: strength of the "guidance" conditioning method.
+        alpha_floor: α_t below this counts as this in the guidance weight b σ²/(2 α c_out²), which
+            grows as 1/α near t = 0 (docs/conditional_generation.md).
+    """
+
+    num: int = 10000
+    samples: int = 10
+    batch_size: int = 1000
+    seed: int = 0
+    guidance_scale: float = 1.0
+    alpha_floor: float = 0.3
+
+    def validate(self) -> None:
+        _positive_int("num", self.num)
+        _positive_int("samples", self.samples)
+        _positive_int("batch_size", self.batch_size)
+        _positive_int("seed", self.seed, 0)
+        _finite_number("guidance_scale", self.guidance_scale, 0.0)
+        _finite_number("alpha_floor", self.alpha_floor, 0.0, 1.0, open_low=True)
+
+
+__all__ = ["CALIBRATION_SEED_OFFSET", "CALIBRATION_WINDOWS", "DEFAULT_PATH", "DEFAULT_SAMPLE_STEPS", "DEFAULT_SOLVER",
+           "FILL_CHUNK", "FILL_MEMORY", "MASK_PATTERNS", "METHODS", "NOISE_CHUNK", "POTENTIALS",
+           "POTENTIAL_SAMPLE_STEPS", "POTENTIAL_SIZES", "SKIPS", "TARGETS", "VARIANCE_FLOOR", "FieldConfig",
+           "SampleConfig", "TrainConfig"]

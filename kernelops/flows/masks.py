@@ -1,4 +1,4 @@
-"""Random conditioning masks for training a mask-conditioned field (``FieldConfig(conditional=True)``).
+"""Random conditioning masks for training a mask-conditioned field (:mod:`kernelops.flows.masked_field`).
 
 Every training window gets its own mask m (True = observed, given to the field as a condition;
 False = to be generated, where the loss is taken), drawn from a mixture of the patterns users
@@ -8,7 +8,7 @@ condition on:
   still samples from scratch;
 * ``"entries"``: each entry observed independently (imputation of scattered gaps);
 * ``"steps"``: each time step observed independently, all its features together (irregular
-  sampling, Table 4's dropped steps);
+  sampling);
 * ``"history"``: the first k steps observed, k uniform in 1 … N − 1 (forecasting).
 
 In "entries" and "steps" the missing rate r is uniform on (0, 1) per window, so the field sees
@@ -19,13 +19,15 @@ from __future__ import annotations
 
 import torch
 
-#: the mask patterns and the probability of each (module docstring)
-MASK_PATTERNS = {"none": 0.2, "entries": 0.3, "steps": 0.2, "history": 0.3}
+from kernelops.flows.config import MASK_PATTERNS
 
 
 def draw_condition_masks(batch: int, seq_len: int, in_dim: int, generator: torch.Generator | None = None,
-                         device: torch.device | str = "cpu") -> torch.Tensor:
-    """One conditioning mask per window, from the mixture :data:`MASK_PATTERNS`.
+                         device: torch.device | str = "cpu", patterns: dict[str, float] | None = None) -> torch.Tensor:
+    """One conditioning mask per window, from a mixture of the patterns (module docstring).
+
+    ``patterns`` maps pattern names to probabilities (default ``MASK_PATTERNS`` of
+    :mod:`kernelops.flows.config`, ``TrainConfig.mask_patterns``); a pattern left out is never drawn.
 
     Everything is drawn on the CPU ``generator`` (so the stream does not depend on the device)
     and then moved.
@@ -33,7 +35,8 @@ def draw_condition_masks(batch: int, seq_len: int, in_dim: int, generator: torch
     Shape:
         returns: (batch, seq_len, in_dim) bool, True where the entry is given as a condition.
     """
-    probs = torch.tensor(list(MASK_PATTERNS.values()), dtype=torch.float64)
+    chosen = MASK_PATTERNS if patterns is None else patterns
+    probs = torch.tensor([float(chosen.get(name, 0.0)) for name in MASK_PATTERNS], dtype=torch.float64)
     pattern = torch.multinomial(probs, batch, replacement=True, generator=generator)  # (batch,)
     rate = torch.rand(batch, 1, 1, generator=generator, dtype=torch.float64)
     entries = torch.rand(batch, seq_len, in_dim, generator=generator, dtype=torch.float64) >= rate
@@ -49,4 +52,4 @@ def draw_condition_masks(batch: int, seq_len: int, in_dim: int, generator: torch
     return mask.to(device)
 
 
-__all__ = ["MASK_PATTERNS", "draw_condition_masks"]
+__all__ = ["draw_condition_masks"]

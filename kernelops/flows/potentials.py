@@ -14,7 +14,7 @@ windows; they differ in the kernel that Φ_t spans:
 
 Each module takes (y (batch, N, d), t (batch,)) and returns f (batch,), and has ``scale_(factor)``
 (multiply f exactly by ``factor``) and ``needs_calibration`` (whether the field should set its
-initial size from data, see :meth:`SpectralVelocityField.fit_data`).
+initial size from data, see :meth:`~kernelops.flows.field.SpectralVelocityField.fit_data`).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from kernelops.chains import factored_chain_evaluate
 from kernelops.errors import ShapeError
 from kernelops.features.spectral_mlp import SpectralMLP, sinusoidal_time_embedding, time_frequencies
 from kernelops.flows.config import FieldConfig
-from kernelops.flows.spectral import SpectralHeads
+from kernelops.flows.heads import SpectralHeads
 
 
 class ChainPotential(nn.Module):
@@ -98,13 +98,13 @@ class WindowPotential(nn.Module):
         time_features: size of γ(t) (even; 0 disables t).
         max_frequency: highest angular frequency of γ is π·max_frequency.
         conditional: also read a condition (mask, observed values): the MLP's input becomes
-            [vec(y), vec(m), vec(v), γ(t)] (the mask-conditioned field, :mod:`kernelops.flows.masks`).
+            [vec(y), vec(m), vec(v), γ(t)] (the mask-conditioned field, :mod:`kernelops.flows.masked_field`).
         dtype: parameter dtype.
     """
 
     needs_calibration = False
 
-    def __init__(self, seq_len: int, in_dim: int, depth: int = 3, width: int = 512, time_features: int = 16,
+    def __init__(self, seq_len: int, in_dim: int, depth: int, width: int, time_features: int,
                  max_frequency: float = 64.0, conditional: bool = False, dtype: torch.dtype = torch.float32):
         super().__init__()
         self.seq_len, self.in_dim = int(seq_len), int(in_dim)
@@ -175,7 +175,7 @@ def build_potential(config: FieldConfig, in_dim: int, seq_len: int, *, seed: int
                                    conditional=config.conditional, dtype=dtype)
         features = SpectralMLP(in_dim, depth, width, config.time_features, hidden_mult=config.hidden_mult, dtype=dtype)
     gen = torch.Generator().manual_seed(seed)
-    heads = [SpectralHeads(depth, width // 2, config.chain_rank // depth, mode=config.mode, dtype=dtype, generator=gen)
+    heads = [SpectralHeads(depth, width // 2, config.chain_rank // depth, dtype=dtype, generator=gen)
              for _ in range(2)]
     return ChainPotential(features, *heads)
 

@@ -1,16 +1,11 @@
-"""The eigenvalue (stability) regulariser of the spectral chains.
+"""The eigenvalue (stability) regulariser of the chain potential.
 
-The chain potential's hidden-chain operators are held by their spectra (:class:`SpectralHeads`),
-so a prior on the dynamics is a penalty on eigenvalues. The paper's pendulum experiment adds one
-to the flow-matching loss with weight 0 or 1 (docs/spectral_mean_flow.md, "The stability
-regulariser", says what it targets and why). Two penalties, both means over the r eigenvalues:
-
-* ``"outside"``: R(λ) = mean_i max(|λ_i| − ρ, 0)², zero inside the disc of radius ρ — the
-  literal "no mode grows" penalty. With the heads' parameterisation λ = exp(−exp(ν) + iθ) every
-  |λ| < 1, so at ρ = 1 it is identically zero (kept for operators that are not so constrained);
-* ``"circle"``: R(λ) = mean_i (|λ_i| − ρ)², which pulls every mode onto the circle of radius ρ.
-  At ρ = 1 it asks for undamped modes, as a conservative system (a pendulum without friction,
-  whose Koopman operator is unitary) has; it is the default.
+The chain potential's hidden-chain operators are held by their spectra
+(:class:`~kernelops.flows.heads.SpectralHeads`), so a prior on the dynamics is a penalty on
+eigenvalues: R(λ) = mean_i (|λ_i| − ρ)², which pulls every mode onto the circle of radius ρ. At
+ρ = 1 it asks for undamped modes, as a conservative system (a pendulum without friction, whose
+Koopman operator is unitary) has. The loss adds w·R (``TrainConfig.stability_weight``);
+docs/spectral_mean_flow.md, "The stability regulariser", says what it targets.
 """
 
 from __future__ import annotations
@@ -20,31 +15,24 @@ import math
 import torch
 from torch import nn
 
-from kernelops.flows.config import STABILITY_PENALTIES
 from kernelops.flows.potentials import ChainPotential
 
 
-def eigenvalue_penalty(eigvals: torch.Tensor, kind: str = "circle", radius: float = 1.0) -> torch.Tensor:
-    """The mean penalty of ``kind`` over all eigenvalues (module docstring).
+def eigenvalue_penalty(eigvals: torch.Tensor, radius: float = 1.0) -> torch.Tensor:
+    """R(λ) = mean_i (|λ_i| − ρ)² over all eigenvalues (module docstring).
 
     Args:
         eigvals: eigenvalues, complex or real, any shape (at least one).
-        kind: "circle" or "outside".
         radius: ρ > 0.
 
     Shape:
         eigvals: (...). returns: () real, differentiable in ``eigvals``.
     """
-    if kind not in STABILITY_PENALTIES:
-        raise ValueError(f"kind: expected one of {STABILITY_PENALTIES}, got {kind!r}")
     if not (isinstance(radius, (int, float)) and math.isfinite(radius) and radius > 0):
         raise ValueError(f"radius: expected a positive finite number, got {radius!r}")
     if not isinstance(eigvals, torch.Tensor) or eigvals.numel() == 0:
         raise ValueError("eigvals: expected a non-empty tensor of eigenvalues")
-    excess = eigvals.abs() - radius
-    if kind == "outside":
-        excess = excess.clamp_min(0.0)
-    return excess.square().mean()
+    return (eigvals.abs() - radius).square().mean()
 
 
 def chain_eigenvalues(field: nn.Module) -> torch.Tensor:
@@ -57,7 +45,7 @@ def chain_eigenvalues(field: nn.Module) -> torch.Tensor:
             eigenvalues to regularise).
 
     Shape:
-        returns: (2 r,) complex (EVD heads) or real (SVD heads).
+        returns: (2 r,) complex.
     """
     potential = getattr(field, "potential_net", field)
     if not isinstance(potential, ChainPotential):

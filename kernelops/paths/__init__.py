@@ -9,11 +9,18 @@ from __future__ import annotations
 
 from kernelops.paths.affine import AffinePath, OTPath, VEPath, VPPath
 from kernelops.paths.base import PathSample, ProbPath
-from kernelops.paths.schedules import OTSchedule, Schedule, ScheduleOutput, VESchedule, VPSchedule
+from kernelops.paths.schedules import (
+    OTSchedule,
+    Schedule,
+    ScheduleOutput,
+    VESchedule,
+    VPSchedule,
+    prediction_coefficients,
+)
 from kernelops.paths.time import as_time_tensor, broadcast_time, check_time_range
 
 __all__ = [
     "AffinePath", "OTPath", "OTSchedule", "PathSample", "ProbPath", "Schedule", "ScheduleOutput",
     "VEPath", "VESchedule", "VPPath", "VPSchedule", "as_time_tensor", "broadcast_time",
-    "check_time_range",
+    "check_time_range", "prediction_coefficients",
 ]

@@ -43,6 +43,22 @@ def _check_number(value: Any, name: str) -> float:
     return float(value)
 
 
+
+def prediction_coefficients(c: ScheduleOutput) -> tuple[torch.Tensor, torch.Tensor]:
+    """(a_t, b_t) with v_t(x) = a_t x + b_t D_t(x): velocity from a clean-data prediction D.
+
+    On an affine path x_t = α_t x₁ + σ_t x₀ the conditional velocity is
+    u_t(x | x₁) = α'_t x₁ + σ'_t x₀ = a_t x + b_t x₁ with a_t = σ'_t/σ_t and b_t = α'_t − a_t α_t
+    (eliminate x₀ = (x − α_t x₁)/σ_t), so any field that predicts x₁ has the velocity a x + b D
+    and, conversely, D = (v − a x)/b.
+
+    Shape:
+        every field of ``c`` and both outputs: t's shape.
+    """
+    a = c.d_sigma / c.sigma
+    return a, c.d_alpha - a * c.alpha
+
+
 class Schedule:
     """Base class: subclasses set ``name`` and implement :meth:`evaluate` and :meth:`config`."""
 

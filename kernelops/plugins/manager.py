@@ -246,7 +246,7 @@ class PluginHost:
     def versions(self) -> dict[str, str | None]:
         """``{plugin name: version}`` of every loaded plugin (stored in checkpoints)."""
         self.ensure_loaded()
-        from kernelops import __version__
+        from kernelops._version import __version__
 
         return {p.name: (p.version if not p.builtin else __version__)
                 for p in self.plugins.values() if p.status == "ok"}

@@ -97,7 +97,7 @@ def test_from_cme_operator_matches_from_matrix():
 
     xs = _sequences(5, 16, seed=5)
     for P in (P_REAL, P_CYCLE):
-        via_op = SpectralChain.from_hmm(P1, markov_operator_from_matrix(P), O)
+        via_op = chain_from_hmm(P1, markov_operator_from_matrix(P), O)
         via_matrix = chain_from_hmm(P1, P, O)
         assert torch.allclose(via_op.inner(_one_hot(xs)), via_matrix.inner(_one_hot(xs)).to(via_op.dtype), atol=1e-14)
 

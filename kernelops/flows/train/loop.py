@@ -17,7 +17,7 @@ DistributedDataParallel: each rank draws its share of the batch from its own str
 and the stop flag are summed over ranks every step (so every rank logs the global loss and all
 stop at the same step), and the checkpoint callable runs on rank 0 alone while the others wait.
 How the streams are seeded and resumed on another number of processes:
-:mod:`kernelops.flows.distributed`.
+:mod:`kernelops.flows.train.ddp`.
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ import torch
 from torch import nn
 
 from kernelops.flows.config import TrainConfig
-from kernelops.flows.distributed import rank_generators, resume_streams, shard_sizes, wrap_ddp
-from kernelops.flows.training import EMA, TrainGenerators, WarmupCosine, param_groups
+from kernelops.flows.train.ddp import rank_generators, resume_streams, shard_sizes, wrap_ddp
+from kernelops.flows.train.state import EMA, TrainGenerators, WarmupCosine, param_groups
 from kernelops.utils import distributed as dist
 from kernelops.utils.numerics import flush_denormals
 
@@ -52,7 +52,8 @@ class TrainingInterrupted(KeyboardInterrupt):
 
 
 class Objective(Protocol):
-    """What the trainer needs of a loss: a scalar from a field, a batch and the random streams."""
+    """What the trainer needs of a loss: a scalar from a field, a batch and the random streams
+    (and, for data with missing entries, ``mask=`` the batch's observed entries)."""
 
     def __call__(self, field: nn.Module, x1: torch.Tensor, generators: TrainGenerators,
                  data: torch.Tensor, batch_index: torch.Tensor) -> torch.Tensor: ...
@@ -90,7 +91,7 @@ class Trainer:
 
     Args:
         field: the velocity field (an ``nn.Module``) whose parameters are trained.
-        objective: ``objective(field, x1, generators, data, batch_index) -> loss``.
+        objective: ``objective(field, x1, generators, data, batch_index[, mask=]) -> loss``.
         config: the training settings.
         seed: seeds the batch, time and noise generators.
 
@@ -104,7 +105,7 @@ class Trainer:
         self.field, self.objective = field, objective
         self.config = config if config is not None else TrainConfig()
         self.config.validate()
-        self.ema = EMA(field, self.config.ema_decay)
+        self.ema = EMA(field, self.config.ema_decay, self.config.ema_warmup)
         self.seed = int(seed)
         self.generators: TrainGenerators = rank_generators(self.seed, 0)
         # the (rank, world size) the live generators belong to; every rank's streams as read from
@@ -120,10 +121,10 @@ class Trainer:
     # -- state -------------------------------------------------------------------------------
     @property
     def optimizer(self) -> torch.optim.Optimizer:
-        """AdamW (β = 0.9, 0.99), created on first use (and filled from a loaded state)."""
+        """AdamW (``config.betas``), created on first use (and filled from a loaded state)."""
         if self._optimizer is None:
             self._optimizer = torch.optim.AdamW(param_groups(self.field, self.config.weight_decay),
-                                                lr=self.config.lr, betas=(0.9, 0.99))
+                                                lr=self.config.lr, betas=self.config.betas)
             if self._pending_optimizer is not None:
                 self._optimizer.load_state_dict(self._pending_optimizer)
                 self._pending_optimizer = None
@@ -163,7 +164,7 @@ class Trainer:
         """Restore a :meth:`state_dict` (the field's own weights are loaded by its owner).
 
         The per-rank streams are bound to this process's rank when :meth:`fit` starts
-        (:func:`kernelops.flows.distributed.resume_streams`); until then ``generators`` holds rank 0's.
+        (:func:`kernelops.flows.train.ddp.resume_streams`); until then ``generators`` holds rank 0's.
         """
         self.config = TrainConfig.from_dict(state["config"], where="checkpoint train config")
         self.step = int(state["step"])
@@ -187,13 +188,16 @@ class Trainer:
             self._gathered = (self.step, dist.all_gather_object(self.generators.state_dict()))
 
     # -- the loop ----------------------------------------------------------------------------
-    def fit(self, data: torch.Tensor, *, checkpoint: Callable[[], Any] | None = None, progress: bool = True,
-            callback: Callable[[int, float, float], Any] | None = None) -> Trainer:
+    def fit(self, data: torch.Tensor, *, mask: torch.Tensor | None = None, checkpoint: Callable[[], Any] | None = None,
+            progress: bool = True, callback: Callable[[int, float, float], Any] | None = None) -> Trainer:
         """Train until ``config.steps`` steps in total.
 
         Args:
             data: training windows in the field's coordinates, on the field's device (every
                 rank holds all of them and draws its own share of each batch).
+            mask: True where ``data`` is observed (missing entries filled,
+                :func:`~kernelops.flows.gaussian.fill_missing`); each batch's rows go to the
+                objective as ``mask=``. None: every entry is observed.
             checkpoint: called every ``config.checkpoint_every`` steps, at the end and when a
                 stop signal arrives (it should write the checkpoint atomically); in a
                 multi-process run on rank 0 only, after every rank's streams are gathered, while
@@ -210,10 +214,12 @@ class Trainer:
                 the step before).
 
         Shape:
-            data: (num, N, d).
+            data, mask: (num, N, d).
         """
         cfg = self.config
-        self.ema.decay = cfg.ema_decay
+        if mask is not None and mask.shape != data.shape:
+            raise ValueError(f"mask: expected the shape of data {tuple(data.shape)}, got {tuple(mask.shape)}")
+        self.ema.decay, self.ema.warmup = cfg.ema_decay, cfg.ema_warmup
         schedule = WarmupCosine(cfg.lr, cfg.steps, cfg.warmup, cfg.final_lr_ratio)
         optimizer = self.optimizer
         params = [p for p in self.field.parameters() if p.requires_grad]
@@ -239,10 +245,11 @@ class Trainer:
                     for group in optimizer.param_groups:
                         group["lr"] = lr_now
                     idx = torch.randint(data.shape[0], (local,), generator=self.generators.batch).to(data.device)
+                    given = {} if mask is None else {"mask": mask[idx]}
                     if ddp is None:
-                        loss = self.objective(self.field, data[idx], self.generators, data, idx)
+                        loss = self.objective(self.field, data[idx], self.generators, data, idx, **given)
                     else:
-                        loss = ddp(data[idx], self.generators, data, idx)
+                        loss = ddp(data[idx], self.generators, data, idx, **given)
                     optimizer.zero_grad(set_to_none=True)
                     (loss if backward_scale == 1.0 else loss * backward_scale).backward()
                     if ddp is None:

@@ -8,8 +8,8 @@ conditional field we want is v_t(x | y) = a_t x + b_t E[x₁ | x_t = x, x₁ᵒ 
 
 * ``"field"`` — a field trained for it (``FieldConfig(conditional=True)``): D_t(x | y, m) is the
   skip Gaussian's exact posterior mean given x_t and x₁ᵒ = y plus a learned part that reads the
-  mask and y (:mod:`kernelops.flows.field`, :mod:`kernelops.flows.masks`). No extra cost beyond
-  the conditioning of the skip.
+  mask and y (:mod:`kernelops.flows.masked_field`). No extra cost beyond the conditioning of the
+  skip.
 
 * ``"gaussian"`` — condition the x₁-prediction with the skip's Gaussian. If the windows were
   N(μ, Σ), the clean window given x_t would be Gaussian with mean D_t(x) and covariance
@@ -26,47 +26,36 @@ conditional field we want is v_t(x | y) = a_t x + b_t E[x₁ | x_t = x, x₁ᵒ 
   state are replaced by the path's sample given x₁ᵒ = y, α_t y + σ_t ε (the same noise ε the
   draw started from), and their velocity by the path's, α'_t y + σ'_t ε. Cheap and works for
   any field, but not exact even for Gaussian data: the field then conditions on a noisy
-  version of y instead of y itself, which biases the unobserved coordinates towards the prior
-  (measured in docs/conditional_generation.md).
+  version of y instead of y itself, which biases the unobserved coordinates towards the prior.
 * ``"guidance"`` — reconstruction guidance through the x₁-prediction: the velocity gets the
   gradient term −w_t ∇ₓ ‖m ⊙ (D_t(x) − y)‖², with
   w_t = scale · b_t σ_t² / (2 α_t c_out(t)²), the weight that turns ∇ log N(y; Dᵒ, c_out² I)
   into a velocity (Tweedie's formula), c_out² being the posterior variance of a scalar Gaussian
-  with the data's variance. An approximation whose strength ``guidance_scale`` tunes: on
-  Gaussian data with independent coordinates the term never reaches the free coordinates (they
-  keep their exact law), with correlated ones it under-conditions them (measured in
-  docs/conditional_generation.md). One backward pass through the field per evaluation.
+  with the data's variance, and α_t floored at ``SampleConfig.alpha_floor`` (the weight grows as
+  1/α_t and would multiply a learned prediction's error near t = 0). An approximation whose
+  strength ``guidance_scale`` tunes; one backward pass through the field per evaluation.
+
+docs/conditional_generation.md compares the methods.
 
 The Gaussian conditioning ("gaussian", and the skip of "field") keeps the skip covariance's
-leading ``FieldConfig.condition_rank`` (default 512) eigen-directions exactly and gives the
-others their mean variance (:meth:`~kernelops.flows.skip.WindowGaussian.posterior_covariance`),
-so one mask costs a Woodbury solve of that rank instead of a factorisation of the whole (N·d)²
-matrix; it is exact for windows of up to that many values.
+leading ``FieldConfig.condition_rank`` eigen-directions exactly and gives the others their mean
+variance (:meth:`~kernelops.flows.gaussian.WindowGaussian.posterior_covariance`), so one mask
+costs a Woodbury solve of that rank instead of a factorisation of the whole (N·d)² matrix.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
 from kernelops.errors import ShapeError
+from kernelops.flows.config import METHODS, SampleConfig
+from kernelops.flows.field import SpectralVelocityField
+from kernelops.flows.gaussian import condition_on_observed
 
-if TYPE_CHECKING:
-    from kernelops.flows.field import SpectralVelocityField
-    from kernelops.flows.skip import PosteriorCovariance
-
-#: conditioning methods of :func:`sample_conditional` (module docstring)
-METHODS = ("field", "gaussian", "replacement", "guidance")
-#: α_t below this counts as this in the guidance weight. The weight grows as 1/α_t; the exact
-#: posterior mean's Jacobian shrinks as α_t and cancels it, a learned one does not, so near t = 0
-#: a small floor multiplies the learned part's error (with 1e-3, guidance with the window
-#: potential diverged on 1 400-value MuJoCo windows; 0.3 was the best of the floors measured on
-#: MuJoCo and Sines, docs/conditional_generation.md)
-ALPHA_FLOOR = 0.3
-#: jitter added to the diagonal of the conditioning system, relative to its largest entry
-_JITTER = 1e-10
+_SAMPLE = SampleConfig()
 
 
 def check_observations(observed: torch.Tensor, mask: torch.Tensor, shape: tuple[int, int] | None = None
@@ -103,116 +92,6 @@ def check_observations(observed: torch.Tensor, mask: torch.Tensor, shape: tuple[
     return y, mask
 
 
-def conditioning_system(cov_t: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
-    """Cholesky factors of M C M + (I − M) for every window's mask M = diag(m).
-
-    Solving with them gives C_oo⁻¹ r_o on the observed entries (and r on the others) for every
-    window at once; the observed diagonal gets a jitter of ``_JITTER`` times C's largest
-    variance. The dense exact solve of :func:`kernelops.flows.missing.fill_missing` (run once
-    before training); sampling and the mask-conditioned field use :func:`condition_on_observed`.
-
-    Shape:
-        cov_t: (D, D). m: (B, D) bool. returns: (B, D, D).
-    """
-    mf = m.to(cov_t.dtype)
-    system = mf[:, :, None] * cov_t * mf[:, None, :]
-    scale = cov_t.diagonal().max().clamp_min(torch.finfo(cov_t.dtype).tiny)
-    diag = torch.where(m, _JITTER * scale, torch.ones((), dtype=cov_t.dtype, device=cov_t.device))
-    return torch.linalg.cholesky(system + torch.diag_embed(diag))
-
-
-def masked_gram(eigvecs: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-    """Uᵀ diag(m) U for every mask, summed over the observed rows or subtracted over the missing
-    ones, whichever are fewer (U has orthonormal columns, so Uᵀ U = I).
-
-    Shape:
-        eigvecs: (D, k). masks: (n, D) bool. returns: (n, k, k).
-    """
-    rank = eigvecs.shape[1]
-    eye = torch.eye(rank, dtype=eigvecs.dtype, device=eigvecs.device)
-    out = torch.empty(masks.shape[0], rank, rank, dtype=eigvecs.dtype, device=eigvecs.device)
-    for i, mask in enumerate(masks):
-        if 2 * int(mask.sum()) <= mask.numel():
-            rows = eigvecs[mask]
-            out[i] = rows.T @ rows
-        else:
-            rows = eigvecs[~mask]
-            out[i] = eye - rows.T @ rows
-    return out
-
-
-def condition_on_observed(cov: PosteriorCovariance, prediction: torch.Tensor, y: torch.Tensor, m: torch.Tensor
-                          ) -> torch.Tensor:
-    """The conditioned prediction of :func:`conditioned_with_variance`, without computing the variance."""
-    return _conditioned(cov, prediction, y, m, variance=False)[0]
-
-
-def conditioned_with_variance(cov: PosteriorCovariance, prediction: torch.Tensor, y: torch.Tensor, m: torch.Tensor
-                              ) -> tuple[torch.Tensor, torch.Tensor]:
-    """prediction + C[:, o] C[o, o]⁻¹ (y − predictionᵒ): a Gaussian with mean ``prediction`` and
-    covariance C, conditioned on its observed entries being y.
-
-    C = f I + U diag(δ) Uᵀ (:meth:`~kernelops.flows.skip.WindowGaussian.posterior_covariance`),
-    so C_oo⁻¹ comes from the Woodbury identity with one k × k factorisation,
-    f I_k + √δ (U_oᵀ U_o) √δ: O(N·d·k²) per mask instead of O((N·d)³). Computed in float64. With
-    one time for every row (sampling), rows that share a mask share the factorisation (K draws of
-    a window, or every window of a forecast); with one time per row (training), each row has its own.
-
-    Also returns how much conditioning shrank the variance of the free entries: their mean
-    conditional variance tr(C_mm − C_mo C_oo⁻¹ C_om)/|m| over the mean variance tr(C)/D of all
-    entries (exactly 1 with nothing observed, and for a row with nothing free). From the same factor:
-    tr over the free entries = f|m| + f (Σᵢ (A⁻¹)ᵢᵢ (δᵢ + f) − k), A = f I + √δ U_oᵀU_o √δ.
-
-    Shape:
-        cov: eigvecs (D, k); excess (k,) or (B, k); floor () or (B,). prediction, y, m: (B, N, d).
-        returns: (B, N, d) and (B,).
-    """
-    conditioned, ratio = _conditioned(cov, prediction, y, m, variance=True)
-    assert ratio is not None
-    return conditioned, ratio
-
-
-def _conditioned(cov: PosteriorCovariance, prediction: torch.Tensor, y: torch.Tensor, m: torch.Tensor, *,
-                 variance: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
-    u, excess, floor = cov
-    rows, rank = prediction.shape[0], u.shape[1]
-    flat_m = m.reshape(rows, -1)
-    zero = torch.zeros((), dtype=torch.float64, device=y.device)
-    residual = torch.where(flat_m, y.reshape(rows, -1).double() - prediction.reshape(rows, -1).double(), zero)
-    masks, which = torch.unique(flat_m, dim=0, return_inverse=True)
-    gram = masked_gram(u, masks)
-    root = excess.sqrt()
-    projected = root * (residual @ u)  # √δ ⊙ U_oᵀ r, (B, k)
-    eye = torch.eye(rank, dtype=torch.float64, device=u.device)
-    if excess.dim() == 1:  # one time: one factorisation per distinct mask
-        chol = torch.linalg.cholesky(floor * eye + root[:, None] * gram * root[None, :])
-        solved = torch.empty_like(projected)
-        for j in range(masks.shape[0]):
-            rows_j = (which == j).nonzero()[:, 0]
-            solved[rows_j] = torch.cholesky_solve(projected[rows_j].T, chol[j]).T
-        f = floor
-    else:
-        chol = torch.linalg.cholesky(floor[:, None, None] * eye + root[:, :, None] * gram[which] * root[:, None, :])
-        solved = torch.cholesky_solve(projected[:, :, None], chol)[:, :, 0]
-        f = floor[:, None]
-    weights = torch.where(flat_m, (residual - (root * solved) @ u.T) / f, zero)  # C_oo⁻¹ r_o (Woodbury)
-    update = f * weights + (excess * (weights @ u)) @ u.T  # C[:, o] w
-    conditioned = prediction + update.reshape(prediction.shape).to(prediction.dtype)
-    if not variance:
-        return conditioned, None
-    inverse_diagonal = torch.cholesky_inverse(chol).diagonal(dim1=-2, dim2=-1)  # (masks or B, k)
-    if excess.dim() == 1:
-        inverse_diagonal = inverse_diagonal[which]
-    free = (~flat_m).sum(1).to(torch.float64)
-    f_row = f.reshape(-1) if f.dim() else f
-    free_total = f_row * free + f_row * ((inverse_diagonal * (excess + f)).sum(-1) - rank)
-    total = f_row * flat_m.shape[1] + excess.sum(-1)
-    ratio = (free_total.clamp_min(0) / free.clamp_min(1)) / (total / flat_m.shape[1])
-    # exactly 1 where nothing is observed (the unconditional field) or nothing is free
-    ratio = torch.where((free > 0) & flat_m.any(1), ratio, torch.ones_like(ratio))
-    return conditioned, ratio.expand(rows)
-
-
 def _require_window_skip(field: SpectralVelocityField) -> Any:
     skip = getattr(field, "skip", None)
     if skip is None or getattr(skip, "kind", None) != "window":
@@ -241,7 +120,8 @@ def _require_conditional(field: SpectralVelocityField) -> None:
 
 
 def conditional_field(field: SpectralVelocityField, path: Any, y: torch.Tensor, m: torch.Tensor, eps: torch.Tensor, *,
-                      method: str = "gaussian", guidance_scale: float = 1.0
+                      method: str = "gaussian", guidance_scale: float = _SAMPLE.guidance_scale,
+                      alpha_floor: float = _SAMPLE.alpha_floor
                       ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """The velocity f(t, x) of one conditioning method, for a solver (module docstring).
 
@@ -253,6 +133,7 @@ def conditional_field(field: SpectralVelocityField, path: Any, y: torch.Tensor, 
         eps: the standardised source noise of each draw (x₀/σ₀), for "replacement".
         method: one of :data:`METHODS`.
         guidance_scale: multiplies the guidance term (method "guidance").
+        alpha_floor: the floor of α_t in the guidance weight (module docstring).
 
     Shape:
         y, m, eps: (B, N, d); the returned f takes t: () and x: (B, N, d).
@@ -292,7 +173,7 @@ def conditional_field(field: SpectralVelocityField, path: Any, y: torch.Tensor, 
             prediction = field.denoise(t, x_req)
             error = torch.where(m, prediction - y, torch.zeros((), dtype=x.dtype, device=x.device)).square().sum()
             (grad,) = torch.autograd.grad(error, x_req)
-        weight = guidance_scale * b * sigma.square() / (2 * alpha.clamp_min(ALPHA_FLOOR) * c_out.square())
+        weight = guidance_scale * b * sigma.square() / (2 * alpha.clamp_min(alpha_floor) * c_out.square())
         return (a * x + b * prediction.detach() - weight * grad).detach()
     return f
 
@@ -300,8 +181,8 @@ def conditional_field(field: SpectralVelocityField, path: Any, y: torch.Tensor, 
 @torch.no_grad()
 def sample_conditional(field: SpectralVelocityField, path: Any, solver: Any, observed: torch.Tensor, mask: torch.Tensor, *,
                        samples: int, steps: int | None, generator: torch.Generator, method: str = "gaussian",
-                       guidance_scale: float = 1.0, batch_size: int = 1000, device: torch.device | str = "cpu",
-                       dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, int]:
+                       guidance_scale: float = _SAMPLE.guidance_scale, batch_size: int = _SAMPLE.batch_size, device: torch.device | str = "cpu",
+                       dtype: torch.dtype = torch.float32, alpha_floor: float = _SAMPLE.alpha_floor) -> tuple[torch.Tensor, int]:
     """``samples`` complete draws per window that equal the observations where ``mask`` is 1.
 
     All source noise is drawn at once on the CPU generator (independent of ``batch_size`` and
@@ -316,7 +197,7 @@ def sample_conditional(field: SpectralVelocityField, path: Any, solver: Any, obs
         steps: solver steps (None for adaptive solvers).
         generator: CPU generator for the source noise.
         method: one of :data:`METHODS`.
-        guidance_scale: strength of method "guidance".
+        guidance_scale, alpha_floor: strength of method "guidance" and the floor of α_t in its weight.
         batch_size: states integrated together (about).
         device, dtype: where and in what precision to integrate.
 
@@ -348,7 +229,7 @@ def sample_conditional(field: SpectralVelocityField, path: Any, solver: Any, obs
             m = m_all[start:stop].to(device).repeat_interleave(samples, dim=0)
             x0 = noise[start:stop].reshape(k, *shape).to(device)
             f = conditional_field(field, path, y, m, x0 / path.source_std, method=method,
-                                  guidance_scale=guidance_scale)
+                                  guidance_scale=guidance_scale, alpha_floor=alpha_floor)
             result = solver.solve(f, x0, 0.0, 1.0, steps)
             nfe = max(nfe, int(result.nfe))
             out.append(torch.where(m, y, result.x).reshape(stop - start, samples, *shape))
@@ -357,5 +238,4 @@ def sample_conditional(field: SpectralVelocityField, path: Any, solver: Any, obs
     return torch.cat(out, dim=0), nfe
 
 
-__all__ = ["ALPHA_FLOOR", "METHODS", "check_observations", "condition_on_observed", "conditioning_system",
-           "conditional_field", "conditioned_with_variance", "gaussian_update", "masked_gram", "sample_conditional"]
+__all__ = ["check_observations", "conditional_field", "gaussian_update", "sample_conditional"]

@@ -1,27 +1,19 @@
-"""Spectral parameters of the neural spectral mean flow: eigenvalues λ and block-diagonal heads.
+"""The spectral parameters of the chain potential: eigenvalues λ and block-diagonal complex heads.
 
-See docs/theory.md ("The neural spectral mean flow"). The hidden-chain operator is represented by its spectrum and read-out heads:
+The hidden-chain operator of :class:`~kernelops.flows.potentials.ChainPotential` is held by its
+spectrum and read-out heads (docs/theory.md, "The neural spectral mean flow"):
 
-* eigenvalues λ ∈ C^r, parameterised λ = exp(−exp(ν) + iθ) (EVD mode), so |λ| = exp(−exp(ν))
-  lies in (0, 1) for every real ν and the chain can never blow up through Λ; in SVD mode
-  σ = exp(−exp(ν)) is real and non-negative (singular values, no phase);
+* eigenvalues λ = exp(−exp(ν) + iθ), so |λ| = exp(−exp(ν)) lies in (0, 1) for every real ν and
+  the chain cannot blow up through Λ;
 * heads B, L, R, H, complex and block diagonal by feature layer: block l maps the k = width/2
   complex features of layer l to its r_b = r / depth chain modes, stored as (depth, k, r_b).
   With h the features of one step, β(x) = hB, W(x) = Lᵀ diag(h) R, η(x) = hH per block.
 
-Initialisation (measured, see docs/spectral_mean_flow.md):
-
-* |λ| uniform on the ring ε ≤ |λ| ≤ 1 − ε in area (|λ|² uniform), default ring (0.05, 0.95),
-  θ uniform in [0, 2π) — the design's data point;
-* complex Gaussian heads with E|entry|² = 1/r_b for L and 1/k for R, B, H (the per-block fan-in),
-  so that with the RMS-normalised features (E|h_k|² = 1) one transfer step preserves the norm of
-  the running row vector in expectation, E‖ΛW(x)v‖ ≈ |λ|·‖v‖, and β, η have unit-variance
-  entries. Per block sizes (not the global r, d_f) are the ones that make the block-diagonal
-  transfer norm-preserving;
-* no extra gain on L: a unit *expected* gain per step (L scaled by 1/rms|λ|) was measured to
-  over-correct (the same W is applied at every step, so the product follows the spectral radius
-  of ΛW, not the mean gain: |TN| ≈ 10⁴ at N = 64, overflow at N = 256). Long sequences rely on
-  the normalised chain instead (:mod:`kernelops.flows.field`).
+Initialisation: |λ| uniform in area on a ring ε_low ≤ |λ| ≤ ε_high, θ uniform in [0, 2π); complex
+Gaussian heads with E|entry|² = 1/r_b for L and 1/k for B, R, H (the per-block fan-in), so that
+with unit-rms features one transfer step keeps the running row vector's norm in expectation,
+E‖ΛW(x)v‖ ≈ |λ|·‖v‖, and β, η have unit-variance entries. Long sequences rely on the normalised
+chain (:func:`kernelops.chains.factored_chain_evaluate`); docs/spectral_mean_flow.md says why.
 """
 
 from __future__ import annotations
@@ -30,9 +22,6 @@ import math
 
 import torch
 from torch import nn
-
-MODES = ("evd", "svd")
-
 
 def _complex_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.complex128 if dtype == torch.float64 else torch.complex64
@@ -65,7 +54,6 @@ class SpectralHeads(nn.Module):
         num_blocks: number of feature blocks (the MLP depth).
         block_dim: complex features per block k (width/2).
         block_rank: chain modes per block r_b (total rank r = num_blocks·r_b).
-        mode: "evd" (complex λ) or "svd" (real σ ≥ 0).
         ring: (ε_low, ε_high) radii of the initial eigenvalue ring, 0 < ε_low < ε_high < 1.
         dtype: real dtype; heads are the matching complex dtype.
         generator: torch.Generator for the initial draw (reproducible initialisation).
@@ -74,28 +62,23 @@ class SpectralHeads(nn.Module):
         B, L, R, H: (num_blocks, block_dim, block_rank) complex. nu, theta: (num_blocks, block_rank).
     """
 
-    def __init__(self, num_blocks: int, block_dim: int, block_rank: int, mode: str = "evd",
+    def __init__(self, num_blocks: int, block_dim: int, block_rank: int,
                  ring: tuple[float, float] = (0.05, 0.95), dtype: torch.dtype = torch.float32,
                  generator: torch.Generator | None = None):
         super().__init__()
-        if mode not in MODES:
-            raise ValueError(f"mode: expected one of {MODES}, got {mode!r}")
         for name, value in (("num_blocks", num_blocks), ("block_dim", block_dim), ("block_rank", block_rank)):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}: expected a positive integer, got {value!r}")
         lo, hi = (float(v) for v in ring)
         if not 0.0 < lo < hi < 1.0:
             raise ValueError(f"ring: expected 0 < low < high < 1, got {ring!r}")
-        self.mode, self.ring = mode, (lo, hi)
+        self.ring = (lo, hi)
         self.num_blocks, self.block_dim, self.block_rank = num_blocks, block_dim, block_rank
         shape = (num_blocks, block_rank)
         radii = ring_radii(shape, self.ring, generator, torch.float64)
         # |λ| = exp(−exp(ν))  ⇔  ν = log(−log|λ|)
         self.nu = nn.Parameter(torch.log(-torch.log(radii)).to(dtype))
-        if mode == "evd":
-            self.theta = nn.Parameter((2 * math.pi * torch.rand(shape, generator=generator, dtype=torch.float64)).to(dtype))
-        else:
-            self.register_parameter("theta", None)
+        self.theta = nn.Parameter((2 * math.pi * torch.rand(shape, generator=generator, dtype=torch.float64)).to(dtype))
         k, r = block_dim, block_rank
         full = (num_blocks, k, r)
         self.B = nn.Parameter(complex_gaussian(full, 1.0 / k, dtype, generator))
@@ -109,23 +92,20 @@ class SpectralHeads(nn.Module):
         return self.num_blocks * self.block_rank
 
     def eigvals(self) -> torch.Tensor:
-        """λ = exp(−exp(ν) + iθ) (EVD, complex) or σ = exp(−exp(ν)) (SVD, real ≥ 0).
+        """λ = exp(−exp(ν) + iθ).
 
         Shape:
-            returns: (num_blocks, block_rank).
+            returns: (num_blocks, block_rank) complex.
         """
         log_mod = -torch.exp(self.nu)
-        if self.mode == "svd":
-            return torch.exp(log_mod)
         return torch.exp(torch.complex(log_mod, self.theta))
 
     def config(self) -> dict:
         return {"num_blocks": self.num_blocks, "block_dim": self.block_dim, "block_rank": self.block_rank,
-                "mode": self.mode, "ring": list(self.ring)}
+                "ring": list(self.ring)}
 
     def extra_repr(self) -> str:
-        return (f"blocks={self.num_blocks}, k={self.block_dim}, r_b={self.block_rank}, mode={self.mode}, "
-                f"ring={self.ring}")
+        return (f"blocks={self.num_blocks}, k={self.block_dim}, r_b={self.block_rank}, ring={self.ring}")
 
 
-__all__ = ["MODES", "SpectralHeads", "complex_gaussian", "ring_radii"]
+__all__ = ["SpectralHeads", "complex_gaussian", "ring_radii"]

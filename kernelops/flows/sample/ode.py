@@ -4,10 +4,8 @@
 chunks of :data:`NOISE_CHUNK` windows: chunk c (windows c·NOISE_CHUNK … (c+1)·NOISE_CHUNK − 1)
 comes from its own CPU generator seeded from (s, c) by ``numpy.random.SeedSequence``. Window i
 of the draw therefore has the same starting state whether it is drawn alone, in a batch of any
-size, or on any rank of a sharded draw (:func:`kernelops.flows.distributed.sample_sharded`), so
-splitting a draw across processes changes no sample. (Before this scheme, kernelops drew all n
-states from one generator seeded with s; the same seed now gives different, equally
-distributed, samples.)
+size, or on any rank of a sharded draw (:func:`kernelops.flows.sample.shard.sample_sharded`), so
+splitting a draw across processes changes no sample.
 """
 
 from __future__ import annotations
@@ -18,10 +16,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from kernelops.flows.config import NOISE_CHUNK, SampleConfig
 from kernelops.utils.numerics import flush_denormals
-
-#: windows per noise chunk (a fixed constant: changing it changes every seeded sample)
-NOISE_CHUNK = 64
 
 
 def chunk_generator(seed: int, chunk: int) -> torch.Generator:
@@ -52,7 +48,7 @@ def source_noise(path: Any, seed: int, start: int, stop: int, shape: tuple[int, 
 @torch.no_grad()
 def sample_field(field: nn.Module, path: Any, solver: Any, n: int, shape: tuple[int, ...], *,
                  steps: int | None, seed: int | None = None, generator: torch.Generator | None = None,
-                 start: int = 0, batch_size: int = 1000, device: torch.device | str = "cpu",
+                 start: int = 0, batch_size: int = SampleConfig().batch_size, device: torch.device | str = "cpu",
                  dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, int]:
     """Carry windows ``start … start + n − 1`` of the draw with ``seed`` along dx/dt = field(t, x).
 
@@ -106,4 +102,4 @@ def sample_field(field: nn.Module, path: Any, solver: Any, n: int, shape: tuple[
     return torch.cat(out, dim=0), nfe
 
 
-__all__ = ["NOISE_CHUNK", "chunk_generator", "sample_field", "source_noise"]
+__all__ = ["chunk_generator", "sample_field", "source_noise"]

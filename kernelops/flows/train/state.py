@@ -1,4 +1,4 @@
-"""Training-loop pieces: EMA of weights, warm-up + cosine learning rate, reproducible generators.
+"""The state of a training run: EMA of weights, warm-up + cosine learning rate, random streams.
 
 Everything here has a ``state_dict()`` made of tensors and primitives, so that a checkpoint
 loaded with ``torch.load(weights_only=True)`` restores the run exactly.
@@ -13,32 +13,38 @@ from typing import Any
 import torch
 from torch import nn
 
+from kernelops.flows.config import TrainConfig
+
+_TRAIN = TrainConfig()
+
 
 class EMA(nn.Module):
     """Exponential moving average of a module's parameters (buffers are copied).
 
-    The decay warms up as min(decay, (1 + updates)/(10 + updates)): with a fixed 0.999 a short
-    run (a few hundred steps) would sample from weights still dominated by the initialisation.
-    An ``nn.Module`` holding a frozen deep copy, so ``.to(device)`` moves it and its
-    ``state_dict()`` (with ``decay`` and ``updates`` as extra state) goes into checkpoints.
+    The decay warms up as min(decay, (1 + updates)/(warmup + updates)): with a fixed 0.999 a short
+    run would sample from weights still dominated by the initialisation. An ``nn.Module``
+    holding a frozen deep copy, so ``.to(device)`` moves it and its ``state_dict()`` (with
+    ``decay`` and ``updates`` as extra state) goes into checkpoints.
 
     Args:
         module: the trained module.
-        decay: the asymptotic decay in [0, 1).
+        decay: the asymptotic decay in [0, 1) (``TrainConfig.ema_decay``).
+        warmup: the warm-up constant (``TrainConfig.ema_warmup``).
     """
 
-    def __init__(self, module: nn.Module, decay: float = 0.999):
+    def __init__(self, module: nn.Module, decay: float = _TRAIN.ema_decay, warmup: float = _TRAIN.ema_warmup):
         super().__init__()
         if not 0.0 <= decay < 1.0:
             raise ValueError(f"ema_decay: expected a number in [0, 1), got {decay!r}")
-        self.decay = float(decay)
+        self.decay, self.warmup = float(decay), float(warmup)
         self.updates = 0
         self.module = copy.deepcopy(module).eval()
         for p in self.module.parameters():
             p.requires_grad_(False)
 
     def current_decay(self) -> float:
-        return min(self.decay, (1.0 + self.updates) / (10.0 + self.updates))
+        """The decay of the next update, min(decay, (1 + updates)/(warmup + updates))."""
+        return min(self.decay, (1.0 + self.updates) / (self.warmup + self.updates))
 
     @torch.no_grad()
     def update(self, module: nn.Module) -> None:
@@ -74,7 +80,7 @@ class WarmupCosine:
     gets exactly the same rates. Extending ``total`` on resume re-stretches the cosine.
     """
 
-    def __init__(self, lr: float, total: int, warmup: int = 0, final_ratio: float = 0.05):
+    def __init__(self, lr: float, total: int, warmup: int = 0, final_ratio: float = _TRAIN.final_lr_ratio):
         if not lr > 0:
             raise ValueError(f"lr: expected a positive number, got {lr!r}")
         if warmup < 0:

@@ -1,13 +1,9 @@
-"""SpectralMeanFlow: the neural spectral mean flow of "Sequence Modeling with Spectral Mean Flows".
+"""SpectralMeanFlow: the spectral mean flow of "Sequence Modeling with Spectral Mean Flows" as one object.
 
-A facade over four parts that are each usable alone (docs/spectral_mean_flow.md):
-
-* :class:`~kernelops.flows.SpectralVelocityField` — the velocity field, an ``nn.Module``
-  ``field(t, x)``: an exact gradient field built on two spectral chains and a Gaussian skip;
-* :class:`~kernelops.flows.FlowMatchingObjective` — the loss, with its target as a strategy;
-* :class:`~kernelops.flows.Trainer` with :class:`~kernelops.flows.TrainConfig` — optimizer,
-  schedule, EMA, checkpoints, signals;
-* :func:`~kernelops.flows.sample_field` — any registered ODE solver from t = 0 to t = 1.
+A facade that wires a path, a solver and the configs (:mod:`kernelops.flows.config`) to parts that
+are each usable alone: the field (:mod:`~kernelops.flows.field`, :mod:`~kernelops.flows.masked_field`),
+the loss (:mod:`~kernelops.flows.loss`), the trainer (:mod:`kernelops.flows.train`), the samplers
+(:mod:`kernelops.flows.sample`) and the checkpoint format (:mod:`~kernelops.flows.checkpoint`).
 
 Data given to :meth:`SpectralMeanFlow.fit` and returned by :meth:`SpectralMeanFlow.sample` are in
 [0, 1] (min-max scaled); the field works on x = 2·data − 1, centred like the N(0, I) source.
@@ -15,6 +11,7 @@ Data given to :meth:`SpectralMeanFlow.fit` and returned by :meth:`SpectralMeanFl
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -25,42 +22,34 @@ import torch
 from torch import nn
 
 from kernelops.errors import CheckpointError, KernelopsWarning, ShapeError
-from kernelops.flows.config import DEFAULT_PATH, DEFAULT_SOLVER, POTENTIAL_SAMPLE_STEPS, FieldConfig, TrainConfig
+from kernelops.flows import checkpoint as ckpt
+from kernelops.flows.config import (
+    CALIBRATION_SEED_OFFSET,
+    DEFAULT_PATH,
+    DEFAULT_SOLVER,
+    POTENTIAL_SAMPLE_STEPS,
+    FieldConfig,
+    SampleConfig,
+    TrainConfig,
+)
 from kernelops.flows.field import SpectralVelocityField
-from kernelops.flows.objective import FlowMatchingObjective
-from kernelops.flows.sampler import sample_field
-from kernelops.flows.trainer import Trainer
-from kernelops.io.checkpoint import load_checkpoint, plugin_record, require_plugins, save_checkpoint
+from kernelops.flows.gaussian import fill_missing, observed_mask
+from kernelops.flows.loss import FlowMatchingObjective
+from kernelops.flows.masked_field import build_field
+from kernelops.flows.sample.conditional import sample_conditional
+from kernelops.flows.sample.ode import sample_field
+from kernelops.flows.train.loop import Trainer
+from kernelops.flows.train.state import EMA, TrainGenerators
+from kernelops.utils.device import resolve_device
 from kernelops.utils.validation import check_tensor
 
-CHECKPOINT_FORMAT = "kernelops.spectral_mean_flow"
-#: 2: the preconditioned field with a Gaussian skip (format 1 was the unpreconditioned field of 0.1)
-CHECKPOINT_VERSION = 2
-
-_DTYPES = {"float32": torch.float32, "float64": torch.float64}
-_FIELD = FieldConfig()
+_SAMPLE = SampleConfig()
+_TRAIN_FIELDS = frozenset(f.name for f in dataclasses.fields(TrainConfig))
 
 
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """"auto" → cuda if available else cpu; None → cpu; anything else as torch.device."""
-    if device is None:
-        return torch.device("cpu")
-    if isinstance(device, str) and device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ValueError(f"device: expected 'cpu', 'cuda', 'auto' or a torch.device, got {device!r}") from exc
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device: 'cuda' requested but no CUDA device is available (use --device cpu or auto)")
-    return dev
-
-
-def _dtype_name(dtype: torch.dtype) -> str:
-    for name, value in _DTYPES.items():
-        if value == dtype:
-            return name
-    raise ValueError(f"dtype: expected torch.float32 or torch.float64, got {dtype}")
+def _check_int(name: str, value: Any, minimum: int, expected: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name}: expected {expected}, got {value!r}")
 
 
 class SpectralMeanFlow(nn.Module):
@@ -69,33 +58,30 @@ class SpectralMeanFlow(nn.Module):
     Args:
         path: probability path name ("ot", "vp", "ve" or a plugin's affine path) or an affine path object.
         solver: default ODE solver name for :meth:`sample`.
-        depth, width, potential, rank, mode, time_features, hidden_mult, skip, conditional, condition_rank: the field's form
-            and size (:class:`FieldConfig`, where the defaults live; depth and width default to
-            the chosen potential's own sizes).
         seed: seeds the initialisation and the training generators (batches, times, noise).
         device: "cpu", "cuda", "auto" or a torch.device (default cpu).
         dtype: torch.float32 or torch.float64.
-        sample_steps: default solver steps in :meth:`sample` (None: the potential's, ``POTENTIAL_SAMPLE_STEPS``).
+        sample_steps: default solver steps of :meth:`sample` (None: the potential's, ``POTENTIAL_SAMPLE_STEPS``).
         in_dim, seq_len: build the field now for windows of shape (seq_len, in_dim) (otherwise
             the first :meth:`fit` builds it from the data's shape).
         path_kwargs, solver_kwargs: keyword arguments for ``ko.path`` / ``ko.solver``.
+        field: the field's form and size, a :class:`FieldConfig`; its settings may instead be
+            given one by one (``depth=2, potential="chain"``, ...), which override it.
     """
 
-    def __init__(self, path: str | Any = DEFAULT_PATH, solver: str = DEFAULT_SOLVER, depth: int | None = None,
-                 width: int | None = None, rank: int | None = _FIELD.rank, mode: str = _FIELD.mode, seed: int = 0,
-                 device: str | torch.device | None = None, *, dtype: torch.dtype = torch.float32,
-                 time_features: int = _FIELD.time_features, hidden_mult: int = _FIELD.hidden_mult,
-                 skip: str = _FIELD.skip, potential: str = _FIELD.potential, conditional: bool = _FIELD.conditional,
-                 condition_rank: int = _FIELD.condition_rank,
-                 sample_steps: int | None = None, in_dim: int | None = None,
-                 seq_len: int | None = None, path_kwargs: dict[str, Any] | None = None,
-                 solver_kwargs: dict[str, Any] | None = None):
+    def __init__(self, path: str | Any = DEFAULT_PATH, solver: str = DEFAULT_SOLVER, *, seed: int = 0,
+                 device: str | torch.device | None = None, dtype: torch.dtype = torch.float32,
+                 sample_steps: int | None = None, in_dim: int | None = None, seq_len: int | None = None,
+                 path_kwargs: dict[str, Any] | None = None, solver_kwargs: dict[str, Any] | None = None,
+                 field: FieldConfig | None = None, **field_settings: Any):
         super().__init__()
         import kernelops as ko
 
-        self.field_config = FieldConfig(depth=depth, width=width, potential=potential, rank=rank, mode=mode, time_features=time_features,
-                                        hidden_mult=hidden_mult, skip=skip, conditional=conditional,
-                                        condition_rank=condition_rank)
+        known = {f.name for f in dataclasses.fields(FieldConfig)}
+        if unknown := sorted(set(field_settings) - known):
+            raise TypeError(f"SpectralMeanFlow: unknown setting(s) {unknown}; the field's are {sorted(known)}")
+        base = dataclasses.asdict(field) if field is not None else {}
+        self.field_config = FieldConfig(**{**base, **field_settings})
         self.field_config.validate()
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise ValueError(f"seed: expected an integer, got {seed!r}")
@@ -103,7 +89,7 @@ class SpectralMeanFlow(nn.Module):
             sample_steps = POTENTIAL_SAMPLE_STEPS[self.field_config.potential]
         if isinstance(sample_steps, bool) or not isinstance(sample_steps, int) or sample_steps < 1:
             raise ValueError(f"sample_steps: expected a positive integer, got {sample_steps!r}")
-        self._dtype_name = _dtype_name(dtype)
+        self._dtype_name = ckpt.dtype_name(dtype)
         self.path_kwargs = dict(path_kwargs or {})
         self.path = ko.path(path, **self.path_kwargs) if isinstance(path, str) else path
         if not isinstance(path, str):
@@ -121,20 +107,20 @@ class SpectralMeanFlow(nn.Module):
         self.in_dim: int | None = None
         self.seq_len: int | None = seq_len
         self.field: SpectralVelocityField | None = None
+        self.ema: EMA | None = None  # a submodule once built (the trainer's), so .to() moves it
         self.trainer: Trainer | None = None
         self._train_config = TrainConfig()  # used until the trainer exists, then the trainer's
         self.calibration: float | None = None
         self.scaler_state: dict[str, Any] | None = None
         self.extra: dict[str, Any] = {}
         self._data_fingerprint: list[float] | None = None
-        self._train_mask: torch.Tensor | None = None  # observed entries of the training windows, if any are NaN
         if in_dim is not None:
             self.build(in_dim, seq_len)
 
     # -- construction ------------------------------------------------------------------------
     @property
     def dtype(self) -> torch.dtype:
-        return _DTYPES[self._dtype_name]
+        return ckpt.DTYPES[self._dtype_name]
 
     @property
     def device(self) -> torch.device:
@@ -166,38 +152,30 @@ class SpectralMeanFlow(nn.Module):
             self.trainer.config = config
             self.trainer.objective = self._objective()
 
-    @property
-    def ema(self) -> Any:
-        return self.trainer.ema if self.trainer is not None else None
-
     def build(self, in_dim: int, seq_len: int | None = None) -> SpectralMeanFlow:
         """Create the field for windows of ``in_dim`` features (deterministic in ``seed``)."""
-        if isinstance(in_dim, bool) or not isinstance(in_dim, int) or in_dim < 1:
-            raise ValueError(f"in_dim: expected a positive integer, got {in_dim!r}")
+        _check_int("in_dim", in_dim, 1, "a positive integer")
         if self.field is not None:
             raise RuntimeError("the field is already built")
         length = seq_len if seq_len is not None else self.seq_len
-        if isinstance(length, bool) or not isinstance(length, int) or length < 2:
-            raise ValueError(f"seq_len: expected an integer ≥ 2 (the training window length), got {length!r}")
+        _check_int("seq_len", length, 2, "an integer ≥ 2 (the training window length)")
+        assert length is not None
         self.in_dim, self.seq_len = in_dim, length
-        self.field = SpectralVelocityField(self.path, in_dim, length, self.field_config, seed=self.seed,
-                                           dtype=self.dtype).to(self._device)
+        self.field = build_field(self.path, in_dim, length, self.field_config, seed=self.seed,
+                                 dtype=self.dtype).to(self._device)
         self.trainer = Trainer(self.field, self._objective(), self.train_config, seed=self.seed)
+        self.ema = self.trainer.ema
         return self
 
     def _objective(self) -> FlowMatchingObjective:
         cfg = self.train_config
-        return FlowMatchingObjective(self.path, cfg.target, data_mask=self._train_mask,
-                                     stability_weight=cfg.stability_weight, stability=cfg.stability)
-
-    def _require_built(self) -> SpectralVelocityField:
-        if self.field is None:
-            raise ValueError("the model is not built yet: call fit(data) first (or pass in_dim=... and seq_len=...)")
-        return self.field
+        return FlowMatchingObjective(self.path, cfg.target, max_reference=cfg.max_reference,
+                                     stability_weight=cfg.stability_weight, mask_patterns=cfg.mask_patterns)
 
     def _field(self, ema: bool) -> SpectralVelocityField:
-        field = self._require_built()
-        return self.trainer.ema.module if (ema and self.trainer is not None) else field
+        if self.field is None:
+            raise ValueError("the model is not built yet: call fit(data) first (or pass in_dim=... and seq_len=...)")
+        return self.ema.module if (ema and self.ema is not None) else self.field  # type: ignore[return-value]
 
     # -- coordinates and the field -----------------------------------------------------------
     @staticmethod
@@ -211,30 +189,23 @@ class SpectralMeanFlow(nn.Module):
         return (x + 1.0) * 0.5
 
     def velocity(self, x: torch.Tensor, t: float | torch.Tensor, *, ema: bool = False) -> torch.Tensor:
-        """v_t(x) in model coordinates (differentiable when grad mode is on).
-
-        Shape:
-            x: (batch, N, d). t: float, 0-d or (batch,). returns: (batch, N, d).
-        """
+        """v_t(x) in model coordinates (differentiable when grad mode is on). Shape: x (batch, N, d) → (batch, N, d)."""
         return self._field(ema)(t, x)
 
     def potential(self, x: torch.Tensor, t: float | torch.Tensor, *, ema: bool = False) -> torch.Tensor:
-        """Φ_t(x) with v_t = −∇ₓΦ_t, in model coordinates.
-
-        Shape:
-            x: (batch, N, d). returns: (batch,).
-        """
+        """Φ_t(x) with v_t = −∇ₓΦ_t, in model coordinates. Shape: x (batch, N, d) → (batch,)."""
         return self._field(ema).potential(t, x)
 
     # -- training ----------------------------------------------------------------------------
     def _as_data(self, data: Any, name: str) -> torch.Tensor:
+        """Windows in [0, 1] as a tensor of the model's dtype (NaN marks a missing entry)."""
         if isinstance(data, np.ndarray):
             if not np.issubdtype(data.dtype, np.number):
                 raise ShapeError(f"{name}: expected a numeric array, got dtype {data.dtype}")
             data = torch.from_numpy(np.asarray(data))
         if not isinstance(data, torch.Tensor):
             raise ShapeError(f"{name}: expected an array or tensor of shape (num, N, d), got {type(data).__name__}")
-        check_tensor(data, name, ndim=3, allow_complex=False, finite=False)  # NaN marks a missing entry
+        check_tensor(data, name, ndim=3, allow_complex=False, finite=False)
         if bool(torch.isinf(data).any()):
             raise ShapeError(f"{name}: contains infinite values (NaN marks a missing entry, infinity is not allowed)")
         if data.shape[0] < 2 or data.shape[1] < 2 or data.shape[2] < 1:
@@ -251,60 +222,66 @@ class SpectralMeanFlow(nn.Module):
                           "[0, 1] (kernelops.data.MinMaxScaler)", KernelopsWarning, stacklevel=3)
         return data
 
-    @torch.no_grad()
-    def _initialise(self, x: torch.Tensor) -> None:
-        """Before the first step: fit the skip and σ_d, set the learned part's initial size."""
-        field = self._require_built()
-        self.calibration = field.fit_data(x, seed=self.seed + 104729)
-        assert self.trainer is not None
-        self.trainer.ema.copy_from(field)
+    def prepare(self, data: torch.Tensor | np.ndarray) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Build the model for ``data`` and, before the first step, fit the skip Gaussian and σ_d and
+        set the learned part's initial size (:meth:`SpectralVelocityField.fit_data`).
 
-    def fit(self, data: torch.Tensor | np.ndarray, steps: int | None = None, batch_size: int | None = None,
-            lr: float | None = None, warmup: int | None = None, weight_decay: float | None = None,
-            grad_clip: float | None = None, ema_decay: float | None = None, target: str | None = None,
-            log_every: int | None = None, checkpoint: str | Path | None = None, checkpoint_every: int | None = None,
-            progress: bool = True, callback: Callable[[int, float, float], Any] | None = None,
-            config: TrainConfig | None = None, on_checkpoint: Callable[[int], Any] | None = None) -> SpectralMeanFlow:
+        Returns:
+            the windows in model coordinates with missing entries filled
+            (:func:`~kernelops.flows.gaussian.fill_missing`), and their observed-entry mask (None
+            when nothing is missing).
+
+        Shape:
+            data: (num, N, d) in [0, 1]. returns: (num, N, d) each.
+        """
+        return self._prepare(self._as_data(data, "data"))
+
+    def _prepare(self, data: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if self.field is None:
+            self.build(data.shape[2], data.shape[1])
+        assert self.field is not None and self.ema is not None
+        x = self.to_model(data.to(self.device))
+        if self.step == 0 and self.calibration is None:
+            with torch.no_grad():
+                self.calibration = self.field.fit_data(x, seed=self.seed + CALIBRATION_SEED_OFFSET)
+                self.ema.copy_from(self.field)
+        mask = observed_mask(x)
+        return (x, None) if mask is None else (fill_missing(x, mask, self.field.skip), mask)
+
+    def fit(self, data: torch.Tensor | np.ndarray, config: TrainConfig | None = None, *,
+            checkpoint: str | Path | None = None, progress: bool = True,
+            callback: Callable[[int, float, float], Any] | None = None,
+            on_checkpoint: Callable[[int], Any] | None = None, **settings: Any) -> SpectralMeanFlow:
         """Train until ``steps`` optimisation steps in total.
 
-        Settings left None keep their value from ``config``, the previous fit or the
-        checkpoint, else :class:`TrainConfig`'s defaults. ``steps`` counts from the start of
-        training, so a model loaded from a checkpoint at step s continues with step s + 1 and
-        a resumed run reproduces the uninterrupted one exactly (same data and settings).
+        ``steps`` counts from the start of training, so a model loaded from a checkpoint at step s
+        continues with step s + 1 and a resumed run reproduces the uninterrupted one exactly.
 
         Args:
-            data: training windows in [0, 1].
-            steps, batch_size, lr, warmup, weight_decay, grad_clip, ema_decay, target, log_every,
-                checkpoint_every: see :class:`TrainConfig`.
+            data: training windows in [0, 1] (NaN where missing).
+            config: a whole :class:`TrainConfig` (default: the previous fit's, the checkpoint's or
+                the defaults); ``settings`` (``steps=…, lr=…``, any of its fields) override it.
             checkpoint: file written atomically every ``checkpoint_every`` steps, at the end and
-                on SIGINT / SIGTERM / SIGUSR1 (by rank 0 alone in a multi-process run: under
-                torchrun, call ``fit`` on every rank with the same data and settings; it trains
-                with DistributedDataParallel, :mod:`kernelops.flows.distributed`).
+                on SIGINT / SIGTERM / SIGUSR1 (by rank 0 alone under torchrun, where every rank
+                calls ``fit`` with the same data and settings; :mod:`kernelops.flows.train.ddp`).
             progress: show a tqdm bar.
             callback: ``callback(step, loss, lr)`` after every step.
-            config: a whole :class:`TrainConfig` (the keyword settings override it).
-            on_checkpoint: ``on_checkpoint(step)`` after each checkpoint is completely written
-                (``kernelops fit`` records there which step the file on disk holds).
+            on_checkpoint: ``on_checkpoint(step)`` after each checkpoint is completely written.
 
         Shape:
             data: (num, N, d) with N ≥ 2.
         """
+        if unknown := sorted(set(settings) - _TRAIN_FIELDS):
+            raise TypeError(f"fit: unknown setting(s) {unknown}; TrainConfig's are {sorted(_TRAIN_FIELDS)}")
         x = self._as_data(data, "data")
-        if self.field is None:
-            self.build(x.shape[2], x.shape[1])
-        base = config if config is not None else self.train_config
-        cfg = base.replace(steps=steps, batch_size=batch_size, lr=lr, warmup=warmup, weight_decay=weight_decay,
-                           grad_clip=grad_clip, ema_decay=ema_decay, target=target, log_every=log_every,
-                           checkpoint_every=checkpoint_every)
-        self.train_config = cfg
+        self.train_config = (config if config is not None else self.train_config).replace(**settings)
         fingerprint = [float(v) for v in (*x.shape, x.double().nansum(), x.double().square().nansum())]
         if self._data_fingerprint is not None and self.step > 0 and not np.allclose(fingerprint, self._data_fingerprint, rtol=1e-6):
             warnings.warn("fit: the data differ from those this model was trained on so far; a resumed run "
                           "will not reproduce the uninterrupted one", KernelopsWarning, stacklevel=2)
         self._data_fingerprint = fingerprint
-        x, self._train_mask = self._filled(self.to_model(x.to(self.device)))
+        x, mask = self._prepare(x)
         assert self.trainer is not None
-        self.trainer.objective.data_mask = self._train_mask  # type: ignore[attr-defined]  # ours: FlowMatchingObjective
 
         def save() -> None:
             assert checkpoint is not None
@@ -313,7 +290,8 @@ class SpectralMeanFlow(nn.Module):
                 on_checkpoint(self.step)
 
         try:
-            self.trainer.fit(x, checkpoint=save if checkpoint is not None else None, progress=progress, callback=callback)
+            self.trainer.fit(x, mask=mask, checkpoint=save if checkpoint is not None else None, progress=progress,
+                             callback=callback)
         finally:
             self.eval()
         return self
@@ -321,76 +299,53 @@ class SpectralMeanFlow(nn.Module):
     def loss(self, x1: torch.Tensor | np.ndarray, generator: torch.Generator | None = None) -> torch.Tensor:
         """The training objective on one batch (its own posterior reference for target="posterior").
 
+        Needs a model prepared for its training data (:meth:`fit`, :meth:`prepare` or a checkpoint):
+        on a fresh one it would fit the skip to this one batch.
+
         Shape:
             x1: (batch, N, d) in [0, 1]. returns: () real.
         """
-        data = self._as_data(x1, "x1")
-        if self.field is None:
-            self.build(data.shape[-1], data.shape[1])
-        x, mask = self._filled(self.to_model(data.to(self.device)))
-        objective = self._objective()  # its training-set mask is unused: no batch_index is passed
-        if generator is None:
-            return objective(self.field, x, mask=mask)
-        from kernelops.flows.training import TrainGenerators
-
-        gens = TrainGenerators(0)
-        gens.time = gens.noise = gens.batch = generator
-        return objective(self.field, x, gens, mask=mask)
-
-    def _filled(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Initialise on the first call, then fill missing entries (kernelops.flows.missing).
-
-        Returns:
-            the filled windows and the mask of observed entries (windows without NaN pass
-            through unchanged, with mask None).
-        """
-        from kernelops.flows.missing import fill_missing, observed_mask
-
-        if self.step == 0 and self.calibration is None:
-            self._initialise(x)
-        mask = observed_mask(x)
-        assert self.field is not None
-        return (x, None) if mask is None else (fill_missing(x, mask, self.field.skip), mask)
+        if self.field is None or self.calibration is None:
+            raise ValueError("loss: the model has not seen its training data; call prepare(data) or fit(data) "
+                             "first (the skip Gaussian and the field's initial size are fit to the training set)")
+        x, mask = self._prepare(self._as_data(x1, "x1"))
+        gens = None
+        if generator is not None:
+            gens = TrainGenerators(0)
+            gens.time = gens.noise = gens.batch = generator
+        return self._objective()(self.field, x, gens, mask=mask)
 
     # -- sampling ----------------------------------------------------------------------------
     @torch.no_grad()
     def sample(self, n: int, steps: int | None = None, solver: str | None = None, seq_len: int | None = None,
-               batch_size: int = 1000, seed: int | None = None, return_nfe: bool = False, *,
-               ema: bool = True, solver_kwargs: dict[str, Any] | None = None,
+               batch_size: int = _SAMPLE.batch_size, seed: int | None = None, return_nfe: bool = False, *,
+               ema: bool = True, solver_kwargs: dict[str, Any] | None = None, start: int = 0,
                observed: torch.Tensor | np.ndarray | None = None, mask: torch.Tensor | np.ndarray | None = None,
-               method: str | None = None, guidance_scale: float = 1.0, start: int = 0
+               method: str | None = None, guidance_scale: float = _SAMPLE.guidance_scale
                ) -> torch.Tensor | tuple[torch.Tensor, int]:
         """Generate ``n`` windows in [0, 1] by integrating dx/dt = v_t(x) from t = 0 to t = 1.
 
         With ``observed`` (imputation, forecasting): ``n`` complete draws per observed window that
-        equal it wherever ``mask`` is 1 (default mask: the entries of ``observed`` that are not
-        NaN); ``method`` picks how the field is conditioned ("field", "gaussian", "replacement" or
-        "guidance", :mod:`kernelops.flows.conditional`, docs/conditional_generation.md; default
-        "field" for a mask-conditioned model, else "gaussian" with the window skip, "guidance"
-        otherwise).
+        equal it wherever ``mask`` is 1 (default: where ``observed`` is not NaN), conditioned by
+        ``method`` ("field", "gaussian", "replacement" or "guidance",
+        :mod:`kernelops.flows.sample.conditional`; default :attr:`default_method`).
 
         Args:
-            n: number of windows.
-            steps: solver steps (default ``sample_steps``; adaptive solvers take rtol/atol in
-                ``solver_kwargs`` instead).
-            solver: any registered solver name (default the model's).
+            n: number of windows (draws per observed window).
+            steps, solver, solver_kwargs: solver steps (default ``sample_steps``; adaptive solvers
+                take rtol/atol in ``solver_kwargs`` instead), a registered solver name and its arguments.
             seq_len: window length (default the training length; other lengths need skip "channel" or "none").
             batch_size: windows integrated together.
-            seed: seeds the source noise (None: drawn from torch's global RNG). Window i of a
-                draw depends on (seed, i) alone, not on ``batch_size`` or how the draw is split
-                (:func:`~kernelops.flows.sample_field`).
+            seed: seeds the source noise (None: drawn from torch's global RNG); window i of a draw
+                depends on (seed, i) alone (:func:`~kernelops.flows.sample.ode.sample_field`).
             return_nfe: also return the number of field evaluations per window.
             ema: use the EMA weights (default) or the raw ones.
-            solver_kwargs: keyword arguments for the solver.
-            observed: windows in [0, 1] to complete (NaN where missing), or None.
-            mask: 1 / True where ``observed`` holds an observation (default: not NaN).
-            method, guidance_scale: the conditioning method and guidance strength.
-            start: return windows ``start … start + n − 1`` of the draw with ``seed`` (one
-                rank's share, :func:`kernelops.flows.distributed.sample_sharded`); unconditional only.
+            start: return windows ``start … start + n − 1`` of the draw (one rank's share,
+                :func:`kernelops.flows.sample.shard.sample_sharded`); unconditional only.
+            observed, mask, method, guidance_scale: the observations and how to condition on them.
 
         Shape:
-            returns: (n, N, d) on the model's device, in the data's [0, 1] scale; with
-            ``observed`` of shape (B, N, d): (B, n, N, d).
+            returns: (n, N, d) on the model's device; with ``observed`` of shape (B, N, d): (B, n, N, d).
         """
         import kernelops as ko
 
@@ -409,35 +364,30 @@ class SpectralMeanFlow(nn.Module):
         kwargs = dict(self.solver_kwargs if solver is None else {})
         kwargs.update(solver_kwargs or {})
         ode = ko.solver(name, **kwargs)
-        adaptive = bool(getattr(ode, "is_adaptive", False))
         if steps is None:
-            steps = None if adaptive else self.sample_steps
-        elif adaptive:
+            steps = None if getattr(ode, "is_adaptive", False) else self.sample_steps
+        elif getattr(ode, "is_adaptive", False):
             raise ValueError(f"steps: solver {name!r} is adaptive; pass solver_kwargs={{'rtol': ..., 'atol': ...}} instead of steps")
-        elif isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-            raise ValueError(f"steps: expected a positive integer, got {steps!r}")
+        else:
+            _check_int("steps", steps, 1, "a positive integer")
         if seed is None:
             seed = int(torch.randint(0, 2**62, (), dtype=torch.int64))
         if observed is not None or mask is not None:
             if start:
                 raise ValueError("start: only for unconditional sampling (observed given)")
-            gen = torch.Generator().manual_seed(int(seed))
-            return self._sample_conditional(field, ode, n, steps, gen, observed, mask, method, guidance_scale,
-                                            batch_size, return_nfe, length)
-        x, nfe = sample_field(field, self.path, ode, n, (length, self._require_built().in_dim), steps=steps,
-                              seed=int(seed), start=start, batch_size=batch_size, device=self.device, dtype=self.dtype)
+            return self._sample_given(field, ode, n, steps, int(seed), observed, mask, method, guidance_scale,
+                                      batch_size, return_nfe, length)
+        x, nfe = sample_field(field, self.path, ode, n, (length, field.in_dim), steps=steps, seed=int(seed),
+                              start=start, batch_size=batch_size, device=self.device, dtype=self.dtype)
         samples = self.from_model(x)
         return (samples, nfe) if return_nfe else samples
 
-    def _sample_conditional(self, field: SpectralVelocityField, ode: Any, n: int, steps: int | None,
-                            gen: torch.Generator, observed: Any, mask: Any, method: str | None, guidance_scale: float,
-                            batch_size: int, return_nfe: bool, length: int) -> torch.Tensor | tuple[torch.Tensor, int]:
-        from kernelops.flows.conditional import sample_conditional
-
+    def _sample_given(self, field: SpectralVelocityField, ode: Any, n: int, steps: int | None, seed: int,
+                      observed: Any, mask: Any, method: str | None, guidance_scale: float, batch_size: int,
+                      return_nfe: bool, length: int) -> torch.Tensor | tuple[torch.Tensor, int]:
+        """The conditional branch of :meth:`sample`: check the observations, then integrate."""
         if observed is None:
             raise ValueError("mask: given without observed; pass observed=windows (NaN where missing)")
-        if method is None:
-            method = self.default_method
         y = torch.from_numpy(np.asarray(observed)) if isinstance(observed, np.ndarray) else observed
         if not isinstance(y, torch.Tensor) or y.dim() != 3 or not y.is_floating_point():
             got = tuple(y.shape) if isinstance(y, torch.Tensor) else type(observed).__name__
@@ -445,16 +395,14 @@ class SpectralMeanFlow(nn.Module):
         if tuple(y.shape[1:]) != (length, field.in_dim):
             raise ShapeError(f"observed: expected windows of shape (N, d) = ({length}, {field.in_dim}) "
                              f"(the model's), got {tuple(y.shape[1:])}")
-        if mask is None:
-            m = ~torch.isnan(y)
-        else:
-            m = torch.from_numpy(np.asarray(mask)) if isinstance(mask, np.ndarray) else mask
+        m = ~torch.isnan(y) if mask is None else torch.from_numpy(np.asarray(mask)) if isinstance(mask, np.ndarray) else mask
         y = y.to(device=self.device, dtype=self.dtype)
         if isinstance(m, torch.Tensor):
             m = m.to(self.device)
         x, nfe = sample_conditional(field, self.path, ode, self.to_model(y), m, samples=n, steps=steps,
-                                    generator=gen, method=method, guidance_scale=guidance_scale,
-                                    batch_size=batch_size, device=self.device, dtype=self.dtype)
+                                    generator=torch.Generator().manual_seed(seed), method=method or self.default_method,
+                                    guidance_scale=guidance_scale, batch_size=batch_size, device=self.device,
+                                    dtype=self.dtype)
         observed_mask = (m if m.dtype == torch.bool else m != 0)[:, None]
         # the observed entries are returned as given, not through the coordinate round trip
         samples = torch.where(observed_mask, y[:, None], self.from_model(x))
@@ -462,7 +410,7 @@ class SpectralMeanFlow(nn.Module):
 
     @property
     def default_method(self) -> str:
-        """The conditioning method :meth:`sample` uses when none is named (see there)."""
+        """The conditioning method :meth:`sample` uses when none is named."""
         if self.field_config.conditional:
             return "field"
         return "gaussian" if self.field_config.skip == "window" else "guidance"
@@ -470,67 +418,50 @@ class SpectralMeanFlow(nn.Module):
     # -- checkpoints -------------------------------------------------------------------------
     def config(self) -> dict[str, Any]:
         """JSON-compatible settings to rebuild the model (and where its plugins come from)."""
-        def record(kind: str, name: str) -> dict[str, Any]:
-            try:
-                return plugin_record(kind, name)
-            except Exception:  # an unregistered custom object: recorded by name only
-                return {"kind": kind, "name": name, "plugin": None, "dist": None, "version": None}
-
         return {
-            "path": self.path_name, "path_kwargs": _jsonable(self.path_kwargs),
-            "solver": self.solver_name, "solver_kwargs": _jsonable(self.solver_kwargs),
+            "path": self.path_name, "path_kwargs": ckpt.jsonable(self.path_kwargs),
+            "solver": self.solver_name, "solver_kwargs": ckpt.jsonable(self.solver_kwargs),
             "field": self.field_config.to_dict(), "seed": self.seed, "dtype": self._dtype_name,
             "sample_steps": self.sample_steps, "in_dim": self.in_dim, "seq_len": self.seq_len,
             "sigma_data": None if self.field is None else float(self.field.sigma_data), "calibration": self.calibration,
             "data_transform": "x = 2*data - 1",
-            "plugins_needed": [record("paths", self.path_name), record("solvers", self.solver_name)],
+            "plugins_needed": [ckpt.plugin_entry("paths", self.path_name), ckpt.plugin_entry("solvers", self.solver_name)],
         }
 
     def checkpoint_state(self) -> dict[str, Any]:
-        """Everything needed to resume exactly, as tensors and primitives only."""
+        """Everything needed to resume exactly, as tensors and primitives (:mod:`kernelops.flows.checkpoint`)."""
         from kernelops.plugins.manager import get_host
 
         return {
-            "format": CHECKPOINT_FORMAT, "format_version": CHECKPOINT_VERSION,
+            "format": ckpt.CHECKPOINT_FORMAT, "format_version": ckpt.CHECKPOINT_VERSION,
             "config": self.config(), "train_config": self.train_config.to_dict(),
             "field": None if self.field is None else self.field.state_dict(),
             "trainer": None if self.trainer is None else self.trainer.state_dict(),
             "rng": {"torch_cpu": torch.get_rng_state()},
             "plugins": dict(get_host().versions()),
-            "scaler": self.scaler_state, "data_fingerprint": self._data_fingerprint, "extra": _jsonable(self.extra),
+            "scaler": self.scaler_state, "data_fingerprint": self._data_fingerprint, "extra": ckpt.jsonable(self.extra),
         }
 
     def save(self, path: str | Path) -> Path:
         """Write a checkpoint (atomically) that :meth:`load` restores exactly."""
-        return save_checkpoint(path, self.checkpoint_state())
+        return ckpt.save(path, self.checkpoint_state())
 
     @classmethod
     def load(cls, path: str | Path, map_location: str | torch.device | None = None) -> SpectralMeanFlow:
         """Rebuild a model from a checkpoint, with its EMA, optimizer state, step and generators.
 
         Raises:
-            CheckpointError: missing, corrupt or foreign file; a checkpoint of an older format
-                (the message names the version); or it needs a plugin that is not installed.
+            CheckpointError: missing, corrupt or foreign file, another format version (named), or
+                a plugin it needs is not installed (:func:`kernelops.flows.checkpoint.read`).
         """
         device = resolve_device(map_location)
-        state = load_checkpoint(path, map_location="cpu", expect_format=CHECKPOINT_FORMAT)
-        version = state.get("format_version")
-        if version != CHECKPOINT_VERSION:
-            raise CheckpointError(
-                f"{path}: checkpoint format version {version!r}, this kernelops reads version {CHECKPOINT_VERSION}. "
-                "Version 1 checkpoints hold the unpreconditioned field of kernelops 0.1, which this version no "
-                "longer has: retrain (kernelops fit) or sample them with kernelops 0.1")
-        for key in ("config", "train_config", "field", "trainer", "rng"):
-            if key not in state:
-                raise CheckpointError(f"{path}: corrupt checkpoint (no {key!r} entry)")
+        state = ckpt.read(path)
         cfg = state["config"]
-        require_plugins([r for r in cfg.get("plugins_needed", []) if isinstance(r, dict)], where=str(path))
         try:
-            # format-2 checkpoints from before the potential setting hold chain models
-            fcfg = FieldConfig.from_dict({"potential": "chain", **cfg["field"]}, where=f"{path} field config")
+            fcfg = FieldConfig.from_dict(cfg["field"], where=f"{path} field config")
             model = cls(path=cfg["path"], solver=cfg["solver"], seed=cfg["seed"], device=device,
-                        dtype=_DTYPES[cfg["dtype"]], sample_steps=cfg["sample_steps"], path_kwargs=cfg["path_kwargs"],
-                        solver_kwargs=cfg["solver_kwargs"], **fcfg.to_dict())
+                        dtype=ckpt.DTYPES[cfg["dtype"]], sample_steps=cfg["sample_steps"], path_kwargs=cfg["path_kwargs"],
+                        solver_kwargs=cfg["solver_kwargs"], field=fcfg)
             model.train_config = TrainConfig.from_dict(state["train_config"], where=f"{path} train config")
             if state["field"] is not None:
                 model.build(int(cfg["in_dim"]), int(cfg["seq_len"]))
@@ -552,19 +483,4 @@ class SpectralMeanFlow(nn.Module):
                 f"in_dim={self.in_dim}, seq_len={self.seq_len}, step={self.step}")
 
 
-def _jsonable(value: Any) -> Any:
-    """Plain JSON-compatible copy (tuples → lists, numpy scalars → Python); rejects other objects."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, torch.dtype):
-        return str(value)
-    raise ValueError(f"cannot store {type(value).__name__} {value!r} in a checkpoint config (JSON values only)")
-
-
-__all__ = ["CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "SpectralMeanFlow", "resolve_device"]
+__all__ = ["SpectralMeanFlow"]

@@ -1,38 +1,32 @@
-"""The flow-matching objective, written on the field's clean-window prediction.
+"""The flow-matching loss, written on the field's clean-window prediction (stateless).
 
-For an affine path x_t = α_t x₁ + σ_t x₀ every velocity field that is a function of x_t can be
-written v_t(x) = a_t x + b_t D_t(x), with a_t = σ'_t/σ_t, b_t = α'_t − a_t α_t and D_t(x) a
-prediction of the clean window x₁ (the conditional target is u_t(x | x₁) = a_t x + b_t x₁).
-Hence the flow-matching residual is v − u = b_t (D − x₁), and
+For an affine path x_t = α_t x₁ + σ_t x₀ every velocity field has the form
+v_t(x) = a_t x + b_t D_t(x) with D_t a prediction of the clean window
+(:func:`kernelops.paths.prediction_coefficients`), and the conditional target is
+u_t(x | x₁) = a_t x + b_t x₁, so the flow-matching residual is v − u = b_t (D − x₁) and
 
     L(θ) = E_{t, x₁, x₀} λ(t) ‖D_θ(x_t, t) − x̂₁‖²
 
 is conditional flow matching with the time weighting λ(t)/b_t². The field supplies λ(t)
-(:meth:`SpectralVelocityField.loss_weight`: one over the squared output scale of its learned
-part, so the network regresses a target of unit size at every t instead of one that grows like
-1/(1 − t) near the data), and the target x̂₁ is a strategy:
+(``field.loss_weight``: one over the squared output scale of its learned part, so the network
+regresses a target of unit size at every t), and the target x̂₁ is a strategy:
 
 * ``"posterior"``: the training set's exact posterior mean E[x₁ | x_t]
-  (:meth:`AffinePath.posterior_mean`) — the minimiser of the conditional loss on that set, so
-  the optimum is unchanged, but the target's own variance (most of the conditional loss) leaves
-  the gradient. One (batch × windows) product per step; sets above ``max_reference`` windows use
-  a random subset per step plus the batch's own windows.
+  (:meth:`~kernelops.paths.AffinePath.posterior_mean`), the minimiser of the conditional loss on
+  that set: the optimum is unchanged, but the target's own variance leaves the gradient. Sets above
+  ``max_reference`` windows use a random subset per step plus the batch's own windows.
 * ``"conditional"``: the drawn window x₁ itself (the textbook estimator; cheapest per step).
 
-**Missing entries.** With a mask (1 = observed) the squared error is summed over observed
-entries only and divided by their number, so an all-ones mask gives exactly the unmasked loss.
-The windows themselves must be finite: fill the missing entries first
-(:func:`kernelops.flows.missing.fill_missing`, which says what they get); a batch with NaN and
-no mask is refused, so NaN never reaches the network.
+**Missing entries.** With a mask (True = observed) the squared error is summed over observed
+entries only and divided by their number, so an all-True mask gives exactly the unmasked loss.
+The windows themselves must be finite (:func:`kernelops.flows.gaussian.fill_missing`).
 
-**Mask-conditioned fields** (``FieldConfig(conditional=True)``). Every window gets a random
+**Mask-conditioned fields** (:mod:`kernelops.flows.masked_field`). Every window gets a random
 conditioning mask c (:func:`kernelops.flows.masks.draw_condition_masks`, drawn on the noise
-generator; on data with gaps only observed entries can be given), the field predicts
-D_t(x_t | x₁ᶜ, c) with its own weight (:meth:`SpectralVelocityField.denoise_with_weight`), and
-the loss is taken where the window is observed but not given. The
-posterior target keeps its meaning, the training set's E[x₁ | x_t, x₁ᶜ]: where nothing is given
-that is the unconditional posterior mean, and where something is, it is the drawn window itself
-(no other training window has exactly those values).
+generator; only observed entries can be given), the field predicts D_t(x_t | x₁ᶜ, c) with its
+own weight, and the loss is taken where the window is observed but not given. The posterior
+target is then E[x₁ | x_t, x₁ᶜ]: the unconditional posterior mean where nothing is given, and the
+drawn window itself where something is (no other training window has exactly those values).
 
 **Stability regulariser.** With ``stability_weight`` w > 0 the loss is L(θ) + w·R(λ(θ)), R the
 eigenvalue penalty of the chain potential's spectral heads (:mod:`kernelops.flows.stability`).
@@ -45,13 +39,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from kernelops.flows.config import STABILITY_PENALTIES, TARGETS
+from kernelops.flows.config import TARGETS, TrainConfig
 from kernelops.flows.masks import draw_condition_masks
-from kernelops.flows.training import TrainGenerators
+from kernelops.flows.train.state import TrainGenerators
 
-#: with target="posterior", data sets larger than this use a random subset of this many windows
-#: (plus the batch's own) as each step's reference set
-POSTERIOR_MAX_REFERENCE = 16384
+_TRAIN = TrainConfig()
 
 
 class FlowMatchingObjective:
@@ -61,17 +53,16 @@ class FlowMatchingObjective:
         path: an affine path (``sample_t``, ``sample_source``, ``sample``, ``posterior_mean``).
         target: "posterior" or "conditional" (module docstring).
         max_reference: largest posterior reference set per step.
-        data_mask: for training sets with missing entries, the observed-entry mask of the whole
-            (filled) training set, indexed by the trainer's ``batch_index`` every step.
         stability_weight: weight w ≥ 0 of the eigenvalue regulariser (0: none).
-        stability: its penalty, "circle" or "outside" (:func:`kernelops.flows.stability.eigenvalue_penalty`).
+        mask_patterns: the conditioning-mask mixture of a mask-conditioned field's training.
 
-    The field must provide ``denoise(t, x)`` (the clean-window prediction, differentiable in
-    its parameters) and ``loss_weight(t)``.
+    The field must provide ``denoise(t, x)`` (the clean-window prediction, differentiable in its
+    parameters) and ``loss_weight(t)``; a field whose ``conditional`` attribute is true, also
+    ``denoise_with_weight(t, x, observed=, mask=)``.
     """
 
-    def __init__(self, path: Any, target: str = "posterior", max_reference: int = POSTERIOR_MAX_REFERENCE,
-                 data_mask: torch.Tensor | None = None, stability_weight: float = 0.0, stability: str = "circle"):
+    def __init__(self, path: Any, target: str = _TRAIN.target, max_reference: int = _TRAIN.max_reference,
+                 stability_weight: float = _TRAIN.stability_weight, mask_patterns: dict[str, float] | None = None):
         if target not in TARGETS:
             raise ValueError(f"target: expected one of {TARGETS}, got {target!r}")
         if target == "posterior" and not callable(getattr(path, "posterior_mean", None)):
@@ -80,11 +71,9 @@ class FlowMatchingObjective:
         if isinstance(stability_weight, bool) or not isinstance(stability_weight, (int, float)) or \
                 not stability_weight >= 0 or stability_weight == float("inf"):
             raise ValueError(f"stability_weight: expected a finite number ≥ 0, got {stability_weight!r}")
-        if stability not in STABILITY_PENALTIES:
-            raise ValueError(f"stability: expected one of {STABILITY_PENALTIES}, got {stability!r}")
         self.path, self.target, self.max_reference = path, target, int(max_reference)
-        self.data_mask = data_mask
-        self.stability_weight, self.stability = float(stability_weight), stability
+        self.stability_weight = float(stability_weight)
+        self.mask_patterns = dict(_TRAIN.mask_patterns if mask_patterns is None else mask_patterns)
 
     def regulariser(self, field: nn.Module) -> torch.Tensor:
         """w·R(λ): the weighted eigenvalue penalty of the field's chain (0-d zero when w = 0).
@@ -96,7 +85,7 @@ class FlowMatchingObjective:
             return torch.zeros(())
         from kernelops.flows.stability import chain_eigenvalues, eigenvalue_penalty
 
-        return self.stability_weight * eigenvalue_penalty(chain_eigenvalues(field), self.stability)
+        return self.stability_weight * eigenvalue_penalty(chain_eigenvalues(field))
 
     def reference(self, data: torch.Tensor, batch_index: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """The posterior reference of one step: all windows, or a random subset plus the batch's own.
@@ -121,17 +110,14 @@ class FlowMatchingObjective:
                 generators; None draws from torch's global RNG.
             data: the training set (model coordinates) for target="posterior"; default ``x1``.
             batch_index: rows of ``data`` that ``x1`` holds (to keep them in a subsampled reference).
-            mask: True where ``x1`` is observed (default: ``data_mask[batch_index]`` when both
-                are set, else every entry).
+            mask: True where ``x1`` is observed (default: every entry).
 
         Shape:
             x1: (batch, N, d). data: (num, N, d). mask: (batch, N, d). returns: ().
         """
-        conditional = bool(getattr(getattr(field, "config", None), "conditional", False))
-        if mask is None and self.data_mask is not None and batch_index is not None:
-            mask = self.data_mask[batch_index.to(self.data_mask.device)]
+        conditional = bool(getattr(field, "conditional", False))
         if mask is None and bool(torch.isnan(x1).any()):
-            raise ValueError("x1: has NaN entries; fill them (kernelops.flows.missing.fill_missing) and pass mask=")
+            raise ValueError("x1: has NaN entries; fill them (kernelops.flows.gaussian.fill_missing) and pass mask=")
         if mask is not None and mask.shape != x1.shape:
             raise ValueError(f"mask: expected the shape of x1 {tuple(x1.shape)}, got {tuple(mask.shape)}")
         g_time = generators.time if generators is not None else None
@@ -144,7 +130,8 @@ class FlowMatchingObjective:
         observed = None if mask is None else mask.to(device=x1.device, dtype=torch.bool)
         given = None
         if conditional:
-            given = draw_condition_masks(batch, x1.shape[1], x1.shape[2], generator=g_noise, device=x1.device)
+            given = draw_condition_masks(batch, x1.shape[1], x1.shape[2], generator=g_noise, device=x1.device,
+                                         patterns=self.mask_patterns)
             if observed is not None:
                 given = given & observed
         clean = x1
@@ -177,4 +164,4 @@ class FlowMatchingObjective:
         return loss
 
 
-__all__ = ["POSTERIOR_MAX_REFERENCE", "FlowMatchingObjective"]
+__all__ = ["FlowMatchingObjective"]

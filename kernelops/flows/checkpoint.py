@@ -1,0 +1,123 @@
+"""The checkpoint format of :class:`~kernelops.flows.SpectralMeanFlow`: what is stored, its version, reading it.
+
+A checkpoint is a ``torch.save`` dict of tensors and primitives only, so it loads with
+``torch.load(weights_only=True)`` (:mod:`kernelops.io.checkpoint` writes it atomically):
+
+* ``format``, ``format_version``: :data:`CHECKPOINT_FORMAT`, :data:`CHECKPOINT_VERSION`;
+* ``config``: the JSON settings that rebuild the model (path, solver, :class:`FieldConfig`, seed,
+  dtype, window shape, σ_d, the calibration factor, the plugins it needs);
+* ``train_config``: the :class:`TrainConfig`; ``field``, ``trainer``: the state dicts of the
+  field and of the trainer (EMA, AdamW, step, random streams); ``rng``: torch's CPU generator;
+* ``plugins``, ``scaler``, ``data_fingerprint``, ``extra``: plugin versions, the data scaler of a
+  run folder, a fingerprint of the training data (to warn when a resumed run gets other data),
+  and free JSON values of the caller.
+
+Version 2 is the preconditioned field with a Gaussian skip. Settings that were removed from the
+configs since version 2 was introduced are accepted with the one value that every such
+checkpoint holds (:data:`RETIRED_SETTINGS`), so today's version-2 files keep loading.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from kernelops.errors import CheckpointError
+from kernelops.io.checkpoint import load_checkpoint, plugin_record, require_plugins, save_checkpoint
+
+CHECKPOINT_FORMAT = "kernelops.spectral_mean_flow"
+CHECKPOINT_VERSION = 2
+#: settings once stored in version-2 checkpoints and since removed, with the only value they
+#: could take in any model that this code can rebuild ("mode": chain eigenvalues were complex;
+#: "stability": the regulariser's penalty pulled moduli to the circle)
+RETIRED_SETTINGS = {"field": {"mode": "evd"}, "train": {"stability": "circle"}}
+#: the entries every checkpoint holds
+REQUIRED_ENTRIES = ("config", "train_config", "field", "trainer", "rng")
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    """"float32" or "float64" for the dtype; anything else is an error naming it."""
+    for name, value in DTYPES.items():
+        if value == dtype:
+            return name
+    raise ValueError(f"dtype: expected torch.float32 or torch.float64, got {dtype}")
+
+
+def jsonable(value: Any) -> Any:
+    """Plain JSON-compatible copy (tuples → lists, numpy scalars → Python); rejects other objects."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, torch.dtype):
+        return str(value)
+    raise ValueError(f"cannot store {type(value).__name__} {value!r} in a checkpoint config (JSON values only)")
+
+
+def plugin_entry(kind: str, name: str) -> dict[str, Any]:
+    """Where a path or solver comes from; an unregistered custom object is recorded by name only."""
+    try:
+        return plugin_record(kind, name)
+    except Exception:
+        return {"kind": kind, "name": name, "plugin": None, "dist": None, "version": None}
+
+
+def _drop_retired(settings: dict[str, Any], kind: str, where: str) -> dict[str, Any]:
+    """``settings`` without the retired keys of ``kind``; a retired key with another value is an error."""
+    out = dict(settings)
+    for key, only in RETIRED_SETTINGS[kind].items():
+        if key in out:
+            if out[key] != only:
+                raise CheckpointError(f"{where}: {key}={out.pop(key)!r} is no longer supported (only {only!r}); "
+                                      "retrain the model with this kernelops")
+            del out[key]
+    return out
+
+
+def save(path: str | Path, state: dict[str, Any]) -> Path:
+    """Write a checkpoint dict atomically (``state`` as built by ``SpectralMeanFlow.checkpoint_state``)."""
+    return save_checkpoint(path, state)
+
+
+def read(path: str | Path) -> dict[str, Any]:
+    """Read and check a checkpoint; return its dict with retired settings removed.
+
+    Raises:
+        CheckpointError: missing, corrupt or foreign file; another format version (the message
+            names it); an entry missing; or a plugin it needs is not installed.
+    """
+    state = load_checkpoint(path, map_location="cpu", expect_format=CHECKPOINT_FORMAT)
+    version = state.get("format_version")
+    if version != CHECKPOINT_VERSION:
+        raise CheckpointError(
+            f"{path}: checkpoint format version {version!r}, this kernelops reads version {CHECKPOINT_VERSION}. "
+            "Version 1 checkpoints hold the unpreconditioned field of kernelops 0.1, which this version no "
+            "longer has: retrain (kernelops fit) or sample them with kernelops 0.1")
+    for key in REQUIRED_ENTRIES:
+        if key not in state:
+            raise CheckpointError(f"{path}: corrupt checkpoint (no {key!r} entry)")
+    try:
+        config = dict(state["config"])
+        # checkpoints from before the potential setting hold chain models
+        config["field"] = _drop_retired({"potential": "chain", **config["field"]}, "field", f"{path} field config")
+        state["config"] = config
+        state["train_config"] = _drop_retired(state["train_config"], "train", f"{path} train config")
+        if isinstance(state["trainer"], dict) and "config" in state["trainer"]:
+            state["trainer"] = {**state["trainer"], "config": _drop_retired(state["trainer"]["config"], "train",
+                                                                            f"{path} trainer config")}
+    except (KeyError, TypeError) as exc:
+        raise CheckpointError(f"{path}: corrupt or incompatible checkpoint ({type(exc).__name__}: {exc})") from exc
+    require_plugins([r for r in config.get("plugins_needed", []) if isinstance(r, dict)], where=str(path))
+    return state
+
+
+__all__ = ["CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "DTYPES", "RETIRED_SETTINGS", "dtype_name", "jsonable",
+           "plugin_entry", "read", "save"]

@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from kernelops.chains import SpectralChain, chain_from_hmm, transition_modes
+from kernelops.chains import chain_from_hmm, transition_modes
 from kernelops.errors import ShapeError
 
 # P[a, b] = p(z' = b | z = a). The first has a real spectrum {1, 0.358, 0.042}, the second a

@@ -25,6 +25,7 @@ def _model(**kw):
     return SpectralMeanFlow(**args)
 
 
+F64 = torch.float64
 FIT = dict(batch_size=8, lr=1e-2, warmup=2, progress=False)
 
 
@@ -143,3 +144,17 @@ def test_checkpoint_naming_an_uninstalled_plugin(tmp_path):
     reset_host()  # a fresh process without the plugin
     with pytest.raises(CheckpointError, match=r"path 'mypath' from plugin 'kernelops_mypath'"):
         SpectralMeanFlow.load(tmp_path / "m.pt")
+
+
+def test_a_checkpoint_written_before_the_potential_setting_loads_as_the_chain(tmp_path):
+    """Checkpoints of the same format from before ``potential`` existed hold chain models."""
+    from kernelops.io.checkpoint import load_checkpoint, save_checkpoint
+
+    model = SpectralMeanFlow(potential="chain", depth=1, width=4, time_features=2, dtype=F64, in_dim=2, seq_len=3)
+    state = model.checkpoint_state()
+    del state["config"]["field"]["potential"]
+    save_checkpoint(tmp_path / "old.pt", state)
+    assert "potential" not in load_checkpoint(tmp_path / "old.pt")["config"]["field"]
+    loaded = SpectralMeanFlow.load(tmp_path / "old.pt")
+    assert loaded.field_config.potential == "chain"
+    torch.testing.assert_close(loaded.sample(2, seed=0), model.eval().sample(2, seed=0))

@@ -18,7 +18,7 @@ from kernelops.flows import (
     TrainConfig,
     Trainer,
 )
-from kernelops.flows.training import TrainGenerators
+from kernelops.flows.train.state import TrainGenerators
 
 pytestmark = pytest.mark.cuda
 

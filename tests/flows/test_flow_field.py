@@ -9,7 +9,6 @@ from field_checks import assert_minus_gradient_of_potential, assert_velocity_los
 import kernelops as ko
 from kernelops.chains import factored_chain_evaluate
 from kernelops.flows import FieldConfig, SpectralVelocityField
-from kernelops.flows.spectral import complex_gaussian
 
 F64 = torch.float64
 
@@ -145,11 +144,6 @@ def test_bad_arguments_are_named():
         field(0.5, torch.randn(1, 5, 2, dtype=F64))
     with pytest.raises(Exception, match="t: expected"):
         field(torch.ones(3, dtype=F64), torch.randn(2, 4, 2, dtype=F64))
-
-
-def test_complex_gaussian_has_the_requested_variance():
-    z = complex_gaussian((20000,), 0.25, F64, torch.Generator().manual_seed(0))
-    assert abs(float(z.abs().square().mean()) - 0.25) < 0.01
 
 
 def test_without_a_skip_the_field_is_the_learned_gradient_and_the_loss_is_plain_flow_matching():

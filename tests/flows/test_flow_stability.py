@@ -9,40 +9,35 @@ import torch
 
 import kernelops as ko
 from kernelops.flows import FieldConfig, FlowMatchingObjective, SpectralMeanFlow, SpectralVelocityField, TrainConfig
-from kernelops.flows.spectral import SpectralHeads
+from kernelops.flows.heads import SpectralHeads
 from kernelops.flows.stability import chain_eigenvalues, eigenvalue_penalty
-from kernelops.flows.training import TrainGenerators
+from kernelops.flows.train.state import TrainGenerators
 
 F64 = torch.float64
 KNOWN = torch.tensor([0.5, 1.5j, -2.0, 1.0], dtype=torch.complex128)  # moduli 0.5, 1.5, 2, 1
 
 
-@pytest.mark.parametrize("kind, radius, expected", [
-    ("circle", 1.0, (0.25 + 0.25 + 1.0 + 0.0) / 4),
-    ("outside", 1.0, (0.0 + 0.25 + 1.0 + 0.0) / 4),
-    ("circle", 2.0, (2.25 + 0.25 + 0.0 + 1.0) / 4),
-    ("outside", 2.0, 0.0),
+@pytest.mark.parametrize("radius, expected", [
+    (1.0, (0.25 + 0.25 + 1.0 + 0.0) / 4),
+    (2.0, (2.25 + 0.25 + 0.0 + 1.0) / 4),
 ])
-def test_penalty_closed_form_on_known_eigenvalues(kind, radius, expected):
-    assert eigenvalue_penalty(KNOWN, kind, radius).item() == pytest.approx(expected, abs=1e-15)
+def test_penalty_closed_form_on_known_eigenvalues(radius, expected):
+    assert eigenvalue_penalty(KNOWN, radius).item() == pytest.approx(expected, abs=1e-15)
 
 
 def test_penalty_refuses_bad_arguments():
-    with pytest.raises(ValueError, match="kind: expected one of"):
-        eigenvalue_penalty(KNOWN, "inside")
     with pytest.raises(ValueError, match="radius: expected a positive"):
         eigenvalue_penalty(KNOWN, radius=0.0)
     with pytest.raises(ValueError, match="eigvals: expected a non-empty"):
         eigenvalue_penalty(torch.zeros(0))
 
 
-@pytest.mark.parametrize("mode", ["evd", "svd"])
-def test_heads_are_inside_the_unit_disc_so_outside_is_zero_and_circle_has_its_closed_form(mode):
-    heads = SpectralHeads(2, 4, 3, mode=mode, dtype=F64, generator=torch.Generator().manual_seed(0))
-    assert eigenvalue_penalty(heads.eigvals(), "outside").item() == 0.0
+def test_heads_are_inside_the_unit_disc_and_the_penalty_has_its_closed_form():
+    heads = SpectralHeads(2, 4, 3, dtype=F64, generator=torch.Generator().manual_seed(0))
+    assert (heads.eigvals().abs() < 1).all()
     moduli = torch.exp(-torch.exp(heads.nu.detach()))  # |λ| = exp(−exp(ν))
     expected = (moduli - 1).square().mean()
-    assert eigenvalue_penalty(heads.eigvals(), "circle").item() == pytest.approx(expected.item(), rel=1e-12)
+    assert eigenvalue_penalty(heads.eigvals()).item() == pytest.approx(expected.item(), rel=1e-12)
 
 
 def test_penalty_gradient_in_nu_matches_central_differences():
@@ -51,7 +46,7 @@ def test_penalty_gradient_in_nu_matches_central_differences():
 
     def penalty(v: torch.Tensor) -> torch.Tensor:
         lam = torch.exp(torch.complex(-torch.exp(v), heads.theta.detach()))
-        return eigenvalue_penalty(lam, "circle")
+        return eigenvalue_penalty(lam)
 
     assert torch.autograd.gradcheck(penalty, (nu,), eps=1e-6, atol=1e-9)
 
@@ -114,11 +109,9 @@ def test_window_potential_has_no_eigenvalues_to_regularise():
 def test_config_validates_and_round_trips_the_regulariser_settings():
     with pytest.raises(ValueError, match="stability_weight"):
         TrainConfig(stability_weight=-1.0).validate()
-    with pytest.raises(ValueError, match="stability: expected one of"):
-        TrainConfig(stability="inside").validate()
     with pytest.raises(ValueError, match="stability_weight"):
         FlowMatchingObjective(ko.path("ot"), stability_weight=float("nan"))
-    cfg = TrainConfig(stability_weight=0.5, stability="outside")
+    cfg = TrainConfig(stability_weight=0.5)
     assert TrainConfig.from_dict(cfg.to_dict()) == cfg
     assert TrainConfig.from_dict({k: v for k, v in cfg.to_dict().items() if not k.startswith("stab")}).stability_weight == 0
 

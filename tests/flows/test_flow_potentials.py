@@ -9,7 +9,7 @@ from field_checks import assert_minus_gradient_of_potential, assert_velocity_los
 import kernelops as ko
 from kernelops.flows import FieldConfig, FlowMatchingObjective, SpectralMeanFlow, SpectralVelocityField
 from kernelops.flows.config import POTENTIAL_SAMPLE_STEPS, POTENTIAL_SIZES
-from kernelops.flows.training import TrainGenerators
+from kernelops.flows.train.state import TrainGenerators
 
 F64 = torch.float64
 
@@ -39,20 +39,6 @@ def test_sizes_default_to_the_potentials_own_and_unknown_potentials_are_named():
     assert SpectralMeanFlow().sample_steps == POTENTIAL_SAMPLE_STEPS["window"]
     assert SpectralMeanFlow(potential="chain").sample_steps == POTENTIAL_SAMPLE_STEPS["chain"] == 8
     assert SpectralMeanFlow(potential="window", sample_steps=3).sample_steps == 3
-
-
-def test_a_checkpoint_written_before_the_potential_setting_loads_as_the_chain(tmp_path):
-    """Checkpoints of the same format from before ``potential`` existed hold chain models."""
-    from kernelops.io.checkpoint import load_checkpoint, save_checkpoint
-
-    model = SpectralMeanFlow(potential="chain", depth=1, width=4, time_features=2, dtype=F64, in_dim=2, seq_len=3)
-    state = model.checkpoint_state()
-    del state["config"]["field"]["potential"]
-    save_checkpoint(tmp_path / "old.pt", state)
-    assert "potential" not in load_checkpoint(tmp_path / "old.pt")["config"]["field"]
-    loaded = SpectralMeanFlow.load(tmp_path / "old.pt")
-    assert loaded.field_config.potential == "chain"
-    torch.testing.assert_close(loaded.sample(2, seed=0), model.eval().sample(2, seed=0))
 
 
 @pytest.mark.parametrize("skip", ["window", "none"])

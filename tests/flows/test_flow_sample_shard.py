@@ -18,8 +18,7 @@ import torch.multiprocessing as mp
 
 from kernelops.cli.main import main as cli
 from kernelops.flows import SpectralMeanFlow
-from kernelops.flows.distributed import sample_sharded, sample_shares
-from kernelops.flows.sampler import NOISE_CHUNK, source_noise
+from kernelops.flows.sample.shard import sample_sharded, sample_shares
 
 pytestmark = [pytest.mark.skipif(not (torch_dist.is_available() and torch_dist.is_gloo_available()),
                                  reason="torch.distributed with gloo is not available"),
@@ -81,21 +80,6 @@ def test_two_gloo_processes_draw_the_single_process_samples(tmp_path):
         assert np.array_equal(sharded, alone)
     alone = np.load(tmp_path / "alone.npy")
     assert not np.array_equal(alone[:10], alone[10:20])  # distinct windows, not one repeated
-
-
-def test_noise_depends_on_the_window_index_alone():
-    import kernelops as ko
-
-    path = ko.path("ot")
-    n = 2 * NOISE_CHUNK + 5
-    whole = source_noise(path, 4, 0, n, (3, 2))
-    pieces = torch.cat([source_noise(path, 4, a, b, (3, 2)) for a, b in ((0, 1), (1, 70), (70, 70), (70, n))])
-    assert torch.equal(whole, pieces)
-    assert not torch.equal(source_noise(path, 5, 0, n, (3, 2)), whole)  # the seed matters
-    # chunks are independent draws: no two chunks repeat each other
-    assert not torch.equal(whole[:5], whole[NOISE_CHUNK:NOISE_CHUNK + 5])
-    with pytest.raises(ValueError, match="start <= stop"):
-        source_noise(path, 4, 5, 2, (3, 2))
 
 
 def test_shares_are_whole_batches_when_there_are_enough():

@@ -13,9 +13,9 @@ import torch
 
 import kernelops as ko
 from kernelops.flows import FieldConfig, FlowMatchingObjective, SpectralMeanFlow, SpectralVelocityField
-from kernelops.flows.conditional import condition_on_observed, sample_conditional
-from kernelops.flows.masks import MASK_PATTERNS, draw_condition_masks
-from kernelops.flows.skip import WindowGaussian
+from kernelops.flows.gaussian import WindowGaussian, condition_on_observed
+from kernelops.flows.masked_field import MaskedVelocityField, build_field
+from kernelops.flows.sample.conditional import sample_conditional
 
 SEQ, DIM = 3, 2
 MASK = torch.tensor([[True, False], [False, True], [True, False]])
@@ -27,12 +27,12 @@ def _cov() -> torch.Tensor:
     return 0.1 * a @ a.T + 0.02 * torch.eye(SEQ * DIM, dtype=torch.float64)
 
 
-def _field(path_name: str = "ot", width: int = 8) -> SpectralVelocityField:
+def _field(path_name: str = "ot", width: int = 8) -> MaskedVelocityField:
     gen = torch.Generator().manual_seed(0)
     mean = torch.linspace(-0.3, 0.4, SEQ * DIM, dtype=torch.float64)
     data = (mean + torch.randn(4000, SEQ * DIM, generator=gen, dtype=torch.float64) @ torch.linalg.cholesky(_cov()).T)
-    field = SpectralVelocityField(ko.path(path_name), DIM, SEQ, FieldConfig(depth=1, width=width, conditional=True),
-                                  dtype=torch.float64)
+    field = MaskedVelocityField(ko.path(path_name), DIM, SEQ, FieldConfig(depth=1, width=width, conditional=True),
+                                dtype=torch.float64)
     field.fit_data(data.reshape(-1, SEQ, DIM))
     return field
 
@@ -170,24 +170,6 @@ def test_the_learned_part_is_scaled_by_the_conditional_spread_of_the_free_entrie
             assert torch.allclose(prediction[i], field.denoise(t[i:i + 1], x[i:i + 1])[0], atol=1e-12)
 
 
-def test_training_masks_follow_their_patterns():
-    batch, seq, dim = 4000, 10, 3
-    masks = draw_condition_masks(batch, seq, dim, torch.Generator().manual_seed(0))
-    assert masks.shape == (batch, seq, dim) and masks.dtype == torch.bool
-    assert torch.equal(masks, draw_condition_masks(batch, seq, dim, torch.Generator().manual_seed(0)))
-    empty = ~masks.flatten(1).any(1)
-    # "none" always, the random rates sometimes (about 1/seq of "steps" windows, fewer "entries")
-    assert MASK_PATTERNS["none"] - 0.01 < float(empty.float().mean()) < MASK_PATTERNS["none"] + 0.06
-    prefix = masks[:, :, 0].cummin(1).values  # history masks: observed steps form a prefix
-    by_step = (masks == masks[:, :, :1]).all(2).all(1)  # steps (and history, none): whole steps
-    history = (masks[:, :, 0] == prefix).all(1) & by_step & ~empty & ~masks[:, -1, 0]
-    assert float(history.float().mean()) > MASK_PATTERNS["history"] - 0.03
-    scattered = ~by_step  # only "entries" masks observe part of a step
-    assert float(scattered.float().mean()) < MASK_PATTERNS["entries"] + 0.02
-    rates = masks[scattered].float().flatten(1).mean(1)
-    assert float(rates.min()) < 0.1 and float(rates.max()) > 0.9  # every missing rate occurs
-
-
 def test_the_loss_is_taken_on_the_entries_that_are_not_given(monkeypatch):
     field = _field(width=8)
     with torch.no_grad():
@@ -195,9 +177,9 @@ def test_the_loss_is_taken_on_the_entries_that_are_not_given(monkeypatch):
     objective = FlowMatchingObjective(field.path, target="conditional")
     x1 = torch.randn(6, SEQ, DIM, generator=torch.Generator().manual_seed(6), dtype=torch.float64)
     given = MASK.expand(6, SEQ, DIM)
-    import kernelops.flows.objective as objective_module
+    import kernelops.flows.loss as loss_module
 
-    monkeypatch.setattr(objective_module, "draw_condition_masks", lambda batch, seq, dim, generator, device: given)
+    monkeypatch.setattr(loss_module, "draw_condition_masks", lambda batch, seq, dim, generator, device, patterns: given)
     torch.manual_seed(0)
     loss = objective(field, x1)
     torch.manual_seed(0)
@@ -221,9 +203,9 @@ def test_the_posterior_target_is_the_window_itself_where_anything_is_given(monke
     field = _field(width=8)
     x1 = torch.randn(6, SEQ, DIM, generator=torch.Generator().manual_seed(6), dtype=torch.float64)
     given = torch.stack([MASK] * 3 + [torch.zeros_like(MASK)] * 3)  # three windows with nothing given
-    import kernelops.flows.objective as objective_module
+    import kernelops.flows.loss as loss_module
 
-    monkeypatch.setattr(objective_module, "draw_condition_masks", lambda batch, seq, dim, generator, device: given)
+    monkeypatch.setattr(loss_module, "draw_condition_masks", lambda batch, seq, dim, generator, device, patterns: given)
     torch.manual_seed(0)
     loss = FlowMatchingObjective(field.path, target="posterior")(field, x1)
     torch.manual_seed(0)
@@ -263,15 +245,20 @@ def test_conditional_settings_are_checked():
         FieldConfig(skip="channel", conditional=True).validate()
     plain = SpectralVelocityField(ko.path("ot"), DIM, SEQ, FieldConfig(depth=1, width=4), dtype=torch.float64)
     x = torch.zeros(1, SEQ, DIM, dtype=torch.float64)
-    with pytest.raises(ValueError, match="not mask-conditioned"):
+    with pytest.raises(TypeError, match="observed"):  # the unconditional field takes no observations
         plain(0.5, x, observed=x, mask=MASK[None])
+    with pytest.raises(ValueError, match="MaskedVelocityField"):
+        SpectralVelocityField(ko.path("ot"), DIM, SEQ, FieldConfig(depth=1, width=4, conditional=True))
+    assert isinstance(build_field(ko.path("ot"), DIM, SEQ, FieldConfig(depth=1, width=4, conditional=True)),
+                      MaskedVelocityField)
+    assert type(build_field(ko.path("ot"), DIM, SEQ, FieldConfig(depth=1, width=4))) is SpectralVelocityField
     with pytest.raises(ValueError, match="method='field' needs a mask-conditioned field"):
         sample_conditional(plain, plain.path, ko.solver("euler"), Y[None], MASK[None], samples=1, steps=1,
                            generator=torch.Generator(), method="field", dtype=torch.float64)
 
 
 def test_the_condition_rank_setting_reaches_the_gaussian_method():
-    from kernelops.flows.conditional import gaussian_update
+    from kernelops.flows.sample.conditional import gaussian_update
 
     with pytest.raises(ValueError, match="condition_rank"):
         FieldConfig(condition_rank=0).validate()

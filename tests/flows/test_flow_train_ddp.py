@@ -19,9 +19,9 @@ import torch.multiprocessing as mp
 
 import kernelops as ko
 from kernelops.flows import FieldConfig, FlowMatchingObjective, SpectralVelocityField, TrainConfig, Trainer
-from kernelops.flows.distributed import rank_generators, resume_streams, shard_sizes
-from kernelops.flows.trainer import TrainingInterrupted
-from kernelops.flows.training import TrainGenerators
+from kernelops.flows.train.ddp import rank_generators, resume_streams, shard_sizes
+from kernelops.flows.train.loop import TrainingInterrupted
+from kernelops.flows.train.state import TrainGenerators
 
 pytestmark = [pytest.mark.skipif(not (torch_dist.is_available() and torch_dist.is_gloo_available()),
                                  reason="torch.distributed with gloo is not available"),

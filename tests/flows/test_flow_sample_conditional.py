@@ -13,7 +13,7 @@ import torch
 
 import kernelops as ko
 from kernelops.flows import FieldConfig, SpectralVelocityField
-from kernelops.flows.conditional import sample_conditional
+from kernelops.flows.sample.conditional import sample_conditional
 
 SEQ, DIM = 3, 2
 
@@ -25,7 +25,7 @@ def _gaussian_field(cov: torch.Tensor, path_name: str = "ot") -> SpectralVelocit
     data = (mean + torch.randn(4000, SEQ * DIM, generator=gen, dtype=torch.float64) @ chol.T).reshape(-1, SEQ, DIM)
     path = ko.path(path_name)
     field = SpectralVelocityField(path, DIM, SEQ, FieldConfig(depth=1, width=4, skip="window"), dtype=torch.float64)
-    field.fit_data(data, learned_rms=None)
+    field.fit_data(data, calibrate=False)
     field.scale_learned(0.0)  # D = the skip: the exact Gaussian posterior mean
     return field
 
@@ -94,7 +94,7 @@ def test_every_method_is_exact_for_independent_coordinates(method):
 
 def test_gaussian_update_with_one_shared_mask_equals_the_per_window_update():
     # rows that share a mask share one factorisation; they must match the rows solved one by one
-    from kernelops.flows.conditional import gaussian_update
+    from kernelops.flows.sample.conditional import gaussian_update
 
     field = _gaussian_field(_correlated_cov())
     gen = torch.Generator().manual_seed(5)
@@ -115,9 +115,12 @@ def test_gaussian_update_with_one_shared_mask_equals_the_per_window_update():
 
 @pytest.mark.parametrize("t", [0.0, 0.1, 0.6])
 def test_guidance_weight_floors_alpha_near_the_source(t):
-    # v = a x + b D − w ∇ₓ‖m ⊙ (D − y)‖² with w = b σ² / (2 max(α, ALPHA_FLOOR) c_out²): finite at
+    # v = a x + b D − w ∇ₓ‖m ⊙ (D − y)‖² with w = b σ² / (2 max(α, alpha_floor) c_out²): finite at
     # t = 0, where 1/α would multiply any error of a learned D's Jacobian without bound
-    from kernelops.flows.conditional import ALPHA_FLOOR, conditional_field
+    from kernelops.flows.config import SampleConfig
+    from kernelops.flows.sample.conditional import conditional_field
+
+    alpha_floor = SampleConfig().alpha_floor
 
     field = _gaussian_field(_correlated_cov())
     x = torch.randn(2, SEQ, DIM, generator=torch.Generator().manual_seed(7), dtype=torch.float64)
@@ -126,5 +129,5 @@ def test_guidance_weight_floors_alpha_near_the_source(t):
     alpha, sigma, a, b, _, c_out = (c[0] for c in field.coefficients(torch.tensor([t], dtype=torch.float64)))
     x_req = x.clone().requires_grad_(True)
     (grad,) = torch.autograd.grad(torch.where(m, field.denoise(t, x_req) - y, 0.0).square().sum(), x_req)
-    weight = b * sigma**2 / (2 * max(float(alpha), ALPHA_FLOOR) * c_out**2)
+    weight = b * sigma**2 / (2 * max(float(alpha), alpha_floor) * c_out**2)
     assert torch.allclose(guided, a * x + b * field.denoise(t, x) - weight * grad, atol=1e-10)

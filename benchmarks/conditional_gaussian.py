@@ -27,8 +27,8 @@ if str(REPO) not in sys.path:
 def main() -> int:
     import kernelops as ko
     from kernelops.flows import FieldConfig
-    from kernelops.flows.masked_field import build_field
     from kernelops.flows.config import METHODS
+    from kernelops.flows.masked_field import build_field
     from kernelops.flows.sample.conditional import sample_conditional
 
     torch.set_num_threads(1)

@@ -19,7 +19,6 @@ from __future__ import annotations
 from typing import Any
 
 from kernelops._version import __version__  # noqa: E402
-
 from kernelops.plugins.api import (  # noqa: E402
     dataset,
     feature_map,

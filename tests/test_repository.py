@@ -11,6 +11,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA_FILES = "plugins/kernelops-datasets/kernelops_datasets/files/"
+#: small checkpoints written by an earlier kernelops, kept to test that they still load
+CHECKPOINT_FIXTURES = "tests/flows/fixtures/"
 
 
 def _tracked() -> list[str]:
@@ -36,8 +38,11 @@ def test_no_large_file_outside_the_dataset_package():
     big = [p for p in _tracked() if not p.startswith(DATA_FILES)
            and (ROOT / p).is_file() and (ROOT / p).stat().st_size > 1024 * 1024]
     assert big == [], f"tracked files over 1 MiB outside {DATA_FILES}: {big}"
-    arrays = [p for p in _tracked() if p.endswith((".npy", ".npz", ".pt")) and not p.startswith(DATA_FILES)]
+    arrays = [p for p in _tracked() if p.endswith((".npy", ".npz", ".pt")) and not p.startswith(DATA_FILES)
+              and not (p.startswith(CHECKPOINT_FIXTURES) and p.endswith(".pt"))]
     assert arrays == [], f"generated arrays or models are tracked: {arrays}"
+    fixtures = [p for p in _tracked() if p.startswith(CHECKPOINT_FIXTURES) and (ROOT / p).stat().st_size > 64 * 1024]
+    assert fixtures == [], f"checkpoint fixtures over 64 KiB: {fixtures}"
 
 
 def test_the_core_package_ships_no_data_files():

@@ -23,6 +23,7 @@ import math
 import torch
 from torch import nn
 
+
 def _complex_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.complex128 if dtype == torch.float64 else torch.complex64
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import pickle
 import signal
+from pathlib import Path
 
 import pytest
 import torch
@@ -158,3 +159,28 @@ def test_a_checkpoint_written_before_the_potential_setting_loads_as_the_chain(tm
     loaded = SpectralMeanFlow.load(tmp_path / "old.pt")
     assert loaded.field_config.potential == "chain"
     torch.testing.assert_close(loaded.sample(2, seed=0), model.eval().sample(2, seed=0))
+
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+@pytest.mark.parametrize("name", ["window", "chain"])
+def test_a_checkpoint_saved_by_the_earlier_layout_loads_samples_the_same_and_trains_on(name):
+    """Files written before the restructuring (same format version 2) keep working (fixtures/README.md)."""
+    model = SpectralMeanFlow.load(FIXTURES / f"checkpoint_v2_{name}.pt")
+    expected = torch.tensor(json.loads((FIXTURES / "checkpoint_v2_samples.json").read_text())[name])
+    assert model.step == 3 and model.field_config.potential == name
+    torch.testing.assert_close(model.sample(3, seed=5, steps=2).flatten(), expected, rtol=0, atol=1e-6)
+    model.fit(torch.rand(16, 4, 2, generator=torch.Generator().manual_seed(0)), steps=4, progress=False)
+    assert model.step == 4 and all(torch.isfinite(p).all() for p in model.field.parameters())
+
+
+@pytest.mark.parametrize("where, key, value", [("field", "mode", "svd"), ("train_config", "stability", "outside")])
+def test_a_retired_setting_loads_with_its_only_value_and_is_refused_by_name_otherwise(tmp_path, where, key, value):
+    state = load_checkpoint(FIXTURES / "checkpoint_v2_chain.pt")
+    settings = state["config"]["field"] if where == "field" else state["train_config"]
+    assert key in settings  # the earlier layout stored it
+    settings[key] = value
+    save_checkpoint(tmp_path / "retired.pt", state)
+    with pytest.raises(CheckpointError, match=f"{key}={value!r} is no longer supported"):
+        SpectralMeanFlow.load(tmp_path / "retired.pt")

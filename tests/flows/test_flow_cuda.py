@@ -71,3 +71,13 @@ def test_spectral_mean_flow_fits_and_samples_on_cuda(tmp_path):
     assert fake.device.type == "cuda" and fake.shape == (6, 6, 3) and torch.isfinite(fake).all()
     on_cpu = SpectralMeanFlow.load(tmp_path / "m.pt", map_location="cpu")
     torch.testing.assert_close(on_cpu.sample(6, steps=2, seed=1), fake.cpu(), atol=1e-9, rtol=1e-9)
+
+
+def test_to_moves_the_ema_with_the_field():
+    data = (_data() + 1) / 2
+    model = SpectralMeanFlow(path="ot", depth=1, width=8, dtype=torch.float64)
+    model.fit(data, steps=2, batch_size=8, progress=False)
+    on_cpu = model.sample(4, steps=2, seed=1)
+    model.to("cuda")
+    assert {p.device.type for p in model.ema.module.parameters()} == {"cuda"}
+    torch.testing.assert_close(model.sample(4, steps=2, seed=1).cpu(), on_cpu, atol=1e-9, rtol=1e-9)

@@ -213,3 +213,32 @@ def test_kernelops_fit_trains_on_a_csv_with_empty_cells(tmp_path, capsys):
     model = SpectralMeanFlow.load(tmp_path / "run" / "checkpoint.pt")
     assert model.step == 3 and torch.isfinite(model.sample(4, seed=0)).all()
     assert all(np.isfinite(float(row.split(",")[1])) for row in (tmp_path / "run" / "loss.csv").read_text().split()[1:])
+
+
+def test_the_ema_is_a_submodule_so_to_moves_it():
+    model = _tiny(in_dim=2, seq_len=3)
+    assert dict(model.named_children())["ema"] is model.trainer.ema  # the one the trainer updates
+    model.to(torch.float32)
+    for module in (model.field, model.ema.module):
+        assert {p.dtype for p in module.parameters()} == {torch.float32}
+        assert module.sigma_data.dtype == torch.float32
+
+
+def test_loss_on_a_fresh_model_refuses_instead_of_fitting_the_skip_to_one_batch():
+    model = _tiny()
+    with pytest.raises(ValueError, match=r"call prepare\(data\) or fit\(data\) first"):
+        model.loss(_data(8))
+    data = _data()
+    x, mask = model.prepare(data)
+    assert mask is None and torch.equal(x, model.to_model(data))
+    fitted = WindowGaussian(3, 2, torch.float64).fit(x)
+    loss = model.loss(_data(8, seed=1))
+    assert torch.isfinite(loss)
+    # the skip stays the training set's, not the batch's
+    torch.testing.assert_close(model.field.skip.mean, fitted.mean)
+    torch.testing.assert_close(model.ema.module.skip.mean, fitted.mean)
+
+
+def test_fit_names_unknown_settings():
+    with pytest.raises(TypeError, match=r"unknown setting\(s\) \['stepz'\]"):
+        _tiny().fit(_data(), stepz=3, progress=False)

@@ -8,6 +8,7 @@ import pytest
 import torch
 from scipy.integrate import quad
 
+import kernelops as ko
 from kernelops.paths import OTSchedule, ScheduleOutput, VESchedule, VPSchedule
 
 F64 = torch.float64
@@ -135,3 +136,18 @@ def test_config_rebuilds_the_schedule():
         clone = type(s)(**s.config())
         t = torch.rand(7, dtype=F64)
         torch.testing.assert_close(clone(t).sigma, s(t).sigma, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("name", ["ot", "vp", "ve"])
+def test_prediction_coefficients_turn_the_clean_window_into_the_conditional_velocity(name):
+    """u_t(x | x₁) = a_t x + b_t x₁ with (a_t, b_t) = prediction_coefficients(schedule(t))."""
+    from kernelops.paths import prediction_coefficients
+
+    path = ko.path(name)
+    g = torch.Generator().manual_seed(0)
+    x1 = torch.randn(5, 4, 2, generator=g, dtype=torch.float64)
+    x0 = torch.randn(5, 4, 2, generator=g, dtype=torch.float64)
+    t = torch.linspace(0.1, 0.9, 5, dtype=torch.float64)
+    sample = path.sample(x0, x1, t)
+    a, b = prediction_coefficients(path.schedule.evaluate(t))
+    torch.testing.assert_close(a[:, None, None] * sample.x_t + b[:, None, None] * x1, sample.u_t)

@@ -119,5 +119,51 @@ def read(path: str | Path) -> dict[str, Any]:
     return state
 
 
+def state_of(model: Any) -> dict[str, Any]:
+    """Everything a :class:`~kernelops.flows.SpectralMeanFlow` needs to resume exactly (module docstring)."""
+    from kernelops.plugins.manager import get_host
+
+    return {
+        "format": CHECKPOINT_FORMAT, "format_version": CHECKPOINT_VERSION,
+        "config": model.config(), "train_config": model.train_config.to_dict(),
+        "field": None if model.field is None else model.field.state_dict(),
+        "trainer": None if model.trainer is None else model.trainer.state_dict(),
+        "rng": {"torch_cpu": torch.get_rng_state()},
+        "plugins": dict(get_host().versions()),
+        "scaler": model.scaler_state, "data_fingerprint": model.data_fingerprint, "extra": jsonable(model.extra),
+    }
+
+
+def restore(cls: Any, path: str | Path, device: torch.device) -> Any:
+    """A model of class ``cls`` rebuilt from the checkpoint at ``path``: weights, EMA, optimizer, step, streams.
+
+    Raises:
+        CheckpointError: as :func:`read`, or settings that do not rebuild a model.
+    """
+    from kernelops.flows.config import FieldConfig, TrainConfig
+
+    state = read(path)
+    cfg = state["config"]
+    try:
+        field = FieldConfig.from_dict(cfg["field"], where=f"{path} field config")
+        model = cls(path=cfg["path"], solver=cfg["solver"], seed=cfg["seed"], device=device,
+                    dtype=DTYPES[cfg["dtype"]], sample_steps=cfg["sample_steps"], path_kwargs=cfg["path_kwargs"],
+                    solver_kwargs=cfg["solver_kwargs"], field=field)
+        model.train_config = TrainConfig.from_dict(state["train_config"], where=f"{path} train config")
+        if state["field"] is not None:
+            model.build(int(cfg["in_dim"]), int(cfg["seq_len"]))
+            model.field.load_state_dict(state["field"])
+            model.trainer.load_state_dict(state["trainer"])
+        model.calibration = cfg["calibration"]
+        torch.set_rng_state(state["rng"]["torch_cpu"])
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as exc:
+        raise CheckpointError(f"{path}: corrupt or incompatible checkpoint ({type(exc).__name__}: {exc})") from exc
+    model.scaler_state = state.get("scaler")
+    model.data_fingerprint = state.get("data_fingerprint")
+    model.extra = dict(state.get("extra") or {})
+    model.eval()
+    return model
+
+
 __all__ = ["CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "DTYPES", "RETIRED_SETTINGS", "dtype_name", "jsonable",
-           "plugin_entry", "read", "save"]
+           "plugin_entry", "read", "restore", "save", "state_of"]

@@ -21,8 +21,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from kernelops.errors import CheckpointError, KernelopsWarning, ShapeError
+from kernelops.errors import KernelopsWarning
 from kernelops.flows import checkpoint as ckpt
+from kernelops.flows import windows
 from kernelops.flows.config import (
     CALIBRATION_SEED_OFFSET,
     DEFAULT_PATH,
@@ -37,11 +38,10 @@ from kernelops.flows.gaussian import fill_missing, observed_mask
 from kernelops.flows.loss import FlowMatchingObjective
 from kernelops.flows.masked_field import build_field
 from kernelops.flows.sample.conditional import sample_conditional
-from kernelops.flows.sample.ode import sample_field
+from kernelops.flows.sample.ode import resolve_solver, sample_field
 from kernelops.flows.train.loop import Trainer
 from kernelops.flows.train.state import EMA, TrainGenerators
 from kernelops.utils.device import resolve_device
-from kernelops.utils.validation import check_tensor
 
 _SAMPLE = SampleConfig()
 _TRAIN_FIELDS = frozenset(f.name for f in dataclasses.fields(TrainConfig))
@@ -113,7 +113,7 @@ class SpectralMeanFlow(nn.Module):
         self.calibration: float | None = None
         self.scaler_state: dict[str, Any] | None = None
         self.extra: dict[str, Any] = {}
-        self._data_fingerprint: list[float] | None = None
+        self.data_fingerprint: list[float] | None = None  # of the training data, to warn on a resume with others
         if in_dim is not None:
             self.build(in_dim, seq_len)
 
@@ -178,15 +178,8 @@ class SpectralMeanFlow(nn.Module):
         return self.ema.module if (ema and self.ema is not None) else self.field  # type: ignore[return-value]
 
     # -- coordinates and the field -----------------------------------------------------------
-    @staticmethod
-    def to_model(data: torch.Tensor) -> torch.Tensor:
-        """Data in [0, 1] → model coordinates 2·data − 1 (centred like the N(0, I) source)."""
-        return data * 2.0 - 1.0
-
-    @staticmethod
-    def from_model(x: torch.Tensor) -> torch.Tensor:
-        """Model coordinates → data scale, (x + 1)/2."""
-        return (x + 1.0) * 0.5
+    to_model = staticmethod(windows.to_model)
+    from_model = staticmethod(windows.from_model)
 
     def velocity(self, x: torch.Tensor, t: float | torch.Tensor, *, ema: bool = False) -> torch.Tensor:
         """v_t(x) in model coordinates (differentiable when grad mode is on). Shape: x (batch, N, d) → (batch, N, d)."""
@@ -197,31 +190,6 @@ class SpectralMeanFlow(nn.Module):
         return self._field(ema).potential(t, x)
 
     # -- training ----------------------------------------------------------------------------
-    def _as_data(self, data: Any, name: str) -> torch.Tensor:
-        """Windows in [0, 1] as a tensor of the model's dtype (NaN marks a missing entry)."""
-        if isinstance(data, np.ndarray):
-            if not np.issubdtype(data.dtype, np.number):
-                raise ShapeError(f"{name}: expected a numeric array, got dtype {data.dtype}")
-            data = torch.from_numpy(np.asarray(data))
-        if not isinstance(data, torch.Tensor):
-            raise ShapeError(f"{name}: expected an array or tensor of shape (num, N, d), got {type(data).__name__}")
-        check_tensor(data, name, ndim=3, allow_complex=False, finite=False)
-        if bool(torch.isinf(data).any()):
-            raise ShapeError(f"{name}: contains infinite values (NaN marks a missing entry, infinity is not allowed)")
-        if data.shape[0] < 2 or data.shape[1] < 2 or data.shape[2] < 1:
-            raise ShapeError(f"{name}: expected shape (num ≥ 2, N ≥ 2, d ≥ 1), got {tuple(data.shape)}")
-        if self.in_dim is not None and data.shape[2] != self.in_dim:
-            raise ShapeError(f"{name}: expected {self.in_dim} features (the model's d), got shape {tuple(data.shape)}")
-        data = data.to(self.dtype)
-        observed = data[~torch.isnan(data)]
-        if observed.numel() == 0:
-            raise ShapeError(f"{name}: every entry is missing (NaN)")
-        lo, hi = float(observed.min()), float(observed.max())
-        if lo < -0.5 or hi > 1.5:
-            warnings.warn(f"{name}: values span [{lo:.3g}, {hi:.3g}]; the model expects data min-max scaled to "
-                          "[0, 1] (kernelops.data.MinMaxScaler)", KernelopsWarning, stacklevel=3)
-        return data
-
     def prepare(self, data: torch.Tensor | np.ndarray) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Build the model for ``data`` and, before the first step, fit the skip Gaussian and σ_d and
         set the learned part's initial size (:meth:`SpectralVelocityField.fit_data`).
@@ -234,7 +202,7 @@ class SpectralMeanFlow(nn.Module):
         Shape:
             data: (num, N, d) in [0, 1]. returns: (num, N, d) each.
         """
-        return self._prepare(self._as_data(data, "data"))
+        return self._prepare(windows.as_windows(data, "data", in_dim=self.in_dim, dtype=self.dtype))
 
     def _prepare(self, data: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         if self.field is None:
@@ -273,13 +241,13 @@ class SpectralMeanFlow(nn.Module):
         """
         if unknown := sorted(set(settings) - _TRAIN_FIELDS):
             raise TypeError(f"fit: unknown setting(s) {unknown}; TrainConfig's are {sorted(_TRAIN_FIELDS)}")
-        x = self._as_data(data, "data")
+        x = windows.as_windows(data, "data", in_dim=self.in_dim, dtype=self.dtype)
         self.train_config = (config if config is not None else self.train_config).replace(**settings)
         fingerprint = [float(v) for v in (*x.shape, x.double().nansum(), x.double().square().nansum())]
-        if self._data_fingerprint is not None and self.step > 0 and not np.allclose(fingerprint, self._data_fingerprint, rtol=1e-6):
+        if self.data_fingerprint is not None and self.step > 0 and not np.allclose(fingerprint, self.data_fingerprint, rtol=1e-6):
             warnings.warn("fit: the data differ from those this model was trained on so far; a resumed run "
                           "will not reproduce the uninterrupted one", KernelopsWarning, stacklevel=2)
-        self._data_fingerprint = fingerprint
+        self.data_fingerprint = fingerprint
         x, mask = self._prepare(x)
         assert self.trainer is not None
 
@@ -308,7 +276,7 @@ class SpectralMeanFlow(nn.Module):
         if self.field is None or self.calibration is None:
             raise ValueError("loss: the model has not seen its training data; call prepare(data) or fit(data) "
                              "first (the skip Gaussian and the field's initial size are fit to the training set)")
-        x, mask = self._prepare(self._as_data(x1, "x1"))
+        x, mask = self._prepare(windows.as_windows(x1, "x1", in_dim=self.in_dim, dtype=self.dtype))
         gens = None
         if generator is not None:
             gens = TrainGenerators(0)
@@ -347,65 +315,30 @@ class SpectralMeanFlow(nn.Module):
         Shape:
             returns: (n, N, d) on the model's device; with ``observed`` of shape (B, N, d): (B, n, N, d).
         """
-        import kernelops as ko
-
         field = self._field(ema)
         length = seq_len if seq_len is not None else self.seq_len
-        if isinstance(length, bool) or not isinstance(length, int) or length < 2:
-            raise ValueError(f"seq_len: expected an integer ≥ 2, got {length!r}")
-        if self.field_config.potential == "window" and length != self.seq_len:
-            raise ValueError(f"seq_len: this model's window potential was built for windows of {self.seq_len} "
-                             f"steps, got seq_len={length}; train with potential='chain' and skip='channel' or "
-                             "'none' to sample other lengths")
-        if self.field_config.skip == "window" and length != self.seq_len:
-            raise ValueError(f"seq_len: this model's skip was fit to windows of {self.seq_len} steps, got "
-                             f"seq_len={length}; train with skip='channel' or 'none' to sample other lengths")
-        name = solver or self.solver_name
-        kwargs = dict(self.solver_kwargs if solver is None else {})
-        kwargs.update(solver_kwargs or {})
-        ode = ko.solver(name, **kwargs)
-        if steps is None:
-            steps = None if getattr(ode, "is_adaptive", False) else self.sample_steps
-        elif getattr(ode, "is_adaptive", False):
-            raise ValueError(f"steps: solver {name!r} is adaptive; pass solver_kwargs={{'rtol': ..., 'atol': ...}} instead of steps")
-        else:
-            _check_int("steps", steps, 1, "a positive integer")
-        if seed is None:
-            seed = int(torch.randint(0, 2**62, (), dtype=torch.int64))
-        if observed is not None or mask is not None:
-            if start:
-                raise ValueError("start: only for unconditional sampling (observed given)")
-            return self._sample_given(field, ode, n, steps, int(seed), observed, mask, method, guidance_scale,
-                                      batch_size, return_nfe, length)
-        x, nfe = sample_field(field, self.path, ode, n, (length, field.in_dim), steps=steps, seed=int(seed),
-                              start=start, batch_size=batch_size, device=self.device, dtype=self.dtype)
-        samples = self.from_model(x)
-        return (samples, nfe) if return_nfe else samples
-
-    def _sample_given(self, field: SpectralVelocityField, ode: Any, n: int, steps: int | None, seed: int,
-                      observed: Any, mask: Any, method: str | None, guidance_scale: float, batch_size: int,
-                      return_nfe: bool, length: int) -> torch.Tensor | tuple[torch.Tensor, int]:
-        """The conditional branch of :meth:`sample`: check the observations, then integrate."""
-        if observed is None:
-            raise ValueError("mask: given without observed; pass observed=windows (NaN where missing)")
-        y = torch.from_numpy(np.asarray(observed)) if isinstance(observed, np.ndarray) else observed
-        if not isinstance(y, torch.Tensor) or y.dim() != 3 or not y.is_floating_point():
-            got = tuple(y.shape) if isinstance(y, torch.Tensor) else type(observed).__name__
-            raise ShapeError(f"observed: expected float windows of shape (B, N, d) in [0, 1], got {got}")
-        if tuple(y.shape[1:]) != (length, field.in_dim):
-            raise ShapeError(f"observed: expected windows of shape (N, d) = ({length}, {field.in_dim}) "
-                             f"(the model's), got {tuple(y.shape[1:])}")
-        m = ~torch.isnan(y) if mask is None else torch.from_numpy(np.asarray(mask)) if isinstance(mask, np.ndarray) else mask
-        y = y.to(device=self.device, dtype=self.dtype)
-        if isinstance(m, torch.Tensor):
-            m = m.to(self.device)
+        _check_int("seq_len", length, 2, "an integer ≥ 2")
+        for setting, fixed in (("potential", "window potential was built for"), ("skip", "skip was fit to")):
+            if getattr(self.field_config, setting) == "window" and length != self.seq_len:
+                raise ValueError(f"seq_len: this model's {fixed} windows of {self.seq_len} steps, got seq_len={length}; "
+                                 "train with potential='chain' and skip='channel' or 'none' to sample other lengths")
+        kwargs = {**(self.solver_kwargs if solver is None else {}), **(solver_kwargs or {})}
+        ode, steps = resolve_solver(solver or self.solver_name, kwargs, steps, self.sample_steps)
+        seed = int(torch.randint(0, 2**62, (), dtype=torch.int64)) if seed is None else int(seed)
+        if observed is None and mask is None:
+            x, nfe = sample_field(field, self.path, ode, n, (length, field.in_dim), steps=steps, seed=seed,
+                                  start=start, batch_size=batch_size, device=self.device, dtype=self.dtype)
+            return (self.from_model(x), nfe) if return_nfe else self.from_model(x)
+        if start:
+            raise ValueError("start: only for unconditional sampling (observed given)")
+        y, m = windows.as_observations(observed, mask, (length, field.in_dim))
+        y, m = y.to(device=self.device, dtype=self.dtype), m.to(self.device) if isinstance(m, torch.Tensor) else m
         x, nfe = sample_conditional(field, self.path, ode, self.to_model(y), m, samples=n, steps=steps,
                                     generator=torch.Generator().manual_seed(seed), method=method or self.default_method,
                                     guidance_scale=guidance_scale, batch_size=batch_size, device=self.device,
                                     dtype=self.dtype)
-        observed_mask = (m if m.dtype == torch.bool else m != 0)[:, None]
         # the observed entries are returned as given, not through the coordinate round trip
-        samples = torch.where(observed_mask, y[:, None], self.from_model(x))
+        samples = torch.where((m if m.dtype == torch.bool else m != 0)[:, None], y[:, None], self.from_model(x))
         return (samples, nfe) if return_nfe else samples
 
     @property
@@ -430,17 +363,7 @@ class SpectralMeanFlow(nn.Module):
 
     def checkpoint_state(self) -> dict[str, Any]:
         """Everything needed to resume exactly, as tensors and primitives (:mod:`kernelops.flows.checkpoint`)."""
-        from kernelops.plugins.manager import get_host
-
-        return {
-            "format": ckpt.CHECKPOINT_FORMAT, "format_version": ckpt.CHECKPOINT_VERSION,
-            "config": self.config(), "train_config": self.train_config.to_dict(),
-            "field": None if self.field is None else self.field.state_dict(),
-            "trainer": None if self.trainer is None else self.trainer.state_dict(),
-            "rng": {"torch_cpu": torch.get_rng_state()},
-            "plugins": dict(get_host().versions()),
-            "scaler": self.scaler_state, "data_fingerprint": self._data_fingerprint, "extra": ckpt.jsonable(self.extra),
-        }
+        return ckpt.state_of(self)
 
     def save(self, path: str | Path) -> Path:
         """Write a checkpoint (atomically) that :meth:`load` restores exactly."""
@@ -454,28 +377,7 @@ class SpectralMeanFlow(nn.Module):
             CheckpointError: missing, corrupt or foreign file, another format version (named), or
                 a plugin it needs is not installed (:func:`kernelops.flows.checkpoint.read`).
         """
-        device = resolve_device(map_location)
-        state = ckpt.read(path)
-        cfg = state["config"]
-        try:
-            fcfg = FieldConfig.from_dict(cfg["field"], where=f"{path} field config")
-            model = cls(path=cfg["path"], solver=cfg["solver"], seed=cfg["seed"], device=device,
-                        dtype=ckpt.DTYPES[cfg["dtype"]], sample_steps=cfg["sample_steps"], path_kwargs=cfg["path_kwargs"],
-                        solver_kwargs=cfg["solver_kwargs"], field=fcfg)
-            model.train_config = TrainConfig.from_dict(state["train_config"], where=f"{path} train config")
-            if state["field"] is not None:
-                model.build(int(cfg["in_dim"]), int(cfg["seq_len"]))
-                assert model.field is not None and model.trainer is not None
-                model.field.load_state_dict(state["field"])
-                model.trainer.load_state_dict(state["trainer"])
-            model.calibration = cfg["calibration"]
-            torch.set_rng_state(state["rng"]["torch_cpu"])
-        except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as exc:
-            raise CheckpointError(f"{path}: corrupt or incompatible checkpoint ({type(exc).__name__}: {exc})") from exc
-        model.scaler_state = state.get("scaler")
-        model._data_fingerprint = state.get("data_fingerprint")
-        model.extra = dict(state.get("extra") or {})
-        model.eval()
+        model: SpectralMeanFlow = ckpt.restore(cls, path, resolve_device(map_location))
         return model
 
     def extra_repr(self) -> str:

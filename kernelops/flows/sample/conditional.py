@@ -181,8 +181,9 @@ def conditional_field(field: SpectralVelocityField, path: Any, y: torch.Tensor, 
 @torch.no_grad()
 def sample_conditional(field: SpectralVelocityField, path: Any, solver: Any, observed: torch.Tensor, mask: torch.Tensor, *,
                        samples: int, steps: int | None, generator: torch.Generator, method: str = "gaussian",
-                       guidance_scale: float = _SAMPLE.guidance_scale, batch_size: int = _SAMPLE.batch_size, device: torch.device | str = "cpu",
-                       dtype: torch.dtype = torch.float32, alpha_floor: float = _SAMPLE.alpha_floor) -> tuple[torch.Tensor, int]:
+                       guidance_scale: float = _SAMPLE.guidance_scale, batch_size: int = _SAMPLE.batch_size,
+                       device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32,
+                       alpha_floor: float = _SAMPLE.alpha_floor) -> tuple[torch.Tensor, int]:
     """``samples`` complete draws per window that equal the observations where ``mask`` is 1.
 
     All source noise is drawn at once on the CPU generator (independent of ``batch_size`` and

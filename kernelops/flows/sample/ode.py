@@ -45,6 +45,26 @@ def source_noise(path: Any, seed: int, start: int, stop: int, shape: tuple[int, 
     return torch.cat(parts) if parts else torch.empty((0, *shape), dtype=dtype)
 
 
+def resolve_solver(name: str, kwargs: dict[str, Any], steps: int | None, default_steps: int) -> tuple[Any, int | None]:
+    """The solver ``name`` built with ``kwargs``, and its steps: ``steps``, else ``default_steps``
+    for a fixed-step solver; None for an adaptive one (which takes rtol/atol in ``kwargs``).
+
+    Raises:
+        ValueError: steps for an adaptive solver, or steps that are not a positive integer.
+    """
+    import kernelops as ko
+
+    solver = ko.solver(name, **kwargs)
+    adaptive = bool(getattr(solver, "is_adaptive", False))
+    if steps is None:
+        return solver, None if adaptive else default_steps
+    if adaptive:
+        raise ValueError(f"steps: solver {name!r} is adaptive; pass solver_kwargs={{'rtol': ..., 'atol': ...}} instead of steps")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps: expected a positive integer, got {steps!r}")
+    return solver, steps
+
+
 @torch.no_grad()
 def sample_field(field: nn.Module, path: Any, solver: Any, n: int, shape: tuple[int, ...], *,
                  steps: int | None, seed: int | None = None, generator: torch.Generator | None = None,
@@ -102,4 +122,4 @@ def sample_field(field: nn.Module, path: Any, solver: Any, n: int, shape: tuple[
     return torch.cat(out, dim=0), nfe
 
 
-__all__ = ["chunk_generator", "sample_field", "source_noise"]
+__all__ = ["chunk_generator", "resolve_solver", "sample_field", "source_noise"]

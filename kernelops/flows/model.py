@@ -318,6 +318,7 @@ class SpectralMeanFlow(nn.Module):
         field = self._field(ema)
         length = seq_len if seq_len is not None else self.seq_len
         _check_int("seq_len", length, 2, "an integer ≥ 2")
+        assert length is not None
         for setting, fixed in (("potential", "window potential was built for"), ("skip", "skip was fit to")):
             if getattr(self.field_config, setting) == "window" and length != self.seq_len:
                 raise ValueError(f"seq_len: this model's {fixed} windows of {self.seq_len} steps, got seq_len={length}; "

@@ -119,6 +119,19 @@ def read(path: str | Path) -> dict[str, Any]:
     return state
 
 
+def model_config(model: Any) -> dict[str, Any]:
+    """The ``config`` entry of a :class:`~kernelops.flows.SpectralMeanFlow`'s checkpoint (module docstring)."""
+    return {
+        "path": model.path_name, "path_kwargs": jsonable(model.path_kwargs),
+        "solver": model.solver_name, "solver_kwargs": jsonable(model.solver_kwargs),
+        "field": model.field_config.to_dict(), "seed": model.seed, "dtype": dtype_name(model.dtype),
+        "sample_steps": model.sample_steps, "in_dim": model.in_dim, "seq_len": model.seq_len,
+        "sigma_data": None if model.field is None else float(model.field.sigma_data), "calibration": model.calibration,
+        "data_transform": "x = 2*data - 1",
+        "plugins_needed": [plugin_entry("paths", model.path_name), plugin_entry("solvers", model.solver_name)],
+    }
+
+
 def state_of(model: Any) -> dict[str, Any]:
     """Everything a :class:`~kernelops.flows.SpectralMeanFlow` needs to resume exactly (module docstring)."""
     from kernelops.plugins.manager import get_host
@@ -166,4 +179,4 @@ def restore(cls: Any, path: str | Path, device: torch.device) -> Any:
 
 
 __all__ = ["CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "DTYPES", "RETIRED_SETTINGS", "dtype_name", "jsonable",
-           "plugin_entry", "read", "restore", "save", "state_of"]
+           "model_config", "plugin_entry", "read", "restore", "save", "state_of"]

@@ -352,15 +352,7 @@ class SpectralMeanFlow(nn.Module):
     # -- checkpoints -------------------------------------------------------------------------
     def config(self) -> dict[str, Any]:
         """JSON-compatible settings to rebuild the model (and where its plugins come from)."""
-        return {
-            "path": self.path_name, "path_kwargs": ckpt.jsonable(self.path_kwargs),
-            "solver": self.solver_name, "solver_kwargs": ckpt.jsonable(self.solver_kwargs),
-            "field": self.field_config.to_dict(), "seed": self.seed, "dtype": self._dtype_name,
-            "sample_steps": self.sample_steps, "in_dim": self.in_dim, "seq_len": self.seq_len,
-            "sigma_data": None if self.field is None else float(self.field.sigma_data), "calibration": self.calibration,
-            "data_transform": "x = 2*data - 1",
-            "plugins_needed": [ckpt.plugin_entry("paths", self.path_name), ckpt.plugin_entry("solvers", self.solver_name)],
-        }
+        return ckpt.model_config(self)
 
     def checkpoint_state(self) -> dict[str, Any]:
         """Everything needed to resume exactly, as tensors and primitives (:mod:`kernelops.flows.checkpoint`)."""

@@ -1,4 +1,5 @@
-"""Checks shared by the field tests: an exact gradient field, and parameter gradients by central differences."""
+"""Shared by the field tests: checks of an exact gradient field and of parameter gradients by central
+differences, and a mask-conditioned field whose skip is fit to known Gaussian data."""
 
 from __future__ import annotations
 
@@ -6,6 +7,32 @@ import math
 from collections.abc import Iterable
 
 import torch
+
+import kernelops as ko
+from kernelops.flows import FieldConfig
+from kernelops.flows.masked_field import MaskedVelocityField
+
+#: the window shape (N, d) of :func:`gaussian_masked_field` and a mask on it (True = observed)
+SEQ, DIM = 3, 2
+MASK = torch.tensor([[True, False], [False, True], [True, False]])
+
+
+def gaussian_covariance() -> torch.Tensor:
+    """A fixed positive-definite covariance of flattened (SEQ, DIM) windows. Shape: (SEQ·DIM, SEQ·DIM)."""
+    a = torch.randn(SEQ * DIM, SEQ * DIM, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    return 0.1 * a @ a.T + 0.02 * torch.eye(SEQ * DIM, dtype=torch.float64)
+
+
+def gaussian_masked_field(path_name: str = "ot", width: int = 8) -> MaskedVelocityField:
+    """A float64 mask-conditioned window field (read-out zero) with its skip fit to 4 000 Gaussian windows."""
+    gen = torch.Generator().manual_seed(0)
+    mean = torch.linspace(-0.3, 0.4, SEQ * DIM, dtype=torch.float64)
+    data = mean + torch.randn(4000, SEQ * DIM, generator=gen, dtype=torch.float64) @ torch.linalg.cholesky(
+        gaussian_covariance()).T
+    field = MaskedVelocityField(ko.path(path_name), DIM, SEQ, FieldConfig(depth=1, width=width, conditional=True),
+                                dtype=torch.float64)
+    field.fit_data(data.reshape(-1, SEQ, DIM))
+    return field
 
 
 def assert_minus_gradient_of_potential(field: torch.nn.Module, x: torch.Tensor, times: Iterable[float]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from field_checks import DIM, MASK, SEQ, gaussian_masked_field
 
 import kernelops as ko
 from kernelops.data import make_sines
@@ -105,3 +106,52 @@ def test_objective_refuses_nan_without_a_mask():
     field = SpectralVelocityField(path, 2, 6, FieldConfig(depth=1, width=8), dtype=torch.float64)
     with pytest.raises(ValueError, match="NaN"):
         FlowMatchingObjective(path, "conditional")(field, x)
+
+
+def test_the_loss_is_taken_on_the_entries_that_are_not_given(monkeypatch):
+    field = gaussian_masked_field(width=8)
+    with torch.no_grad():
+        field.potential_net.readout.weight.normal_(generator=torch.Generator().manual_seed(2))
+    objective = FlowMatchingObjective(field.path, target="conditional")
+    x1 = torch.randn(6, SEQ, DIM, generator=torch.Generator().manual_seed(6), dtype=torch.float64)
+    given = MASK.expand(6, SEQ, DIM)
+    import kernelops.flows.loss as loss_module
+
+    monkeypatch.setattr(loss_module, "draw_condition_masks", lambda batch, seq, dim, generator, device, patterns: given)
+    torch.manual_seed(0)
+    loss = objective(field, x1)
+    torch.manual_seed(0)
+    t = field.path.sample_t(6, dtype=x1.dtype)
+    x0 = field.path.sample_source(tuple(x1.shape), dtype=x1.dtype)
+    x_t = field.path.sample(x0, x1, t).x_t
+    prediction, weight = field.denoise_with_weight(t, x_t, observed=x1, mask=given)
+    error = weight[:, None, None] * (prediction - x1).square()
+    assert torch.allclose(loss, error[~given].mean(), rtol=1e-10)
+    # the data's own gaps are neither given nor scored
+    gaps = torch.ones_like(given)
+    gaps[:, 0, 1] = False
+    torch.manual_seed(0)
+    with_gaps = objective(field, x1, mask=gaps)
+    assert torch.allclose(with_gaps, error[~given & gaps].mean(), rtol=1e-10)
+    (grad,) = torch.autograd.grad(with_gaps, field.potential_net.readout.weight)
+    assert bool(torch.isfinite(grad).all()) and float(grad.abs().sum()) > 0
+
+
+def test_the_posterior_target_is_the_window_itself_where_anything_is_given(monkeypatch):
+    field = gaussian_masked_field(width=8)
+    x1 = torch.randn(6, SEQ, DIM, generator=torch.Generator().manual_seed(6), dtype=torch.float64)
+    given = torch.stack([MASK] * 3 + [torch.zeros_like(MASK)] * 3)  # three windows with nothing given
+    import kernelops.flows.loss as loss_module
+
+    monkeypatch.setattr(loss_module, "draw_condition_masks", lambda batch, seq, dim, generator, device, patterns: given)
+    torch.manual_seed(0)
+    loss = FlowMatchingObjective(field.path, target="posterior")(field, x1)
+    torch.manual_seed(0)
+    t = field.path.sample_t(6, dtype=x1.dtype)
+    x_t = field.path.sample(field.path.sample_source(tuple(x1.shape), dtype=x1.dtype), x1, t).x_t
+    clean = torch.cat([x1[:3], field.path.posterior_mean(x_t, t, x1)[3:]])
+    prediction, weight = field.denoise_with_weight(t, x_t, observed=x1, mask=given)
+    assert torch.equal(weight[3:], field.loss_weight(t)[3:])  # nothing given: the unconditional weight
+    error = weight[:, None, None] * (prediction - clean).square()
+    assert torch.allclose(loss, error[~given].mean(), rtol=1e-10)
+    assert not torch.allclose(clean[3:], x1[3:])  # the unconditioned rows do regress on the posterior mean

@@ -10,31 +10,19 @@ from __future__ import annotations
 
 import pytest
 import torch
+from field_checks import DIM, MASK, SEQ, gaussian_masked_field
 
 import kernelops as ko
-from kernelops.flows import FieldConfig, FlowMatchingObjective, SpectralMeanFlow, SpectralVelocityField
+from kernelops.flows import FieldConfig, SpectralMeanFlow, SpectralVelocityField
 from kernelops.flows.gaussian import WindowGaussian, condition_on_observed
 from kernelops.flows.masked_field import MaskedVelocityField, build_field
 from kernelops.flows.sample.conditional import sample_conditional
 
-SEQ, DIM = 3, 2
-MASK = torch.tensor([[True, False], [False, True], [True, False]])
 Y = torch.tensor([[0.5, 0.0], [0.0, -0.3], [0.2, 0.0]], dtype=torch.float64)
 
 
-def _cov() -> torch.Tensor:
-    a = torch.randn(SEQ * DIM, SEQ * DIM, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
-    return 0.1 * a @ a.T + 0.02 * torch.eye(SEQ * DIM, dtype=torch.float64)
-
-
 def _field(path_name: str = "ot", width: int = 8) -> MaskedVelocityField:
-    gen = torch.Generator().manual_seed(0)
-    mean = torch.linspace(-0.3, 0.4, SEQ * DIM, dtype=torch.float64)
-    data = (mean + torch.randn(4000, SEQ * DIM, generator=gen, dtype=torch.float64) @ torch.linalg.cholesky(_cov()).T)
-    field = MaskedVelocityField(ko.path(path_name), DIM, SEQ, FieldConfig(depth=1, width=width, conditional=True),
-                                dtype=torch.float64)
-    field.fit_data(data.reshape(-1, SEQ, DIM))
-    return field
+    return gaussian_masked_field(path_name, width)
 
 
 def _dense_posterior_mean(field, t: float, x: torch.Tensor, y: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
@@ -168,55 +156,6 @@ def test_the_learned_part_is_scaled_by_the_conditional_spread_of_the_free_entrie
         learned = field.learned(t[i:i + 1], x[i:i + 1]) if not o.any() else None
         if learned is not None:  # nothing observed: exactly the unconditional field
             assert torch.allclose(prediction[i], field.denoise(t[i:i + 1], x[i:i + 1])[0], atol=1e-12)
-
-
-def test_the_loss_is_taken_on_the_entries_that_are_not_given(monkeypatch):
-    field = _field(width=8)
-    with torch.no_grad():
-        field.potential_net.readout.weight.normal_(generator=torch.Generator().manual_seed(2))
-    objective = FlowMatchingObjective(field.path, target="conditional")
-    x1 = torch.randn(6, SEQ, DIM, generator=torch.Generator().manual_seed(6), dtype=torch.float64)
-    given = MASK.expand(6, SEQ, DIM)
-    import kernelops.flows.loss as loss_module
-
-    monkeypatch.setattr(loss_module, "draw_condition_masks", lambda batch, seq, dim, generator, device, patterns: given)
-    torch.manual_seed(0)
-    loss = objective(field, x1)
-    torch.manual_seed(0)
-    t = field.path.sample_t(6, dtype=x1.dtype)
-    x0 = field.path.sample_source(tuple(x1.shape), dtype=x1.dtype)
-    x_t = field.path.sample(x0, x1, t).x_t
-    prediction, weight = field.denoise_with_weight(t, x_t, observed=x1, mask=given)
-    error = weight[:, None, None] * (prediction - x1).square()
-    assert torch.allclose(loss, error[~given].mean(), rtol=1e-10)
-    # the data's own gaps are neither given nor scored
-    gaps = torch.ones_like(given)
-    gaps[:, 0, 1] = False
-    torch.manual_seed(0)
-    with_gaps = objective(field, x1, mask=gaps)
-    assert torch.allclose(with_gaps, error[~given & gaps].mean(), rtol=1e-10)
-    (grad,) = torch.autograd.grad(with_gaps, field.potential_net.readout.weight)
-    assert bool(torch.isfinite(grad).all()) and float(grad.abs().sum()) > 0
-
-
-def test_the_posterior_target_is_the_window_itself_where_anything_is_given(monkeypatch):
-    field = _field(width=8)
-    x1 = torch.randn(6, SEQ, DIM, generator=torch.Generator().manual_seed(6), dtype=torch.float64)
-    given = torch.stack([MASK] * 3 + [torch.zeros_like(MASK)] * 3)  # three windows with nothing given
-    import kernelops.flows.loss as loss_module
-
-    monkeypatch.setattr(loss_module, "draw_condition_masks", lambda batch, seq, dim, generator, device, patterns: given)
-    torch.manual_seed(0)
-    loss = FlowMatchingObjective(field.path, target="posterior")(field, x1)
-    torch.manual_seed(0)
-    t = field.path.sample_t(6, dtype=x1.dtype)
-    x_t = field.path.sample(field.path.sample_source(tuple(x1.shape), dtype=x1.dtype), x1, t).x_t
-    clean = torch.cat([x1[:3], field.path.posterior_mean(x_t, t, x1)[3:]])
-    prediction, weight = field.denoise_with_weight(t, x_t, observed=x1, mask=given)
-    assert torch.equal(weight[3:], field.loss_weight(t)[3:])  # nothing given: the unconditional weight
-    error = weight[:, None, None] * (prediction - clean).square()
-    assert torch.allclose(loss, error[~given].mean(), rtol=1e-10)
-    assert not torch.allclose(clean[3:], x1[3:])  # the unconditioned rows do regress on the posterior mean
 
 
 def test_a_short_conditional_fit_samples_and_round_trips(tmp_path):

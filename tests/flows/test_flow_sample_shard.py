@@ -1,6 +1,6 @@
 """Sharded sampling: K gloo processes draw exactly the single-process samples of the same seed.
 
-The source noise is drawn per window index (kernelops.flows.sampler), so splitting a draw
+The source noise is drawn per window index (kernelops.flows.sample.ode), so splitting a draw
 across ranks changes no window. The workers join a group through a file store in tmp_path and
 run both the Python entry point (``sample_sharded``) and the CLI (``kernelops sample`` inside
 the group, as under torchrun); the parent compares with single-process draws.

@@ -312,5 +312,5 @@ def log_prob(field: nn.Module, x: torch.Tensor, path: Any, solver: Any, steps: i
                    probes=0 if exact else probes, values=dim, noise=torch.cat(noise))
 
 
-__all__ = ["DEFAULT_PROBES", "DEFAULT_SOLVER", "DEFAULT_STEPS", "DEFAULT_TIME_POWER", "EXACT_MAX_DIM", "LogProb", "divergence", "encode", "log_prob",
-           "source_log_prob", "time_grid"]
+__all__ = ["DEFAULT_PROBES", "DEFAULT_SOLVER", "DEFAULT_STEPS", "DEFAULT_TIME_POWER", "EXACT_MAX_DIM", "LogProb",
+           "divergence", "encode", "log_prob", "source_log_prob", "time_grid"]

@@ -26,7 +26,7 @@ Throughput: windows per second of ``log_prob`` at the chosen solver and steps, e
 and Hutchinson (16 probes), on held-out Sines windows. The machine is shared: these are the
 numbers of a busy 2-core machine, not a clean measurement.
 
-Writes ``OUT/anomaly.md`` and ``OUT/anomaly.json`` (default OUT: benchmarks/results).
+Writes ``OUT/NAME.md`` and ``OUT/NAME.json`` (``--name``, default anomaly; default OUT: benchmarks/results).
 """
 
 from __future__ import annotations
@@ -236,6 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--throughput-windows", type=int, default=64, help="windows of the Hutchinson timing")
     parser.add_argument("--max-windows", type=int, help="score only the first this many test windows of a dataset")
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results"))
+    parser.add_argument("--name", default="anomaly", help="results file stem (default anomaly)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     given = dict(item.split("=", 1) for item in args.run)
@@ -255,7 +256,9 @@ def main(argv: list[str] | None = None) -> int:
     lines = ["# Likelihood as a score: corrupted Sines windows and injected anomalies", "",
              f"Command: `{meta['command']}` on {meta['date']}; {meta['machine']}; load {meta['load_average']} "
              "(a shared machine: other jobs ran beside this one, so the seconds are not clean measurements).",
-             f"Models: the default model (`kernelops fit`, {args.steps} steps at batch {args.batch_size}). "
+             f"Models: the default model (`kernelops fit`, {args.steps} steps at batch {args.batch_size}"
+             + (f"; the Sines run given: {args.sines_run}" if args.sines_run else "")
+             + (f"; given runs: {', '.join(args.run)}" if args.run else "") + "). "
              f"log p: `SpectralMeanFlow.log_prob`, solver {args.solver} with {args.loglik_steps} steps "
              f"(NFE {sines['nfe']}), time grid t = 1 − (k/steps)^4, exact divergence where N·d ≤ 512.", "",
              f"## Sines: {sines['windows']} held-out windows against their corruptions", "",
@@ -287,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
         lines += [f"| {row['kind']} | {row['flow_auroc']:.3f} | {row['gaussian_auroc']:.3f} |" for row in part["rows"]]
     rows = [{"section": "sines", **sines}, {"section": "throughput", **throughput},
             *({"section": part["dataset"], **part} for part in datasets)]
-    write_results(args.out, "anomaly", meta, rows, lines)
+    write_results(args.out, args.name, meta, rows, lines)
     return 0
 
 

@@ -15,6 +15,10 @@ are saved as ``OUT/fake_scaled.npy``. The real windows default to the run's own 
 (from ``RUN/config.json``); ``--real-dataset NAME`` takes them from a registered dataset
 (its default windows, e.g. the 10 000 Sines windows ``kernelops fit --dataset sines`` trains on).
 
+With a run, ``metrics.json`` also holds ``loglik``: the run's log-likelihood (nats per window on
+the [0, 1] scale, and bits per value) of ``--loglik`` windows of ``--loglik-input`` (held-out
+windows) or, without it, of the real windows (:mod:`kernelops.flows.likelihood`).
+
 Writes ``metrics.json`` (every metric's mean, std and per-run values, plus the inputs and
 settings) and ``pca.png``, ``tsne.png``, ``histogram.png``, ``channels.png`` into ``--out``
 (default: the run folder, or the folder of the fake file), and prints a table of
@@ -67,6 +71,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--num", type=int, default=None,
                         help="with RUN and no generated file: windows to sample (default: as many as real)")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNGs")
+    parser.add_argument("--loglik", type=int, default=64, metavar="K",
+                        help="with RUN: also the run's log-likelihood of K windows (default 64; 0: off) of "
+                             "--loglik-input, else of the real windows (docs/likelihood.md)")
+    parser.add_argument("--loglik-input", default=None, metavar="HELD.npy",
+                        help="held-out windows on the [0, 1] scale for --loglik (default: the real windows, which "
+                             "are the training windows when they come from the run's own dataset)")
 
 
 # -- inputs -------------------------------------------------------------------------------------
@@ -229,6 +239,29 @@ def cached_samples(run: Path) -> Path | None:
     return cached
 
 
+def loglik_from_run(run: Path, windows: np.ndarray, source: str, count: int, seed: int, device: str) -> dict[str, Any]:
+    """The run's log-likelihood of ``count`` of ``windows`` (chosen with ``seed``), on the [0, 1] scale.
+
+    Shape:
+        windows: (n, seq_len, features) in [0, 1].
+    """
+    from kernelops.flows import SpectralMeanFlow
+    from kernelops.flows.likelihood import DEFAULT_SOLVER, DEFAULT_STEPS
+
+    model = SpectralMeanFlow.load(run / "checkpoint.pt", map_location=device)
+    rng = np.random.default_rng(seed)
+    chosen = np.sort(rng.choice(len(windows), size=min(count, len(windows)), replace=False))
+    start = time.perf_counter()
+    result = model.log_prob(windows[chosen].astype(np.float64))
+    values = result.log_prob.detach().cpu().double().numpy()
+    return {"windows": int(len(chosen)), "source": source, "scale": "[0, 1]",
+            "mean_nats_per_window": float(values.mean()),
+            "sem_nats_per_window": float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else None,
+            "bits_per_value": float(result.bits_per_value.mean()), "exact": result.exact, "probes": result.probes,
+            "solver": DEFAULT_SOLVER, "steps": DEFAULT_STEPS, "nfe": result.nfe,
+            "seconds": round(time.perf_counter() - start, 3)}
+
+
 # -- output --------------------------------------------------------------------------------------
 def format_table(results: dict[str, dict[str, Any]]) -> str:
     """Metric, mean ± std and runs as an aligned text table."""
@@ -271,6 +304,10 @@ def run(args: argparse.Namespace) -> int:
     """Entry point of ``kernelops evaluate``."""
     from kernelops.utils.atomic import atomic_write
 
+    if args.loglik < 0:
+        raise ValueError(f"--loglik: expected a non-negative number of windows, got {args.loglik}")
+    if args.loglik_input is not None and not args.run:
+        raise ValueError("--loglik-input: needs a run folder (kernelops evaluate RUN) whose model scores it")
     if args.runs < 1:
         raise ValueError(f"--runs: expected a positive integer, got {args.runs}")
     if args.num is not None and args.num < MIN_WINDOWS:
@@ -336,6 +373,16 @@ def run(args: argparse.Namespace) -> int:
     if feature_names is not None and len(feature_names) != real.shape[2]:
         feature_names = None
     plots = [] if args.no_plots else write_plots(real, fake, out, args.seed, feature_names)
+    loglik = None
+    if run_dir is not None and args.loglik > 0 and not (run_dir / "checkpoint.pt").is_file():
+        print(f"note: {run_dir} has no checkpoint.pt: no log-likelihood", file=sys.stderr)
+    elif run_dir is not None and args.loglik > 0:
+        if args.loglik_input is not None:
+            held, held_desc = load_windows(args.loglik_input, "loglik-input"), str(args.loglik_input)
+            check_compatible(real, held, f"real ({real_desc})", f"--loglik-input ({held_desc})")
+        else:
+            held, held_desc = real, f"real ({real_desc})"
+        loglik = loglik_from_run(run_dir, held, held_desc, args.loglik, args.seed, device)
 
     from kernelops import __version__
 
@@ -344,7 +391,7 @@ def run(args: argparse.Namespace) -> int:
         "real": {"source": real_desc, "shape": list(real.shape)},
         "fake": {"source": fake_desc, "shape": list(fake.shape)},
         "runs": args.runs, "seed": args.seed, "fast": bool(args.fast), "device": device,
-        "metric_seconds": round(seconds, 3), "plots": plots, "kernelops_version": __version__,
+        "metric_seconds": round(seconds, 3), "plots": plots, "kernelops_version": __version__, "loglik": loglik,
         "note": "lower is better; the larger set is subsampled to the size of the smaller in each run",
     }
     text = json.dumps(_finite_or_none(report), indent=2, allow_nan=False) + "\n"
@@ -353,6 +400,11 @@ def run(args: argparse.Namespace) -> int:
     print(f"real: {real_desc} {tuple(real.shape)}")
     print(f"fake: {fake_desc} {tuple(fake.shape)}")
     print(format_table(results))
+    if loglik is not None:
+        sem = loglik["sem_nats_per_window"]
+        print(f"log-likelihood of {loglik['windows']} windows of {loglik['source']}: {loglik['mean_nats_per_window']:.4g}"
+              + (f" ± {sem:.2g}" if sem is not None else "") + f" nats per window on the [0, 1] scale, "
+              f"{loglik['bits_per_value']:.4g} bits per value (higher log p is better; NFE {loglik['nfe']})")
     if args.fast:
         print("(fast mode: fewer training iterations; not comparable with published numbers)")
     print(f"wrote {out / 'metrics.json'}" + (f" and {', '.join(plots)}" if plots else ""))

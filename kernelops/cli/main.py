@@ -49,6 +49,7 @@ COMMANDS: dict[str, str] = {
     "sample": "generate windows from a trained run (.npy in original and [0, 1] scale)",
     "impute": "fill in missing (NaN) entries of windows with K draws from a trained run (and their median)",
     "forecast": "draw K continuations of given histories (HISTORY + horizon within the run's window length)",
+    "loglik": "log-likelihood of windows under a trained run (nats per window, original scale; and bits per value)",
     "evaluate": "score generated windows against real ones (FID, correlational, ...) and plot them",
     "plugins": "list installed plugins, their status and the names they provide",
     "datasets": "list registered datasets with their shape and source",

@@ -37,6 +37,7 @@ from kernelops.flows.field import SpectralVelocityField
 from kernelops.flows.gaussian import fill_missing, observed_mask
 from kernelops.flows.loss import FlowMatchingObjective
 from kernelops.flows.masked_field import build_field
+from kernelops.flows.model_likelihood import window_encode, window_log_prob
 from kernelops.flows.sample.conditional import sample_conditional
 from kernelops.flows.sample.ode import resolve_solver, sample_field
 from kernelops.flows.train.loop import Trainer
@@ -341,6 +342,35 @@ class SpectralMeanFlow(nn.Module):
         # the observed entries are returned as given, not through the coordinate round trip
         samples = torch.where((m if m.dtype == torch.bool else m != 0)[:, None], y[:, None], self.from_model(x))
         return (samples, nfe) if return_nfe else samples
+
+    # -- likelihood ---------------------------------------------------------------------------
+    def log_prob(self, x: torch.Tensor | np.ndarray, steps: int | None = None, exact: bool | None = None, *,
+                 ema: bool = True, **options: Any) -> Any:
+        """log p(x) in nats per window by the instantaneous change of variables (docs/likelihood.md).
+
+        ``x`` is in [0, 1] like :meth:`fit` and :meth:`sample` (``scale="original"``: in the units
+        of the data ``kernelops fit`` read, through the stored scaler); the result counts the
+        scaling's Jacobian. ``exact=None``: exact divergence up to 512 values per window, else
+        Hutchinson. ``options``: solver, solver_kwargs, scale, probes, exact_max_dim, seed,
+        time_power, batch_size (:func:`kernelops.flows.model_likelihood.window_log_prob`).
+
+        Shape:
+            x: (n, N, d). returns: :class:`~kernelops.flows.likelihood.LogProb` (log_prob, stderr,
+            bits_per_value of shape (n,), nfe, noise).
+        """
+        return window_log_prob(self, self._field(ema), x, steps=steps, exact=exact, **options)
+
+    def encode(self, x: torch.Tensor | np.ndarray, steps: int | None = None, *, ema: bool = True,
+               **options: Any) -> torch.Tensor:
+        """The source states the flow carries to windows ``x`` (the reverse ODE, data → noise).
+
+        ``x`` in [0, 1] (``scale="original"``: the data's units); ``options``: solver,
+        solver_kwargs, scale, time_power, batch_size (:func:`kernelops.flows.model_likelihood.window_encode`).
+
+        Shape:
+            x: (n, N, d). returns: (n, N, d) in the source's coordinates.
+        """
+        return window_encode(self, self._field(ema), x, steps=steps, **options)
 
     @property
     def default_method(self) -> str:

@@ -9,6 +9,7 @@ whose Jacobian is symmetric (it is a gradient field, which spectral mean flows n
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -74,6 +75,19 @@ class AffinePath:
             raise ValueError(f"dtype: expected a floating dtype, got {dtype}")
         shape = (shape,) if isinstance(shape, int) else tuple(shape)
         return torch.randn(shape, generator=generator, device=device, dtype=dtype) * self.source_std
+
+    def source_log_prob(self, x0: torch.Tensor) -> torch.Tensor:
+        """log q₀(x0) under the source N(0, σ₀² I), summed over all but the first (batch) axis.
+
+        The density a flow's samples are pushed forward from (:mod:`kernelops.flows.likelihood`).
+
+        Shape:
+            x0: (batch, ...). returns: (batch,).
+        """
+        check_tensor(x0, "x0", min_ndim=1, finite=False, allow_complex=False)
+        flat = x0.reshape(x0.shape[0], -1)
+        log_norm = 0.5 * math.log(2.0 * math.pi) + math.log(self.source_std)
+        return -0.5 * flat.square().sum(1) / self.source_std**2 - flat.shape[1] * log_norm
 
     def sample_t(
         self,

@@ -211,3 +211,20 @@ def test_scale_warning_counts_overshoot_and_flags_unscaled_files():
     assert msg.startswith("note: fake: 2 of 40 values") and "[-0.02, 1.07]" in msg and "_scaled" not in msg
     unscaled = ok * 100
     assert "pass the *_scaled.npy file" in scale_warning(unscaled, "fake")
+
+
+def test_run_folder_reports_the_log_likelihood_of_held_out_windows(tmp_path):
+    run = _tiny_sines_run(tmp_path)
+    held = make_sines(30, seed=11)
+    np.save(tmp_path / "held.npy", held)
+    assert _evaluate(str(run), "--num", "20", "--fast", "--runs", "1", "--metrics", "correlational", "--no-plots",
+                     "--loglik", "6", "--loglik-input", str(tmp_path / "held.npy")) == 0
+    report = json.loads((run / "metrics.json").read_text())["loglik"]
+    assert report["windows"] == 6 and report["source"] == str(tmp_path / "held.npy") and report["exact"]
+    chosen = np.sort(np.random.default_rng(0).choice(30, size=6, replace=False))
+    direct = SpectralMeanFlow.load(run / "checkpoint.pt").log_prob(held[chosen].astype(np.float64)).log_prob
+    assert report["mean_nats_per_window"] == pytest.approx(float(direct.mean()), rel=1e-6)
+    assert report["bits_per_value"] == pytest.approx(-float(direct.mean()) / (120 * np.log(2)), rel=1e-6)
+    assert _evaluate(str(run), "--fast", "--runs", "1", "--metrics", "correlational", "--no-plots",
+                     "--loglik", "0") == 0
+    assert json.loads((run / "metrics.json").read_text())["loglik"] is None

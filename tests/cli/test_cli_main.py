@@ -13,7 +13,7 @@ import pytest
 from kernelops.cli import main as cli
 from kernelops.errors import DataError
 
-COMMANDS = ["fit", "sample", "impute", "forecast", "evaluate", "plugins", "datasets"]
+COMMANDS = ["fit", "sample", "impute", "forecast", "loglik", "evaluate", "plugins", "datasets"]
 
 
 def _run(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess:

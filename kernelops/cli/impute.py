@@ -10,6 +10,7 @@ it (``imputed_median.npy``, shape (n, N, d)), the point imputation to score with
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 from typing import Any
 
@@ -86,8 +87,8 @@ def check_settings(args: argparse.Namespace) -> None:
         value = getattr(args, name)
         if value is not None and value < 1:
             raise ValueError(f"--{name.replace('_', '-')}: expected a positive integer, got {value}")
-    if not args.guidance_scale >= 0:
-        raise ValueError(f"--guidance-scale: expected a non-negative number, got {args.guidance_scale}")
+    if not (math.isfinite(args.guidance_scale) and args.guidance_scale >= 0):
+        raise ValueError(f"--guidance-scale: expected a finite number ≥ 0, got {args.guidance_scale}")
 
 
 def complete(model: Any, windows: Any, args: argparse.Namespace) -> tuple[Any, int]:

@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from kernelops.errors import ShapeError
+from kernelops.flows.gappy_moments import gappy_moments
 from kernelops.utils.validation import check_tensor
 
 #: floor of the fitted variances (a standard deviation of 1e-3 in model coordinates)
@@ -80,9 +81,9 @@ class WindowGaussian(nn.Module):
     def fit(self, x: torch.Tensor) -> WindowGaussian:
         """Take the moments of windows (in float64, stored in the buffers' dtype).
 
-        Missing entries (NaN) are left out: each mean over the windows where the entry is
-        observed, each covariance over the windows where both entries are (pairwise complete;
-        the result need not be positive semi-definite, and the eigenvalue floor makes it so).
+        Missing entries (NaN): the mean and covariance of the Gaussian that best explains the
+        observed entries (:func:`kernelops.flows.gappy_moments.gappy_moments`, EM), positive
+        semi-definite by construction.
 
         Shape:
             x: (num, N, d) with num ≥ 2.
@@ -99,11 +100,10 @@ class WindowGaussian(nn.Module):
             k = int(torch.argmin(counts))
             raise ShapeError(f"x: entry (step {k // self.in_dim}, feature {k % self.in_dim}) is observed in "
                              f"{int(counts[k])} window(s); the window Gaussian needs at least 2 (use skip='channel')")
-        mean = torch.nan_to_num(flat).sum(0) / counts
-        centred = torch.nan_to_num(flat - mean)  # 0 where missing
-        # pairwise-complete covariance: each pair over the windows where both entries are observed
-        pairs = (observed.T @ observed - 1).clamp_min(1)
-        lam, q = torch.linalg.eigh(centred.T @ centred / pairs)
+        # with gaps: the maximum-likelihood Gaussian of the observed entries (EM), positive
+        # semi-definite by construction, where the pairwise-complete estimate is not
+        mean, cov, _, _ = gappy_moments(flat)
+        lam, q = torch.linalg.eigh(cov)
         self.mean.copy_(mean)
         self.eigvals.copy_(lam.clamp_min(VARIANCE_FLOOR))
         self.eigvecs.copy_(q)

@@ -31,6 +31,7 @@ from kernelops.flows.objective import FlowMatchingObjective
 from kernelops.flows.sampler import sample_field
 from kernelops.flows.trainer import Trainer
 from kernelops.io.checkpoint import load_checkpoint, plugin_record, require_plugins, save_checkpoint
+from kernelops.utils.fingerprint import array_fingerprint
 from kernelops.utils.validation import check_tensor
 
 CHECKPOINT_FORMAT = "kernelops.spectral_mean_flow"
@@ -126,7 +127,7 @@ class SpectralMeanFlow(nn.Module):
         self.calibration: float | None = None
         self.scaler_state: dict[str, Any] | None = None
         self.extra: dict[str, Any] = {}
-        self._data_fingerprint: list[float] | None = None
+        self._data_fingerprint: str | list[float] | None = None
         self._train_mask: torch.Tensor | None = None  # observed entries of the training windows, if any are NaN
         if in_dim is not None:
             self.build(in_dim, seq_len)
@@ -270,7 +271,10 @@ class SpectralMeanFlow(nn.Module):
         Settings left None keep their value from ``config``, the previous fit or the
         checkpoint, else :class:`TrainConfig`'s defaults. ``steps`` counts from the start of
         training, so a model loaded from a checkpoint at step s continues with step s + 1 and
-        a resumed run reproduces the uninterrupted one exactly (same data and settings).
+        a resumed run reproduces the uninterrupted one exactly (same data and settings); a
+        ``steps`` below the model's step is refused. ``steps=0`` on a new model only prepares it
+        (fits the skip's Gaussian and σ_d to the data, sets the learned part's initial size) and
+        trains nothing.
 
         Args:
             data: training windows in [0, 1].
@@ -296,9 +300,14 @@ class SpectralMeanFlow(nn.Module):
         cfg = base.replace(steps=steps, batch_size=batch_size, lr=lr, warmup=warmup, weight_decay=weight_decay,
                            grad_clip=grad_clip, ema_decay=ema_decay, target=target, log_every=log_every,
                            checkpoint_every=checkpoint_every)
+        if cfg.steps < self.step:  # steps is the total: a lower one would silently train nothing
+            raise ValueError(f"steps: expected the total number of optimisation steps, at least {self.step} "
+                             f"(the model is at step {self.step}), got {cfg.steps}")
         self.train_config = cfg
-        fingerprint = [float(v) for v in (*x.shape, x.double().nansum(), x.double().square().nansum())]
-        if self._data_fingerprint is not None and self.step > 0 and not np.allclose(fingerprint, self._data_fingerprint, rtol=1e-6):
+        # a hash of the values: sums missed a reordering (time reversal); checkpoints of older versions
+        # hold a list of sums, not compared
+        fingerprint = array_fingerprint(x)
+        if isinstance(self._data_fingerprint, str) and self.step > 0 and fingerprint != self._data_fingerprint:
             warnings.warn("fit: the data differ from those this model was trained on so far; a resumed run "
                           "will not reproduce the uninterrupted one", KernelopsWarning, stacklevel=2)
         self._data_fingerprint = fingerprint

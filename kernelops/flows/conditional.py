@@ -392,5 +392,6 @@ def sample_conditional(field: SpectralVelocityField, path: Any, solver: Any, obs
     return torch.cat(out, dim=0), nfe
 
 
-__all__ = ["ALPHA_FLOOR", "GUIDANCE_MAX_RATIO", "METHODS", "bounded_guidance", "check_guidance_scale", "check_observations", "condition_on_observed", "conditioning_system",
-           "conditional_field", "conditioned_with_variance", "gaussian_update", "masked_gram", "sample_conditional"]
+__all__ = ["ALPHA_FLOOR", "GUIDANCE_MAX_RATIO", "METHODS", "bounded_guidance", "check_guidance_scale",
+           "check_observations", "condition_on_observed", "conditioning_system", "conditional_field",
+           "conditioned_with_variance", "gaussian_update", "masked_gram", "sample_conditional"]

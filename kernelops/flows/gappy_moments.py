@@ -134,7 +134,8 @@ def gappy_moments(flat: torch.Tensor, *, iterations: int | None = None, toleranc
     done, converged = 0, False
     if limit:
         cov = cov * ((n - 1) / n)  # the iteration runs on the maximum-likelihood (divide by n) scale
-    for done in range(1, limit + 1):
+    for iteration in range(1, limit + 1):
+        done = iteration
         filled, spread = _e_step(rows, rows_observed, mean, cov)
         everything = torch.cat([complete, filled])
         new_mean = everything.mean(0)

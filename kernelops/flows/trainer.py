@@ -225,9 +225,9 @@ class Trainer:
         ddp = wrap_ddp(self.field, self.objective) if world > 1 else None
         bar = None
         if progress and rank == 0:
-            from tqdm.auto import tqdm
+            from kernelops.utils.progress import progress_bar  # plain lines when stderr is not a terminal
 
-            bar = tqdm(total=cfg.steps, initial=self.step, desc="fit", dynamic_ncols=True, leave=True)
+            bar = progress_bar(cfg.steps, self.step, "fit", dynamic_ncols=True, leave=True)
         stop = _StopFlag()
         was_training = self.field.training
         self.field.train()

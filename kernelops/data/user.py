@@ -88,6 +88,9 @@ def read_user_file(path: str | os.PathLike[str], columns: Columns = None, *, key
     """Like :func:`load_series` but also returns the notes (e.g. which date column was dropped)."""
     p = Path(path)
     if not p.exists():
+        if p.is_symlink():  # exists() follows the link: a dangling or looping one lands here
+            raise FileNotFoundError(f"{p}: a symbolic link to nothing readable (it points to {os.readlink(p)!r}, "
+                                    "which is missing or loops back); point it at the data file")
         raise FileNotFoundError(f"{p}: no such file")
     if p.is_dir():
         raise DataError(f"{p}: is a directory; expected a {', '.join(SUPPORTED)} file")

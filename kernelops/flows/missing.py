@@ -5,8 +5,8 @@ with a mask), but the field reads whole windows, so a missing entry of x₁ stil
 the noised input x_t = α_t x₁ + σ_t x₀. :func:`fill_missing` gives it, once before training:
 
 * with the window skip: the conditional mean of the skip's Gaussian (fit to the observed
-  entries, pairwise complete) given the window's observed entries, E[x₁ᵐⁱˢ | x₁ᵒᵇˢ], so filled
-  windows look like smooth data rather than holes;
+  entries by EM, :mod:`kernelops.flows.gappy_moments`) given the window's observed entries,
+  E[x₁ᵐⁱˢ | x₁ᵒᵇˢ], so filled windows look like smooth data rather than holes;
 * otherwise: the mean of each feature's observed values.
 
 NaN never reaches the network. The posterior target (``target="posterior"``) uses the filled

@@ -334,6 +334,13 @@ def run(args: argparse.Namespace) -> int:
     else:
         assert run_dir is not None
         real, real_desc, feature_names = real_from_run(run_dir)
+        missing = int(np.isnan(real).sum())
+        if missing:  # refused before sampling: the metrics need complete real windows
+            from kernelops.errors import DataError
+
+            raise DataError(f"RUN {run_dir}: its training data ({real_desc}) have {missing} missing (NaN) entries; "
+                            "the scores need complete real windows: pass them with --real REAL.npy ([0, 1] scale) "
+                            "or --real-dataset NAME")
     # generated windows
     sampled = False
     if args.fake is not None:
@@ -356,7 +363,7 @@ def run(args: argparse.Namespace) -> int:
     for arr, name in ((real, f"real ({real_desc})"), (fake, f"fake ({fake_desc})")):
         warning = scale_warning(arr, name)
         if warning:
-            print(warning, file=sys.stderr)
+            print(f"kernelops evaluate: {warning}", file=sys.stderr)
 
     out = Path(args.out) if args.out else (run_dir if run_dir is not None else Path(args.fake).parent)
     out.mkdir(parents=True, exist_ok=True)

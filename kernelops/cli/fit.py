@@ -28,6 +28,7 @@ import contextlib
 import csv
 import io
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -119,6 +120,10 @@ def _validate(args: argparse.Namespace) -> None:
     _check_positive("stability_weight", args.stability_weight, allow_zero=True)
     if args.resume and (args.dataset or args.data or args.out or args.key):
         raise ValueError("--resume RUN continues a run with its own data and folder; do not combine it with --dataset/--data/--key/--out")
+    data_flags = [f"--{f}" for f in ("window", "stride", "columns") if getattr(args, f, None) is not None]
+    if args.resume and data_flags:
+        raise ValueError(f"--resume RUN windows its data as the run did; {', '.join(data_flags)} cannot change that "
+                         "(start a new run with --out to use other windows)")
     if args.dataset and args.data:
         raise ValueError("give either --dataset NAME or --data FILE, not both")
     if args.key is not None and not (args.data and args.data.lower().endswith(".npz")):
@@ -183,19 +188,56 @@ def run(args: argparse.Namespace) -> int:
     from kernelops.utils.distributed import session_from_env
 
     _validate(args)
-    with session_from_env(resolve_device(args.device or RUN_DEFAULTS["device"])) as device:
-        return _run(args, device)
+    with session_from_env(resolve_device(args.device or RUN_DEFAULTS["device"])) as device, \
+            contextlib.ExitStack() as locks:
+        return _run(args, device, locks)
 
 
-def _run(args: argparse.Namespace, device: Any) -> int:
+def _lock(run_dir: Path, locks: contextlib.ExitStack) -> None:
+    """Hold RUN/.lock until the run ends (rank 0 takes it; every rank fails together if it cannot)."""
+    from kernelops.utils import distributed as dist
+    from kernelops.utils.runlock import RunLocked, run_lock
+
+    failure: BaseException | None = None
+    if dist.is_main():
+        try:
+            cleared = locks.enter_context(run_lock(run_dir))
+        except (RunLocked, OSError) as exc:
+            failure = exc
+        else:
+            if cleared:
+                print(f"kernelops fit: note: cleared a stale lock in {run_dir} (pid {cleared.get('pid')} on "
+                      f"{cleared.get('host')} is no longer running)", file=sys.stderr)
+    message = dist.broadcast_object(None if failure is None else str(failure))
+    if failure is not None:
+        raise failure
+    if message is not None:
+        raise RunLocked(message)
+
+
+def _check_same_data(model: Any, ds: Any, ckpt: Path) -> None:
+    """Refuse to resume on data other than the run's (its values, order or range changed)."""
+    from kernelops.errors import DataError
+    from kernelops.utils.fingerprint import dataset_fingerprint, describe_change
+
+    change = describe_change(model.extra.get("data_fingerprint"), dataset_fingerprint(ds), model.scaler_state)
+    if change is not None:
+        where = model.extra.get("source", {}).get("data") or model.extra.get("source", {}).get("dataset")
+        raise DataError(f"--resume: the data of {ckpt.parent} ({where}) differ from those it was trained on: {change}; "
+                        "restore them to resume, or train on the new data in a new run (kernelops fit --out NEW)")
+
+
+def _run(args: argparse.Namespace, device: Any, locks: contextlib.ExitStack) -> int:
     import torch
 
     from kernelops import __version__
+    from kernelops.data.checks import check_window_count
     from kernelops.errors import CheckpointError, DiskFullError
     from kernelops.flows import SpectralMeanFlow
     from kernelops.plugins.manager import get_host
     from kernelops.utils import distributed as dist
     from kernelops.utils.atomic import out_of_space
+    from kernelops.utils.fingerprint import dataset_fingerprint
 
     main = dist.is_main()  # rank 0 alone writes the run folder and prints
     if args.resume:
@@ -203,6 +245,7 @@ def _run(args: argparse.Namespace, device: Any) -> int:
         ckpt = run_dir / "checkpoint.pt"
         if not run_dir.is_dir():
             raise FileNotFoundError(f"--resume: no run folder {str(run_dir)!r}")
+        _lock(run_dir, locks)
         if not ckpt.exists():
             raise CheckpointError(f"--resume: {ckpt} does not exist (the run stopped before its first checkpoint; start it again)")
         ignored = [f"--{f.replace('_', '-')}" for f in (*_MODEL_FLAGS, "batch_size", "lr", "warmup", "target", "stability_weight") if getattr(args, f) is not None]
@@ -213,7 +256,12 @@ def _run(args: argparse.Namespace, device: Any) -> int:
         if not source:
             raise CheckpointError(f"--resume: {ckpt} records no data source (not written by `kernelops fit`); "
                                   "resume it from Python with SpectralMeanFlow.load(...).fit(data)")
+        if args.steps is not None and args.steps < model.step:
+            raise ValueError(f"--steps {args.steps}: the run is already at step {model.step}; give more steps to "
+                             f"train further, or leave --steps out to finish its {model.train_config.steps}")
         ds = _load_dataset(source)
+        _check_same_data(model, ds, ckpt)
+        model.extra.setdefault("data_fingerprint", dataset_fingerprint(ds))  # runs from before fingerprints
         train = {"steps": args.steps if args.steps is not None else model.train_config.steps}
         config = _read_config(run_dir / "config.json")
         if main:
@@ -222,28 +270,34 @@ def _run(args: argparse.Namespace, device: Any) -> int:
     else:
         dataset = args.dataset or (None if args.data else "sines")
         columns = [c.strip() for c in args.columns.split(",")] if args.columns else None
-        source = {"dataset": dataset, "data": str(Path(args.data).resolve()) if args.data else None,
+        # realpath, not Path.resolve: a symlink loop must reach the loader's one-line OSError, not a RuntimeError
+        source = {"dataset": dataset, "data": os.path.realpath(args.data) if args.data else None,
                   "window": args.window, "stride": args.stride, "columns": columns}
         if args.key is not None:
             source["key"] = args.key
         ds = _load_dataset(source)
+        check_window_count(ds, source)
         opt = {k: (getattr(args, k) if getattr(args, k, None) is not None else v) for k, v in RUN_DEFAULTS.items()}
         # rank 0's clock names the folder, so every rank agrees on it
         run_dir = Path(args.out) if args.out else Path("runs") / dist.broadcast_object(
             f"{ds.name}-{time.strftime('%Y%m%d-%H%M%S')}")
-        if (run_dir / "checkpoint.pt").exists():
-            raise ValueError(f"--out: {run_dir} already holds a run; use --resume {run_dir} or another --out")
         field = {f: getattr(args, f) for f in _FIELD_FLAGS if getattr(args, f) is not None}
         model = SpectralMeanFlow(path=opt["path"], solver=opt["solver"], seed=opt["seed"], device=device,
                                  sample_steps=opt["sample_steps"], **field)
+        if main:
+            from kernelops.cli.outputs import check_writable
+
+            check_writable(run_dir / "config.json")  # creates the folder; a read-only place is refused now
+        _lock(run_dir, locks)  # before looking for a run: a fit starting beside this one has none yet
+        if (run_dir / "checkpoint.pt").exists():
+            raise ValueError(f"--out: {run_dir} already holds a run; use --resume {run_dir} or another --out")
         model.scaler_state = ds.scaler.state_dict()
-        model.extra = {"source": source, "dataset_name": ds.name, "feature_names": list(ds.feature_names)}
+        model.extra = {"source": source, "dataset_name": ds.name, "feature_names": list(ds.feature_names),
+                       "data_fingerprint": dataset_fingerprint(ds)}
         train = {f: getattr(args, f) for f in _TRAIN_FLAGS if getattr(args, f) is not None}
         steps = train.get("steps", model.train_config.steps)
         if args.warmup is None:  # a short run (e.g. --steps 20) would never leave the warm-up: cap it at steps/10
             train["warmup"] = min(model.train_config.warmup, steps // 10)
-        if main:
-            run_dir.mkdir(parents=True, exist_ok=True)
         config = {}
     if args.checkpoint_every is not None:
         train["checkpoint_every"] = args.checkpoint_every
@@ -254,6 +308,9 @@ def _run(args: argparse.Namespace, device: Any) -> int:
         "train": model.train_config.replace(**train).to_dict(),
         "model": None, "plugins": get_host().versions(), "device": str(model.device),
         "world_size": dist.world_size(), "world_sizes": _world_sizes(config, model.step, dist.world_size()),
+        # the scale samples come back in (kernelops sample, impute, forecast): the run's own, fixed at its start
+        "scaler": {"kind": "per-feature min-max", "inverse": "data = scaled * scale + min", **(model.scaler_state or {})},
+        "data_fingerprint": model.extra.get("data_fingerprint"),
     })
     # written before the first step, so a run killed at any point is still a run folder; rewritten after
     # every checkpoint so that its "step" is always the step checkpoint.pt holds. Rank 0 alone writes.
@@ -305,10 +362,16 @@ def _run(args: argparse.Namespace, device: Any) -> int:
                     else "no checkpoint was written yet; start the run again")
             if main:
                 print(f"kernelops fit: {f'stopped by {how}' if how else 'interrupted'} at step {model.step}; "
-                      f"{'checkpoint saved: ' if how else ''}{kept}", file=sys.stderr)
+                      f"{'checkpoint saved: ' if how and saved[0] else ''}{kept}", file=sys.stderr)
             exc.kernelops_reported = True  # type: ignore[attr-defined]  # main adds nothing
         with contextlib.suppress(OSError):  # never hide what stopped training behind a config.json failure
             write_config()
+        if dist.is_parallel() and dist.peer_failure(exc):  # not a kernelops bug: say how to go on
+            held = f"{ckpt} holds step {saved[0]}" if saved[0] else "no checkpoint was written yet"
+            resume = f"resume with: torchrun ... -m kernelops fit --resume {run_dir}" if saved[0] else "start it again"
+            raise ConnectionError(f"another process of this torchrun job stopped or lost its connection at step "
+                                  f"{model.step} ({type(exc).__name__}: {' '.join(str(exc).split())[:160]}); "
+                                  f"{held}; {resume}") from None
         raise
     write_config()
     elapsed = time.time() - started

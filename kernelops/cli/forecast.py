@@ -11,9 +11,16 @@ of shape (n, K, H, d) in the original scale, and the median of the draws beside 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from kernelops.cli.impute import add_common_arguments, check_settings, complete, load_run, load_windows, write_outputs
+from kernelops.cli.impute import (
+    add_common_arguments,
+    check_settings,
+    complete,
+    load_run,
+    load_windows,
+    prepare_output,
+    write_outputs,
+)
 
 HELP = "draw K continuations of given histories (HISTORY + horizon within the run's window length)"
 
@@ -31,9 +38,15 @@ def run(args: argparse.Namespace) -> int:
     check_settings(args)
     if args.horizon < 1:
         raise ValueError(f"--horizon: expected a positive integer, got {args.horizon}")
+    target = prepare_output(args.out, args.run, "forecast.npy")
+    if target is None:  # a torchrun rank other than 0
+        return 0
     history, dtype = load_windows(args.input, "histories")
-    model, folder = load_run(args.run, args.device)
+    model, _ = load_run(args.run, args.device)
     length, horizon = history.shape[1], args.horizon
+    if horizon >= model.seq_len:
+        raise ValueError(f"--horizon {horizon}: at most {model.seq_len - 1} for this run (its windows have "
+                         f"{model.seq_len} steps, and at least one must be history)")
     if length + horizon > model.seq_len:
         raise ValueError(f"history ({length} steps) + horizon ({horizon}) = {length + horizon} steps exceeds the "
                          f"run's window length {model.seq_len}; shorten the history (its last "
@@ -43,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     windows[:, start:start + length] = history
     draws, nfe = complete(model, windows, args)
     forecast = draws[:, :, model.seq_len - horizon:]
-    out, median = write_outputs(Path(args.out) if args.out else folder / "forecast.npy", forecast, dtype)
+    out, median = write_outputs(target, forecast, dtype)
     print(f"kernelops forecast: {history.shape[0]} histories of {length} steps, horizon {horizon}, "
           f"{args.samples} draws each with method {args.method}, NFE {nfe} per draw")
     print(f"  draws  {out}  shape {forecast.shape}\n  median {median}")

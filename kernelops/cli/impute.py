@@ -10,8 +10,13 @@ it (``imputed_median.npy``, shape (n, N, d)), the point imputation to score with
 from __future__ import annotations
 
 import argparse
+import math
+import os
+import warnings
 from pathlib import Path
 from typing import Any
+
+from kernelops.errors import KernelopsWarning
 
 HELP = "fill in missing (NaN) entries of windows with K draws from a trained run (and their median)"
 
@@ -23,8 +28,9 @@ def add_common_arguments(parser: argparse.ArgumentParser, default_out: str) -> N
     defaults = SampleConfig()
     parser.add_argument("run", metavar="RUN", help="run folder written by `kernelops fit` (or its checkpoint.pt)")
     parser.add_argument("--samples", type=int, default=defaults.samples, help=f"draws per window K (default {defaults.samples})")
-    parser.add_argument("--out", metavar="FILE.npy", help=f"output file (default RUN/{default_out}); the median goes "
-                                                          "beside it with _median added to the name")
+    parser.add_argument("--out", metavar="FILE.npy|DIR/", help=f"output file (default RUN/{default_out}); an existing "
+                                                               f"directory or a path ending in / receives {default_out}; "
+                                                               "the median goes beside it with _median added to the name")
     parser.add_argument("--method", choices=METHODS,
                         help="conditioning: field (the mask-conditioned field of a run trained with --conditional), "
                              "gaussian (through the window skip's covariance; needs --skip window), replacement, "
@@ -89,8 +95,37 @@ def check_settings(args: argparse.Namespace) -> None:
         value = getattr(args, name)
         if value is not None and value < 1:
             raise ValueError(f"--{name.replace('_', '-')}: expected a positive integer, got {value}")
-    if not args.guidance_scale >= 0:
-        raise ValueError(f"--guidance-scale: expected a non-negative number, got {args.guidance_scale}")
+    if not (math.isfinite(args.guidance_scale) and args.guidance_scale >= 0):
+        raise ValueError(f"--guidance-scale: expected a finite number ≥ 0, got {args.guidance_scale}")
+
+
+#: observed values farther than this outside the training range [0, 1] (in its units) are refused:
+#: the model has never seen anything like them (a wrong unit, a wrong file); nearer ones get a warning
+EXTRAPOLATION_LIMIT = 100.0
+
+
+def check_scale(scaled: Any, source: str) -> None:
+    """Refuse inputs far outside the run's training range, warn for ones just outside it.
+
+    Shape:
+        scaled: (n, T, d) in the run's [0, 1] scale, NaN where missing.
+    """
+    import numpy as np
+
+    from kernelops.errors import DataError
+
+    observed = scaled[~np.isnan(scaled)]
+    if observed.size == 0:
+        return
+    lo, hi = float(observed.min()), float(observed.max())
+    spread = max(-lo, hi - 1.0)
+    if spread > EXTRAPOLATION_LIMIT:
+        raise DataError(f"--input: {source} has values {spread:.3g} times the run's training range outside it "
+                        f"(in its [0, 1] scale they span [{lo:.3g}, {hi:.3g}]); expected data in the units the run "
+                        "was trained on (config.json: scaler)")
+    if lo < -0.5 or hi > 1.5:
+        warnings.warn(f"--input: {source} spans [{lo:.3g}, {hi:.3g}] in the run's [0, 1] scale, outside the range it "
+                      "was trained on; the draws extrapolate", KernelopsWarning, stacklevel=3)
 
 
 def complete(model: Any, windows: Any, args: argparse.Namespace) -> tuple[Any, int]:
@@ -108,6 +143,11 @@ def complete(model: Any, windows: Any, args: argparse.Namespace) -> tuple[Any, i
         raise ValueError(f"--input: windows have {windows.shape[2]} features, the run was trained on {model.in_dim}")
     scaler = MinMaxScaler.from_state_dict(model.scaler_state) if model.scaler_state else None
     scaled = scaler.transform(windows) if scaler is not None else windows
+    check_scale(scaled, args.input)
+    empty = int(np.isnan(windows).all(axis=(1, 2)).sum())
+    if empty:
+        warnings.warn(f"{empty} of {windows.shape[0]} window(s) of {args.input} have no observed value; their draws "
+                      "are unconditional samples of the model", KernelopsWarning, stacklevel=2)
     observed = torch.from_numpy(scaled).to(model.dtype)
     args.method = args.method or model.default_method
     draws, nfe = model.sample(args.samples, steps=args.steps, solver=args.solver, seq_len=windows.shape[1],
@@ -120,14 +160,27 @@ def complete(model: Any, windows: Any, args: argparse.Namespace) -> tuple[Any, i
     return np.where(mask[:, None], windows[:, None], out), nfe
 
 
+def prepare_output(out: str | None, run: str, default_name: str) -> Path | None:
+    """The output file (``DIR/`` gets ``default_name``), checked writable before any computation;
+    None on a torchrun rank other than 0, which has nothing to do (rank 0 computes and writes alone)."""
+    from kernelops.cli.outputs import check_writable, output_file
+    from kernelops.cli.runs import checkpoint_path
+
+    if int(os.environ.get("RANK", "0") or 0) != 0:
+        return None
+    path = output_file(out, checkpoint_path(run).parent, default_name)
+    if path.is_dir():
+        raise IsADirectoryError(f"--out: {path} is a directory; name a file such as {path / default_name}")
+    check_writable(path)
+    return path
+
+
 def write_outputs(out: Path, draws: Any, dtype: Any) -> tuple[Path, Path]:
     """Write the draws and their entrywise median (over axis 1) atomically."""
     import numpy as np
 
     from kernelops.utils.atomic import atomic_write
 
-    if out.suffix != ".npy":
-        out = out.with_name(out.name + ".npy")
     median_path = out.with_name(f"{out.stem}_median.npy")
     median = np.median(draws, axis=1)
     atomic_write(out, lambda fh: np.save(fh, draws.astype(dtype)))
@@ -139,13 +192,16 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     check_settings(args)
+    target = prepare_output(args.out, args.run, "imputed.npy")
+    if target is None:  # a torchrun rank other than 0
+        return 0
     windows, dtype = load_windows(args.input, "windows")
-    model, folder = load_run(args.run, args.device)
+    model, _ = load_run(args.run, args.device)
     if windows.shape[1] != model.seq_len and model.field_config.skip == "window":
         raise ValueError(f"--input: windows have {windows.shape[1]} steps, the run was trained on windows of "
                          f"{model.seq_len} (its window skip samples that length only)")
     draws, nfe = complete(model, windows, args)
-    out, median = write_outputs(Path(args.out) if args.out else folder / "imputed.npy", draws, dtype)
+    out, median = write_outputs(target, draws, dtype)
     missing = int(np.isnan(windows).sum())
     print(f"kernelops impute: {windows.shape[0]} window(s), {missing} missing entries "
           f"({100 * missing / windows.size:.1f} %), {args.samples} draws each with method {args.method}, "

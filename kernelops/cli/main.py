@@ -24,12 +24,15 @@ of an error and shows warnings with their source location.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
+import signal
 import sys
+import threading
 import traceback
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from types import ModuleType
 from typing import TextIO
 
@@ -171,7 +174,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not debug:
             warnings.showwarning = _show_warning_one_line(command)
         try:
-            return _dispatch(argv, command)
+            with _sigterm_interrupts():
+                return _dispatch(argv, command)
         except BrokenPipeError:  # the reader went away (`| head`): nobody is left to tell
             _silence_stdout()
             return EXIT_BROKEN_PIPE
@@ -179,7 +183,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if debug:
                 traceback.print_exc()
             if not getattr(exc, "kernelops_reported", False):  # `fit` already said where its checkpoint is
-                _fail(command, "interrupted")
+                how = getattr(exc, "signal_name", None)
+                _fail(command, f"stopped by {how}" if how else "interrupted")
             return EXIT_INTERRUPTED
         except (KernelopsError, ValueError, OSError, FloatingPointError) as exc:
             if debug:
@@ -201,6 +206,30 @@ def main(argv: Sequence[str] | None = None) -> int:
                   + ("" if debug else f" (a bug in kernelops or a plugin; rerun with {DEBUG_FLAG} for the traceback)"),
                   kind="internal error")
             return EXIT_INTERNAL_ERROR
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM turned into an interrupt, so every command stops as on Ctrl-C (exit 130, one line)."""
+
+    signal_name = "SIGTERM"
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """While a command runs, SIGTERM raises :class:`_Terminated` (``kernelops fit`` installs its own
+    handler while it trains, which writes a checkpoint first)."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGTERM"):
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        raise _Terminated()
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _dispatch(argv: list[str], command: str | None) -> int:

@@ -17,7 +17,6 @@ own parser takes ``--num`` for an abbreviation of its ``--numa-binding`` and sto
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 HELP = "generate windows from a trained run (.npy in original and [0, 1] scale)"
@@ -46,12 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def output_path(out: str | None, run_folder: Path) -> Path:
     """Where the original-scale windows go: ``--out`` as a file, or ``DIR/fake.npy`` for a directory."""
-    if out is None:
-        return run_folder / "fake.npy"
-    path = Path(out)
-    if path.is_dir() or out.endswith(("/", os.sep)):
-        return path / "fake.npy"
-    return path if path.suffix == ".npy" else path.with_name(path.name + ".npy")
+    from kernelops.cli.outputs import output_file
+
+    return output_file(out, run_folder, "fake.npy")
 
 
 def scaled_path(out: Path) -> Path:
@@ -70,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace, device: object) -> int:
     import numpy as np
 
+    from kernelops.cli.outputs import check_writable
     from kernelops.cli.runs import checkpoint_path
     from kernelops.errors import AllocationError
     from kernelops.flows import SpectralMeanFlow
@@ -86,6 +83,8 @@ def _run(args: argparse.Namespace, device: object) -> int:
     out = output_path(args.out, ckpt.parent)
     if out.is_dir():
         raise IsADirectoryError(f"--out: {out} is a directory; name a file such as {out / 'fake.npy'}")
+    if dist.is_main():
+        check_writable(out)  # before any computation
     model = SpectralMeanFlow.load(ckpt, map_location=device)
     if args.solver is not None:
         import kernelops as ko
@@ -102,8 +101,7 @@ def _run(args: argparse.Namespace, device: object) -> int:
         try:
             check_allocation(3 * args.num * length * features * 4,
                              f"--num {args.num} windows x {length} steps x {features} features (32-bit, held about 3 times)",
-                             lambda budget: f"use a smaller --num (at most {budget // (12 * length * features)}) "
-                                            "and run several times with different --seed")
+                             lambda budget: _smaller(budget, length, features))
         except AllocationError as exc:
             refusal = str(exc)
     refusal = dist.broadcast_object(refusal)
@@ -133,6 +131,14 @@ def _run(args: argparse.Namespace, device: object) -> int:
           f"with {args.solver or model.solver_name}, NFE {nfe} per window{procs}")
     print(f"  original scale {out}\n  [0, 1] scale   {out_scaled}")
     return 0
+
+
+def _smaller(budget: int, length: int, features: int) -> str:
+    """What to lower when the draw does not fit: --num, or --seq-len when one window alone does not."""
+    most = budget // (12 * length * features)
+    if most < 1:
+        return f"use a smaller --seq-len (one window of {length} steps alone is too large; at most {budget // (12 * features)})"
+    return f"use a smaller --num (at most {most}) and run several times with different --seed"
 
 
 def ko_solver_is_adaptive(name: str) -> bool:

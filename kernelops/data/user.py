@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from kernelops.data.base import WindowDataset
+from kernelops.data.checks import check_features
 from kernelops.data.scaling import MinMaxScaler
 from kernelops.data.windows import sliding_windows
 from kernelops.errors import DataError
@@ -87,6 +88,9 @@ def read_user_file(path: str | os.PathLike[str], columns: Columns = None, *, key
     """Like :func:`load_series` but also returns the notes (e.g. which date column was dropped)."""
     p = Path(path)
     if not p.exists():
+        if p.is_symlink():  # exists() follows the link: a dangling or looping one lands here
+            raise FileNotFoundError(f"{p}: a symbolic link to nothing readable (it points to {os.readlink(p)!r}, "
+                                    "which is missing or loops back); point it at the data file")
         raise FileNotFoundError(f"{p}: no such file")
     if p.is_dir():
         raise DataError(f"{p}: is a directory; expected a {', '.join(SUPPORTED)} file")
@@ -113,14 +117,15 @@ def load_user_windows(path: str | os.PathLike[str], window: int = 24, stride: in
     stem = p.name[: -len(".csv.gz")] if p.name.lower().endswith(".csv.gz") else p.stem
     notes = list(loaded.notes)
     values: Any = loaded.values  # an array; sliding_windows returns the input's type
+    if not loaded.windowed and values.shape[0] < window:
+        raise DataError(f"{p}: the series has {values.shape[0]} steps, fewer than the window "
+                        f"of {window}; use a smaller --window or a longer series")
+    check_features(values, loaded.feature_names, p)
     scaler = MinMaxScaler().fit(values)
     if loaded.windowed:
         windows, series = scaler.transform(values), None
         notes.append(f"pre-windowed {values.shape[0]}x{values.shape[1]}x{values.shape[2]}; window/stride ignored")
     else:
-        if values.shape[0] < window:
-            raise DataError(f"{p}: the series has {values.shape[0]} steps, fewer than the window "
-                            f"of {window}; use a smaller --window or a longer series")
         # float32 before windowing (the dataset stores float32): half the memory, same values
         windows, series = sliding_windows(scaler.transform(values).astype(np.float32), window, stride), values
         notes.append(f"{values.shape[0]} steps, window {window}, stride {stride}")
@@ -192,14 +197,19 @@ def _read_csv(p: Path, columns: Columns) -> LoadedSeries:
     if all(_is_number(cell) for cell in header if cell):
         raise DataError(f"{p}: the first line {','.join(header)[:60]!r} looks like data, not a header; "
                         "add a header row naming the columns")
-    header = [h or f"column{j}" for j, h in enumerate(header)]
     if not rows:
         raise DataError(f"{p}: has a header but no data rows")
+    notes: list[str] = []
+    if len(header) > 1 and not header[-1] and all(
+            len(r) == len(header) - 1 or (len(r) == len(header) and not r[-1].strip()) for r in rows):
+        # "a,b," (a trailing delimiter) names no third column: drop the empty one instead of inventing a name
+        header, rows = header[:-1], [r[:len(header) - 1] for r in rows]
+        notes.append("ignored the empty column after a trailing delimiter")
+    header = [h or f"column{j}" for j, h in enumerate(header)]
     for row, line in zip(rows, lines):
         if len(row) != len(header):
             raise DataError(f"{p}: line {line} has {len(row)} fields, the header has {len(header)}")
 
-    notes: list[str] = []
     if columns is None:
         selected = list(range(len(header)))
         reason = _date_reason(header[0], [r[0] for r in rows[:5]])

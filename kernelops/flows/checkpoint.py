@@ -9,8 +9,9 @@ A checkpoint is a ``torch.save`` dict of tensors and primitives only, so it load
 * ``train_config``: the :class:`TrainConfig`; ``field``, ``trainer``: the state dicts of the
   field and of the trainer (EMA, AdamW, step, random streams); ``rng``: torch's CPU generator;
 * ``plugins``, ``scaler``, ``data_fingerprint``, ``extra``: plugin versions, the data scaler of a
-  run folder, a fingerprint of the training data (to warn when a resumed run gets other data),
-  and free JSON values of the caller.
+  run folder, a fingerprint of the training data (a hash of the windows,
+  :func:`kernelops.flows.windows.training_fingerprint`, to warn when a resumed run gets other
+  data; older checkpoints hold a list of sums, not compared), and free JSON values of the caller.
 
 Version 2 is the preconditioned field with a Gaussian skip. Settings that were removed from the
 configs since version 2 was introduced are accepted with the one value that every such

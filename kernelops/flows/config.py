@@ -50,6 +50,11 @@ VARIANCE_FLOOR = 1e-6
 FILL_CHUNK = 512
 #: bytes of (N·d)² float64 matrices one fill chunk may hold (about three per window)
 FILL_MEMORY = 2**30
+#: the guidance term's norm is at most this times the unguided velocity's, per window
+#: (:func:`kernelops.flows.sample.conditional.bounded_guidance`): a bound by construction, so no
+#: guidance scale makes a finite field's draws non-finite (the choice of 4 is measured in
+#: docs/conditional_generation.md)
+GUIDANCE_MAX_RATIO = 4.0
 
 _C = TypeVar("_C", bound="_Config")
 
@@ -285,6 +290,6 @@ class SampleConfig(_Config):
 
 
 __all__ = ["CALIBRATION_SEED_OFFSET", "CALIBRATION_WINDOWS", "DEFAULT_PATH", "DEFAULT_SAMPLE_STEPS", "DEFAULT_SOLVER",
-           "FILL_CHUNK", "FILL_MEMORY", "MASK_PATTERNS", "METHODS", "NOISE_CHUNK", "POTENTIALS",
+           "FILL_CHUNK", "FILL_MEMORY", "GUIDANCE_MAX_RATIO", "MASK_PATTERNS", "METHODS", "NOISE_CHUNK", "POTENTIALS",
            "POTENTIAL_SAMPLE_STEPS", "POTENTIAL_SIZES", "SKIPS", "TARGETS", "VARIANCE_FLOOR", "FieldConfig",
            "SampleConfig", "TrainConfig"]

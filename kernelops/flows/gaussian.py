@@ -35,6 +35,7 @@ from torch import nn
 
 from kernelops.errors import ShapeError
 from kernelops.flows.config import FILL_CHUNK, FILL_MEMORY, VARIANCE_FLOOR
+from kernelops.flows.gappy_moments import gappy_moments
 from kernelops.utils.validation import check_tensor
 
 #: smallest posterior variance used when conditioning (σ_t = 0 makes every variance 0)
@@ -84,9 +85,9 @@ class WindowGaussian(nn.Module):
     def fit(self, x: torch.Tensor) -> WindowGaussian:
         """Take the moments of windows (in float64, stored in the buffers' dtype).
 
-        Missing entries (NaN) are left out: each mean over the windows where the entry is
-        observed, each covariance over the windows where both entries are (pairwise complete;
-        the result need not be positive semi-definite, and the eigenvalue floor makes it so).
+        Missing entries (NaN): the mean and covariance of the Gaussian that best explains the
+        observed entries (:func:`kernelops.flows.gappy_moments.gappy_moments`, EM), positive
+        semi-definite by construction.
 
         Shape:
             x: (num, N, d) with num ≥ 2.
@@ -103,11 +104,10 @@ class WindowGaussian(nn.Module):
             k = int(torch.argmin(counts))
             raise ShapeError(f"x: entry (step {k // self.in_dim}, feature {k % self.in_dim}) is observed in "
                              f"{int(counts[k])} window(s); the window Gaussian needs at least 2 (use skip='channel')")
-        mean = torch.nan_to_num(flat).sum(0) / counts
-        centred = torch.nan_to_num(flat - mean)  # 0 where missing
-        # pairwise-complete covariance: each pair over the windows where both entries are observed
-        pairs = (observed.T @ observed - 1).clamp_min(1)
-        lam, q = torch.linalg.eigh(centred.T @ centred / pairs)
+        # with gaps: the maximum-likelihood Gaussian of the observed entries (EM), positive
+        # semi-definite by construction, where the pairwise-complete estimate is not
+        mean, cov, _, _ = gappy_moments(flat)
+        lam, q = torch.linalg.eigh(cov)
         self.mean.copy_(mean)
         self.eigvals.copy_(lam.clamp_min(VARIANCE_FLOOR))
         self.eigvecs.copy_(q)
@@ -373,8 +373,8 @@ def fill_missing(x: torch.Tensor, mask: torch.Tensor, skip: WindowGaussian | Cha
 
     The field reads whole windows, so a missing entry of x₁ still needs a value in the noised
     input x_t. With the window skip it gets E[x₁ᵐⁱˢ | x₁ᵒᵇˢ] under the skip's Gaussian (fit to the
-    observed entries, pairwise complete), so filled windows look like smooth data rather than
-    holes; otherwise each feature's mean over its observed values.
+    observed entries by EM, :mod:`kernelops.flows.gappy_moments`), so filled windows look like
+    smooth data rather than holes; otherwise each feature's mean over its observed values.
 
     Args:
         x: windows in model coordinates, NaN where missing.

@@ -12,7 +12,6 @@ Data given to :meth:`SpectralMeanFlow.fit` and returned by :meth:`SpectralMeanFl
 from __future__ import annotations
 
 import dataclasses
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from kernelops.errors import KernelopsWarning
 from kernelops.flows import checkpoint as ckpt
 from kernelops.flows import windows
 from kernelops.flows.config import (
@@ -40,7 +38,7 @@ from kernelops.flows.masked_field import build_field
 from kernelops.flows.model_likelihood import window_encode, window_log_prob
 from kernelops.flows.sample.conditional import sample_conditional
 from kernelops.flows.sample.ode import resolve_solver, sample_field
-from kernelops.flows.train.loop import Trainer
+from kernelops.flows.train.loop import Trainer, check_total_steps
 from kernelops.flows.train.state import EMA, TrainGenerators
 from kernelops.utils.device import resolve_device
 
@@ -114,7 +112,7 @@ class SpectralMeanFlow(nn.Module):
         self.calibration: float | None = None
         self.scaler_state: dict[str, Any] | None = None
         self.extra: dict[str, Any] = {}
-        self.data_fingerprint: list[float] | None = None  # of the training data, to warn on a resume with others
+        self.data_fingerprint: str | list[float] | None = None  # of the training data, to warn on a resume with others
         if in_dim is not None:
             self.build(in_dim, seq_len)
 
@@ -224,7 +222,10 @@ class SpectralMeanFlow(nn.Module):
         """Train until ``steps`` optimisation steps in total.
 
         ``steps`` counts from the start of training, so a model loaded from a checkpoint at step s
-        continues with step s + 1 and a resumed run reproduces the uninterrupted one exactly.
+        continues with step s + 1 and a resumed run reproduces the uninterrupted one exactly (same
+        data and settings); a ``steps`` below the model's step is refused. ``steps=0`` on a new
+        model only prepares it (fits the skip's Gaussian and σ_d to the data, sets the learned
+        part's initial size) and trains nothing.
 
         Args:
             data: training windows in [0, 1] (NaN where missing).
@@ -243,12 +244,10 @@ class SpectralMeanFlow(nn.Module):
         if unknown := sorted(set(settings) - _TRAIN_FIELDS):
             raise TypeError(f"fit: unknown setting(s) {unknown}; TrainConfig's are {sorted(_TRAIN_FIELDS)}")
         x = windows.as_windows(data, "data", in_dim=self.in_dim, dtype=self.dtype)
-        self.train_config = (config if config is not None else self.train_config).replace(**settings)
-        fingerprint = [float(v) for v in (*x.shape, x.double().nansum(), x.double().square().nansum())]
-        if self.data_fingerprint is not None and self.step > 0 and not np.allclose(fingerprint, self.data_fingerprint, rtol=1e-6):
-            warnings.warn("fit: the data differ from those this model was trained on so far; a resumed run "
-                          "will not reproduce the uninterrupted one", KernelopsWarning, stacklevel=2)
-        self.data_fingerprint = fingerprint
+        cfg = (config if config is not None else self.train_config).replace(**settings)
+        check_total_steps(cfg.steps, self.step)
+        self.train_config = cfg
+        self.data_fingerprint = windows.training_fingerprint(x, self.data_fingerprint, self.step)
         x, mask = self._prepare(x)
         assert self.trainer is not None
 

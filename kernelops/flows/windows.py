@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from kernelops.errors import KernelopsWarning, ShapeError
+from kernelops.utils.fingerprint import array_fingerprint
 from kernelops.utils.validation import check_tensor
 
 
@@ -85,4 +86,22 @@ def as_observations(observed: Any, mask: Any, shape: tuple[int, int]) -> tuple[t
     return y, torch.from_numpy(np.asarray(mask)) if isinstance(mask, np.ndarray) else mask
 
 
-__all__ = ["as_observations", "as_windows", "from_model", "to_model"]
+def training_fingerprint(x: torch.Tensor, previous: str | list[float] | None, step: int) -> str:
+    """A hash of the training windows' values (:func:`kernelops.utils.fingerprint.array_fingerprint`);
+    warns when a model already trained (``step`` > 0) on data with another hash (``previous``)
+    gets these, as a resumed run would then not reproduce the uninterrupted one.
+
+    A hash, not sums of the values: sums miss a reordering (time reversal). Checkpoints of older
+    versions hold a list of sums, which is not compared.
+
+    Shape:
+        x: (num, N, d), NaN where missing.
+    """
+    fingerprint = array_fingerprint(x)
+    if isinstance(previous, str) and step > 0 and fingerprint != previous:
+        warnings.warn("fit: the data differ from those this model was trained on so far; a resumed run "
+                      "will not reproduce the uninterrupted one", KernelopsWarning, stacklevel=3)
+    return fingerprint
+
+
+__all__ = ["as_observations", "as_windows", "from_model", "to_model", "training_fingerprint"]

@@ -54,6 +54,8 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO]:
     if "w" not in mode:
         raise ValueError(f"atomic_open: mode must be a write mode, got {mode!r}")
     target = Path(path)
+    if target.is_symlink():  # write what the link points to; renaming over the link would replace it
+        target = Path(os.path.realpath(target))
     tmp: str | None = None
     try:
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -73,6 +73,18 @@ def all_gather_object(value: Any) -> list[Any]:
     return out
 
 
+#: words of the errors gloo and nccl raise when a peer process died or its connection broke
+_PEER_WORDS = ("connection closed", "connection reset", "connection refused", "broken pipe", "peer",
+               "timed out", "timeout", "gloo", "nccl", "socket", "rendezvous", "store")
+
+
+def peer_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` is how a collective fails when another rank died or its connection broke."""
+    if type(exc).__name__ in ("DistBackendError", "DistNetworkError", "DistStoreError"):
+        return True
+    return isinstance(exc, RuntimeError) and any(word in str(exc).lower() for word in _PEER_WORDS)
+
+
 @dataclass(frozen=True)
 class Launch:
     """What the launcher asked for: this worker's rank, the world size, its local rank."""
@@ -147,6 +159,6 @@ def session_from_env(device: torch.device) -> Iterator[torch.device]:
         torch.distributed.destroy_process_group()
 
 
-__all__ = ["LAUNCH_VARIABLES", "Launch", "all_gather_object", "backend_for", "barrier", "broadcast_object",
+__all__ = ["LAUNCH_VARIABLES", "Launch", "all_gather_object", "backend_for", "barrier", "broadcast_object", "peer_failure",
            "is_active", "is_main", "is_parallel", "launch_from_env", "local_device", "rank", "session_from_env",
            "world_size"]

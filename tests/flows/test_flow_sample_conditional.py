@@ -4,16 +4,23 @@ The field is a window-skip SpectralVelocityField whose learned part is scaled to
 clean-window prediction is exactly the posterior mean of the skip's fitted Gaussian N(μ, Σ).
 The law of the unobserved coordinates given the observed ones is then
 N(μ_u + Σ_uo Σ_oo⁻¹ (y − μ_o), Σ_uu − Σ_uo Σ_oo⁻¹ Σ_ou).
+
+Guidance is also bounded by construction: no scale turns a finite field into non-finite draws.
 """
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import pytest
 import torch
 
 import kernelops as ko
-from kernelops.flows import FieldConfig, SpectralVelocityField
-from kernelops.flows.sample.conditional import sample_conditional
+from kernelops.data import make_sines
+from kernelops.flows import FieldConfig, SpectralMeanFlow, SpectralVelocityField
+from kernelops.flows.config import GUIDANCE_MAX_RATIO
+from kernelops.flows.sample.conditional import bounded_guidance, check_guidance_scale, sample_conditional
 
 SEQ, DIM = 3, 2
 
@@ -114,13 +121,17 @@ def test_gaussian_update_with_one_shared_mask_equals_the_per_window_update():
 
 
 @pytest.mark.parametrize("t", [0.0, 0.1, 0.6])
-def test_guidance_weight_floors_alpha_near_the_source(t):
+def test_guidance_weight_floors_alpha_near_the_source(t, monkeypatch):
     # v = a x + b D − w ∇ₓ‖m ⊙ (D − y)‖² with w = b σ² / (2 max(α, alpha_floor) c_out²): finite at
-    # t = 0, where 1/α would multiply any error of a learned D's Jacobian without bound
+    # t = 0, where 1/α would multiply any error of a learned D's Jacobian without bound (the norm cap
+    # on the term is lifted here: test_guidance_term_is_capped_at_the_velocity_norm checks it)
     from kernelops.flows.config import SampleConfig
+    from kernelops.flows.sample import conditional
     from kernelops.flows.sample.conditional import conditional_field
 
     alpha_floor = SampleConfig().alpha_floor
+
+    monkeypatch.setattr(conditional, "GUIDANCE_MAX_RATIO", float("inf"))
 
     field = _gaussian_field(_correlated_cov())
     x = torch.randn(2, SEQ, DIM, generator=torch.Generator().manual_seed(7), dtype=torch.float64)
@@ -131,3 +142,37 @@ def test_guidance_weight_floors_alpha_near_the_source(t):
     (grad,) = torch.autograd.grad(torch.where(m, field.denoise(t, x_req) - y, 0.0).square().sum(), x_req)
     weight = b * sigma**2 / (2 * max(float(alpha), alpha_floor) * c_out**2)
     assert torch.allclose(guided, a * x + b * field.denoise(t, x) - weight * grad, atol=1e-10)
+
+
+def test_the_guidance_term_is_capped_relative_to_the_velocity_and_untouched_below_the_cap():
+    g = torch.Generator().manual_seed(0)
+    velocity = torch.randn(4, 5, 2, generator=g, dtype=torch.float64)
+    grad = torch.randn(4, 5, 2, generator=g, dtype=torch.float64)
+    small = torch.tensor([1e-3], dtype=torch.float64)
+    assert torch.equal(bounded_guidance(velocity, grad, small), small * grad)
+    for weight in (1e3, 1e300):
+        term = bounded_guidance(velocity, grad, torch.tensor([weight], dtype=torch.float64))
+        ratio = term.flatten(1).norm(dim=1) / velocity.flatten(1).norm(dim=1)
+        assert torch.allclose(ratio, torch.full((4,), GUIDANCE_MAX_RATIO, dtype=torch.float64))
+    assert torch.equal(bounded_guidance(velocity, torch.zeros_like(grad), torch.tensor([1e300])),
+                       torch.zeros_like(grad))
+
+
+@pytest.mark.parametrize("scale", [math.inf, -math.inf, math.nan, -1.0, True, "1"])
+def test_scales_that_are_not_finite_and_non_negative_are_refused(scale):
+    with pytest.raises(ValueError, match="guidance_scale: expected a finite number ≥ 0"):
+        check_guidance_scale(scale)
+
+
+def test_a_huge_guidance_scale_still_gives_finite_draws_near_the_observations():
+    windows = make_sines(64, seq_len=8, features=2, seed=0).astype(np.float32)
+    model = SpectralMeanFlow(seed=0, depth=1, width=16, skip="none", sample_steps=8)
+    model.fit(windows, steps=20, batch_size=16, progress=False)
+    observed = torch.from_numpy(windows[:4].copy())
+    observed[:, ::2] = float("nan")
+    for scale in (10.0, 1e3, 1e30):
+        draws = model.sample(3, observed=observed, method="guidance", guidance_scale=scale, seed=0)
+        assert bool(torch.isfinite(draws).all()), scale
+        assert float(draws.abs().max()) < 10.0  # the data lie in [0, 1]
+    with pytest.raises(ValueError, match="guidance_scale"):
+        model.sample(3, observed=observed, method="guidance", guidance_scale=math.inf, seed=0)

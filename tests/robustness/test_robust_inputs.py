@@ -105,7 +105,7 @@ CASES: list[tuple[str, list[str], list[str]]] = [
     ("npy-inf", [*FIT, "--data", "{d}/inf.npy"], ["inf.npy", "infinite", "(7, 1)"]),
     ("npy-complex", [*FIT, "--data", "{d}/complex.npy"], ["complex.npy", "real numeric"]),
     ("npy-strings", [*FIT, "--data", "{d}/strings.npy"], ["strings.npy", "real numeric"]),
-    ("npy-one-window", [*FIT, "--data", "{d}/one_window.npy"], ["num ≥ 2"]),
+    ("npy-one-window", [*FIT, "--data", "{d}/one_window.npy"], ["one_window.npy", "holds 1 window", "at least 2"]),
     ("npy-pickled-objects", [*FIT, "--data", "{d}/evil.npy"], ["evil.npy", "cannot read"]),
     ("npz-several-arrays", [*FIT, "--data", "{d}/multi.npz"], ["multi.npz", "2 arrays (a, b)", "--key"]),
     ("npz-unknown-key", [*FIT, "--data", "{d}/multi.npz", "--key", "zz"], ["no array 'zz'", "a, b"]),

@@ -33,7 +33,9 @@ conditional field we want is v_t(x | y) = a_t x + b_t E[x₁ | x_t = x, x₁ᵒ 
   into a velocity (Tweedie's formula), c_out² being the posterior variance of a scalar Gaussian
   with the data's variance, and α_t floored at ``SampleConfig.alpha_floor`` (the weight grows as
   1/α_t and would multiply a learned prediction's error near t = 0). An approximation whose
-  strength ``guidance_scale`` tunes; one backward pass through the field per evaluation.
+  strength ``guidance_scale`` tunes; one backward pass through the field per evaluation. The
+  term's norm is capped at ``GUIDANCE_MAX_RATIO`` times the unguided velocity's (per window), so
+  no scale can make a finite field's draws non-finite; scales must be finite and ≥ 0.
 
 docs/conditional_generation.md compares the methods.
 
@@ -45,13 +47,14 @@ costs a Woodbury solve of that rank instead of a factorisation of the whole (N·
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
 import torch
 
 from kernelops.errors import ShapeError
-from kernelops.flows.config import METHODS, SampleConfig
+from kernelops.flows.config import GUIDANCE_MAX_RATIO, METHODS, SampleConfig
 from kernelops.flows.field import SpectralVelocityField
 from kernelops.flows.gaussian import condition_on_observed
 
@@ -163,8 +166,7 @@ def conditional_field(field: SpectralVelocityField, path: Any, y: torch.Tensor, 
             return torch.where(m, c.d_alpha * y + c.d_sigma * eps, field(t, x))
         return replaced
 
-    if not (isinstance(guidance_scale, (int, float)) and guidance_scale >= 0):
-        raise ValueError(f"guidance_scale: expected a non-negative number, got {guidance_scale!r}")
+    check_guidance_scale(guidance_scale)
 
     def f(t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         alpha, sigma, a, b, _, c_out = field.coefficients(t.reshape(1).to(x.dtype))
@@ -174,8 +176,33 @@ def conditional_field(field: SpectralVelocityField, path: Any, y: torch.Tensor, 
             error = torch.where(m, prediction - y, torch.zeros((), dtype=x.dtype, device=x.device)).square().sum()
             (grad,) = torch.autograd.grad(error, x_req)
         weight = guidance_scale * b * sigma.square() / (2 * alpha.clamp_min(alpha_floor) * c_out.square())
-        return (a * x + b * prediction.detach() - weight * grad).detach()
+        velocity = a * x + b * prediction.detach()
+        return (velocity - bounded_guidance(velocity, grad, weight)).detach()
     return f
+
+
+def check_guidance_scale(scale: Any) -> float:
+    """The guidance scale as a float; refuses what is not a finite number ≥ 0 (bool, NaN, inf, < 0)."""
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) or scale < 0:
+        raise ValueError(f"guidance_scale: expected a finite number ≥ 0, got {scale!r}")
+    return float(scale)
+
+
+def bounded_guidance(velocity: torch.Tensor, grad: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """The guidance term weight·grad, its norm capped per window at ``GUIDANCE_MAX_RATIO`` times the
+    unguided velocity's, so a finite field gives a finite guided field for every scale.
+
+    The cap is applied to the weight (min(w, ρ‖v‖/‖g‖)), never by forming w·g first, so a huge
+    weight cannot overflow.
+
+    Shape:
+        velocity, grad: (B, N, d). weight: () or (1,). returns: (B, N, d).
+    """
+    v_norm = velocity.flatten(1).norm(dim=1)
+    g_norm = grad.flatten(1).norm(dim=1)
+    cap = GUIDANCE_MAX_RATIO * v_norm / g_norm.clamp_min(torch.finfo(grad.dtype).tiny)
+    effective = torch.minimum(weight.reshape(-1).expand_as(cap), cap)
+    return torch.nan_to_num(effective)[:, None, None] * grad
 
 
 @torch.no_grad()
@@ -214,6 +241,7 @@ def sample_conditional(field: SpectralVelocityField, path: Any, solver: Any, obs
         raise ValueError(f"batch_size: expected a positive integer, got {batch_size!r}")
     if method not in METHODS:
         raise ValueError(f"method: expected one of {METHODS}, got {method!r}")
+    check_guidance_scale(guidance_scale)
     y_all, m_all = check_observations(observed, mask, (field.seq_len, field.in_dim)
                                       if method in ("field", "gaussian") else None)
     windows, shape = y_all.shape[0], tuple(y_all.shape[1:])
@@ -233,10 +261,14 @@ def sample_conditional(field: SpectralVelocityField, path: Any, solver: Any, obs
                                   guidance_scale=guidance_scale, alpha_floor=alpha_floor)
             result = solver.solve(f, x0, 0.0, 1.0, steps)
             nfe = max(nfe, int(result.nfe))
+            if not bool(torch.isfinite(result.x).all()):  # never hand back NaN or inf as if it were a draw
+                raise FloatingPointError(f"method {method!r}: the draws became non-finite (the field diverged on "
+                                         "these observations); try method 'gaussian' or 'replacement', or more steps")
             out.append(torch.where(m, y, result.x).reshape(stop - start, samples, *shape))
     finally:
         field.train(was_training)
     return torch.cat(out, dim=0), nfe
 
 
-__all__ = ["check_observations", "conditional_field", "gaussian_update", "sample_conditional"]
+__all__ = ["bounded_guidance", "check_guidance_scale", "check_observations", "conditional_field", "gaussian_update",
+           "sample_conditional"]

@@ -231,9 +231,9 @@ class Trainer:
         ddp = wrap_ddp(self.field, self.objective) if world > 1 else None
         bar = None
         if progress and rank == 0:
-            from tqdm.auto import tqdm
+            from kernelops.utils.progress import progress_bar  # plain lines when stderr is not a terminal
 
-            bar = tqdm(total=cfg.steps, initial=self.step, desc="fit", dynamic_ncols=True, leave=True)
+            bar = progress_bar(cfg.steps, self.step, "fit", dynamic_ncols=True, leave=True)
         stop = _StopFlag()
         was_training = self.field.training
         self.field.train()
@@ -301,4 +301,16 @@ class Trainer:
         return self
 
 
-__all__ = ["STOP_SIGNALS", "Objective", "Trainer", "TrainingInterrupted"]
+def check_total_steps(steps: int, step: int) -> None:
+    """Refuse a total ``steps`` below the step a model is at (steps count from the start of
+    training: a lower total would silently train nothing).
+
+    Raises:
+        ValueError: naming both numbers.
+    """
+    if steps < step:
+        raise ValueError(f"steps: expected the total number of optimisation steps, at least {step} "
+                         f"(the model is at step {step}), got {steps}")
+
+
+__all__ = ["STOP_SIGNALS", "Objective", "Trainer", "TrainingInterrupted", "check_total_steps"]

@@ -29,6 +29,7 @@ from kernelops.chains.contract import (
 from kernelops.chains.dense import dense_inner_product, dense_tensor
 from kernelops.chains.factored import factored_chain_evaluate
 from kernelops.chains.hmm import chain_from_hmm, transition_modes
+from kernelops.chains.identity_plus import identity_plus_chain_evaluate
 from kernelops.chains.scan import tree_matmul, tree_matmul_logscale
 from kernelops.chains.spectral_chain import SpectralChain
 
@@ -42,6 +43,7 @@ __all__ = [
     "dense_tensor",
     "factored_chain_evaluate",
     "get_contract_expression",
+    "identity_plus_chain_evaluate",
     "transition_modes",
     "tree_matmul",
     "tree_matmul_logscale",

@@ -98,6 +98,8 @@ class SpectralMLP(FeatureMap):
         max_frequency: highest angular frequency of the time embedding is π·max_frequency;
             frequencies are geometric from π to it, enough to resolve fast changes near t = 1.
         eps: RMS-norm epsilon.
+        input_gains: factors on the input layer's initial weights for x and for γ(t): (4, ¼)
+            widens the per-step kernel in x and narrows its dependence on t (the chain potential).
         dtype: parameter dtype (default: torch's default dtype). ``forward`` computes in the
             input's dtype either way.
 
@@ -110,7 +112,7 @@ class SpectralMLP(FeatureMap):
 
     def __init__(self, in_dim: int, depth: int = 4, width: int = 64, time_features: int = 16,
                  hidden_mult: int = 2, max_frequency: float = 64.0, eps: float = 1e-6,
-                 dtype: torch.dtype | None = None):
+                 input_gains: tuple[float, float] = (1.0, 1.0), dtype: torch.dtype | None = None):
         super().__init__()
         for name, value in (("in_dim", in_dim), ("depth", depth), ("width", width), ("hidden_mult", hidden_mult)):
             if not isinstance(value, int) or value < 1:
@@ -125,6 +127,9 @@ class SpectralMLP(FeatureMap):
         self.out_dim = depth * width // 2
         self.register_buffer("time_freqs", time_frequencies(time_features, max_frequency), persistent=True)
         self.input = _Linear(in_dim + time_features, width, dtype=dtype)
+        with torch.no_grad():  # how strongly the first layer reads xⁿ and γ(t), relative to nn.Linear's draw
+            self.input.weight[:, :in_dim].mul_(float(input_gains[0]))
+            self.input.weight[:, in_dim:].mul_(float(input_gains[1]))
         # q embedding: row 0 = "o" (target), row 1 = "s" (current); a 0/1 tensor interpolates
         self.q_embed = nn.Parameter(torch.randn(2, width, dtype=dtype) / math.sqrt(width))
         self.blocks_ = nn.ModuleList(_Block(width, hidden_mult * width, eps, dtype) for _ in range(depth))

@@ -30,7 +30,10 @@ from kernelops.errors import CheckpointError
 from kernelops.io.checkpoint import load_checkpoint, plugin_record, require_plugins, save_checkpoint
 
 CHECKPOINT_FORMAT = "kernelops.spectral_mean_flow"
-CHECKPOINT_VERSION = 2
+CHECKPOINT_VERSION = 3
+#: older versions this code still reads: version 2 differs only in the chain potential, whose
+#: version-2 form (a normalised product of transfers) was replaced by the identity-plus chain
+READABLE_VERSIONS = (2, CHECKPOINT_VERSION)
 #: settings once stored in version-2 checkpoints and since removed, with the only value they
 #: could take in any model that this code can rebuild ("mode": chain eigenvalues were complex;
 #: "stability": the regulariser's penalty pulled moduli to the circle)
@@ -97,9 +100,9 @@ def read(path: str | Path) -> dict[str, Any]:
     """
     state = load_checkpoint(path, map_location="cpu", expect_format=CHECKPOINT_FORMAT)
     version = state.get("format_version")
-    if version != CHECKPOINT_VERSION:
+    if version not in READABLE_VERSIONS:
         raise CheckpointError(
-            f"{path}: checkpoint format version {version!r}, this kernelops reads version {CHECKPOINT_VERSION}. "
+            f"{path}: checkpoint format version {version!r}, this kernelops reads versions {READABLE_VERSIONS}. "
             "Version 1 checkpoints hold the unpreconditioned field of kernelops 0.1, which this version no "
             "longer has: retrain (kernelops fit) or sample them with kernelops 0.1")
     for key in REQUIRED_ENTRIES:
@@ -116,6 +119,12 @@ def read(path: str | Path) -> dict[str, Any]:
                                                                             f"{path} trainer config")}
     except (KeyError, TypeError) as exc:
         raise CheckpointError(f"{path}: corrupt or incompatible checkpoint ({type(exc).__name__}: {exc})") from exc
+    if version == 2 and config["field"]["potential"] == "chain":
+        raise CheckpointError(
+            f"{path}: checkpoint format version 2 with potential='chain': its chain is the normalised product of "
+            f"random transfers, which version {CHECKPOINT_VERSION} replaced by the identity-plus chain (the old one did "
+            "not learn beyond its Gaussian skip; docs/spectral_mean_flow.md). Retrain it with kernelops fit "
+            "--potential chain; version-2 window-potential checkpoints still load")
     require_plugins([r for r in config.get("plugins_needed", []) if isinstance(r, dict)], where=str(path))
     return state
 

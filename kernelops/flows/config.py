@@ -30,6 +30,13 @@ POTENTIALS = ("chain", "window")
 #: the potential network's (depth, width) when not given: the chain's feature network, the
 #: window potential's MLP (docs/spectral_mean_flow.md)
 POTENTIAL_SIZES = {"chain": (4, 64), "window": (3, 512)}
+#: the chain potential's transfer gain g (W̃(y) = I + g·Lᵀdiag(h)R, :mod:`kernelops.chains.identity_plus`),
+#: the gains of its feature network's input layer on (yⁿ, γ(t)), and the highest angular frequency of
+#: its time embedding over π: a wide per-step kernel and transfers near the identity keep the chain's
+#: gradients coherent across windows and flow times (docs/spectral_mean_flow.md)
+CHAIN_TRANSFER_GAIN = 0.2
+CHAIN_INPUT_GAINS = (4.0, 0.25)
+CHAIN_MAX_FREQUENCY = 2.0
 #: conditioning mask patterns of a mask-conditioned field's training, with their probabilities
 #: (:mod:`kernelops.flows.masks`)
 MASK_PATTERNS = {"none": 0.2, "entries": 0.3, "steps": 0.2, "history": 0.3}

@@ -1,4 +1,5 @@
-"""The spectral parameters of the chain potential: eigenvalues λ and block-diagonal complex heads.
+"""The spectral parameters of the chain potential: eigenvalues λ, block-diagonal complex heads, and the
+constant start and end of the identity-plus chain.
 
 The hidden-chain operator of :class:`~kernelops.flows.potentials.ChainPotential` is held by its
 spectrum and read-out heads (docs/theory.md, "The neural spectral mean flow"):
@@ -6,14 +7,16 @@ spectrum and read-out heads (docs/theory.md, "The neural spectral mean flow"):
 * eigenvalues λ = exp(−exp(ν) + iθ), so |λ| = exp(−exp(ν)) lies in (0, 1) for every real ν and
   the chain cannot blow up through Λ;
 * heads B, L, R, H, complex and block diagonal by feature layer: block l maps the k = width/2
-  complex features of layer l to its r_b = r / depth chain modes, stored as (depth, k, r_b).
-  With h the features of one step, β(x) = hB, W(x) = Lᵀ diag(h) R, η(x) = hH per block.
+  complex features of layer l to its r_b = r / depth chain modes, stored as (depth, k, r_b);
+* the chain is read over features with a constant coordinate (:mod:`kernelops.chains.identity_plus`):
+  per block, β̃(x) = b₀ + g·hB, W̃(x) = I + g·Lᵀ diag(h) R, η̃(x) = e₀ + g·hH, with the constant
+  start b₀ and end e₀ ∈ C^{r_b} and the gain g = exp(log_gain) > 0.
 
 Initialisation: |λ| uniform in area on a ring ε_low ≤ |λ| ≤ ε_high, θ uniform in [0, 2π); complex
-Gaussian heads with E|entry|² = 1/r_b for L and 1/k for B, R, H (the per-block fan-in), so that
-with unit-rms features one transfer step keeps the running row vector's norm in expectation,
-E‖ΛW(x)v‖ ≈ |λ|·‖v‖, and β, η have unit-variance entries. Long sequences rely on the normalised
-chain (:func:`kernelops.chains.factored_chain_evaluate`); docs/spectral_mean_flow.md says why.
+Gaussian heads with E|entry|² = 1/r_b for L and 1/k for B, R (the per-block fan-in), so that with
+unit-rms features g·Lᵀdiag(h)R moves the running row vector by about g times its norm; b₀ complex
+Gaussian with E|entry|² = 1/r_b. The end, e₀ and H, starts at zero: the witness is zero and the
+field starts as its skip's Gaussian field, like the window potential's zero read-out.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ import math
 
 import torch
 from torch import nn
+
+from kernelops.flows.config import CHAIN_TRANSFER_GAIN
 
 
 def _complex_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -56,16 +61,18 @@ class SpectralHeads(nn.Module):
         block_dim: complex features per block k (width/2).
         block_rank: chain modes per block r_b (total rank r = num_blocks·r_b).
         ring: (ε_low, ε_high) radii of the initial eigenvalue ring, 0 < ε_low < ε_high < 1.
+        gain: initial transfer gain g > 0 of the identity-plus chain.
         dtype: real dtype; heads are the matching complex dtype.
         generator: torch.Generator for the initial draw (reproducible initialisation).
 
     Shape:
         B, L, R, H: (num_blocks, block_dim, block_rank) complex. nu, theta: (num_blocks, block_rank).
+        start, end: (num_blocks, block_rank) complex. log_gain: (num_blocks,).
     """
 
     def __init__(self, num_blocks: int, block_dim: int, block_rank: int,
-                 ring: tuple[float, float] = (0.05, 0.95), dtype: torch.dtype = torch.float32,
-                 generator: torch.Generator | None = None):
+                 ring: tuple[float, float] = (0.05, 0.95), gain: float = CHAIN_TRANSFER_GAIN,
+                 dtype: torch.dtype = torch.float32, generator: torch.Generator | None = None):
         super().__init__()
         for name, value in (("num_blocks", num_blocks), ("block_dim", block_dim), ("block_rank", block_rank)):
             if not isinstance(value, int) or value < 1:
@@ -73,6 +80,8 @@ class SpectralHeads(nn.Module):
         lo, hi = (float(v) for v in ring)
         if not 0.0 < lo < hi < 1.0:
             raise ValueError(f"ring: expected 0 < low < high < 1, got {ring!r}")
+        if not (isinstance(gain, (int, float)) and math.isfinite(gain) and gain > 0):
+            raise ValueError(f"gain: expected a positive finite number, got {gain!r}")
         self.ring = (lo, hi)
         self.num_blocks, self.block_dim, self.block_rank = num_blocks, block_dim, block_rank
         shape = (num_blocks, block_rank)
@@ -85,7 +94,10 @@ class SpectralHeads(nn.Module):
         self.B = nn.Parameter(complex_gaussian(full, 1.0 / k, dtype, generator))
         self.L = nn.Parameter(complex_gaussian(full, 1.0 / r, dtype, generator))
         self.R = nn.Parameter(complex_gaussian(full, 1.0 / k, dtype, generator))
-        self.H = nn.Parameter(complex_gaussian(full, 1.0 / k, dtype, generator))
+        self.H = nn.Parameter(torch.zeros(full, dtype=_complex_dtype(dtype)))
+        self.start = nn.Parameter(complex_gaussian(shape, 1.0 / r, dtype, generator))
+        self.end = nn.Parameter(torch.zeros(shape, dtype=_complex_dtype(dtype)))
+        self.log_gain = nn.Parameter(torch.full((num_blocks,), math.log(gain), dtype=dtype))
 
     @property
     def rank(self) -> int:
@@ -100,6 +112,14 @@ class SpectralHeads(nn.Module):
         """
         log_mod = -torch.exp(self.nu)
         return torch.exp(torch.complex(log_mod, self.theta))
+
+    def gain(self) -> torch.Tensor:
+        """g = exp(log_gain), the transfer gain of each block.
+
+        Shape:
+            returns: (num_blocks,) real.
+        """
+        return torch.exp(self.log_gain)
 
     def config(self) -> dict:
         return {"num_blocks": self.num_blocks, "block_dim": self.block_dim, "block_rank": self.block_rank,

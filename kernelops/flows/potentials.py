@@ -5,9 +5,10 @@ whatever f is. Both potentials are witnesses f = ⟨μ_o − μ_s, Φ_t(y)⟩ of
 windows; they differ in the kernel that Φ_t spans:
 
 * :class:`ChainPotential` (``potential="chain"``, the spectral mean flow): the product kernel over
-  steps, Φ_t(y) = φ_t(y¹) ⊗ ⋯ ⊗ φ_t(y^N), whose embeddings are spectral chains (tensor trains of
-  the hidden chain's eigen-decomposition, cost linear in N, any length N ≥ 1; at N = 1 the chain is
-  β(y)ᵀ Λ η(y), docs/theory.md "One step").
+  steps, Φ_t(y) = φ̃_t(y¹) ⊗ ⋯ ⊗ φ̃_t(y^N) of per-step features with a constant coordinate,
+  φ̃ = (1, g·φ), whose embeddings are spectral chains (tensor trains of the hidden chain's
+  eigen-decomposition, cost linear in N, any length N ≥ 1; at N = 1 the chain is β̃(y)ᵀ Λ η̃(y),
+  docs/theory.md "One step").
 * :class:`WindowPotential` (``potential="window"``): a learned kernel on whole windows, Φ_t(y) the
   last hidden layer of an MLP on the flattened window; the difference of the two embeddings is
   the read-out vector. Fixed to the training length.
@@ -19,34 +20,33 @@ initial size from data, see :meth:`~kernelops.flows.field.SpectralVelocityField.
 
 from __future__ import annotations
 
-from typing import cast
-
 import torch
 from torch import nn
 
-from kernelops.chains import factored_chain_evaluate
+from kernelops.chains import identity_plus_chain_evaluate
 from kernelops.errors import ShapeError
 from kernelops.features.spectral_mlp import SpectralMLP, sinusoidal_time_embedding, time_frequencies
-from kernelops.flows.config import FieldConfig
+from kernelops.flows.config import CHAIN_INPUT_GAINS, CHAIN_MAX_FREQUENCY, FieldConfig
 from kernelops.flows.heads import SpectralHeads
 
 
 class ChainPotential(nn.Module):
-    """f_t(y) = Re[TN_s(y) − TN_o(y)]/Z(y) over shared per-step features.
+    """f_t(y) = Re[TN_s(y) − TN_o(y)], the witness of two identity-plus spectral chains over shared per-step features.
 
-    TN_q(y) = β_q(y¹)ᵀ Λ_q W_q(y²) Λ_q ⋯ Λ_q η_q(y^N) with β_q = hB_q, W_q(y) = L_qᵀ diag(h) R_q,
-    η_q = hH_q, h = φ_t(yⁿ); Z(y) > 0 is the product of the chains' joint running norms
-    (:func:`kernelops.chains.factored_chain_evaluate` with ``normalise=True``), so f is smooth
-    and bounded for any N. The two chains run as one contraction with twice the blocks (the o
-    heads' end head negated).
+    TN_q(y) = β̃_q(y¹)ᵀ Λ_q W̃_q(y²) Λ_q ⋯ Λ_q η̃_q(y^N) with β̃_q = b₀_q + g_q·hB_q,
+    W̃_q(y) = I + g_q·L_qᵀ diag(h) R_q, η̃_q = e₀_q + g_q·hH_q and h = φ_t(yⁿ): the spectral chain over
+    the features (1, g·h) (:func:`kernelops.chains.identity_plus_chain_evaluate`), whose per-step
+    kernel 1 + g²k₀ keeps the product over steps smooth in the window. The two chains run as one
+    contraction with twice the blocks (the o chain's end negated). The end heads start at zero, so
+    f ≡ 0 and the field starts as its skip's Gaussian field.
 
     Args:
         features: a :class:`SpectralMLP` (per-step complex features, ``blocks`` = (L, k)).
         heads_s, heads_o: the spectral heads of the current (s) and data (o) embeddings.
     """
 
-    #: a product of N random transfer steps has a heavy-tailed size: set it from data
-    needs_calibration = True
+    #: the end heads start at zero, as the window potential's read-out: nothing to calibrate
+    needs_calibration = False
 
     def __init__(self, features: SpectralMLP, heads_s: SpectralHeads, heads_o: SpectralHeads):
         super().__init__()
@@ -69,18 +69,21 @@ class ChainPotential(nn.Module):
         h = h.reshape(batch, steps, nb, k)
         s, o = self.heads_s, self.heads_o
         cdt = h.dtype
-        stacked = [torch.cat([a, b]).to(cdt) for a, b in ((s.B, o.B), (s.L, o.L), (s.R, o.R), (s.H, -o.H))]
+        heads = [torch.cat([a, b]).to(cdt) for a, b in ((s.start, o.start), (s.B, o.B), (s.L, o.L), (s.R, o.R),
+                                                       (s.end, -o.end), (s.H, -o.H))]
         eigvals = torch.cat([s.eigvals(), o.eigvals()]).to(cdt)
-        b, lh, rh, hh = stacked
-        value = factored_chain_evaluate(torch.cat([h, h], dim=2), b, lh, rh, hh, eigvals, normalise=True,
-                                        check_finite=False)
-        return cast(torch.Tensor, value).real  # a tensor unless log_scale=True
+        gain = torch.cat([s.gain(), o.gain()])
+        start, b, lh, rh, end, hh = heads
+        value = identity_plus_chain_evaluate(torch.cat([h, h], dim=2), start, b, lh, rh, end, hh, eigvals, gain,
+                                             check_finite=False)
+        return value.real
 
     @torch.no_grad()
     def scale_(self, factor: float) -> None:
-        """Multiply f by ``factor`` (f is linear in the end heads)."""
-        self.heads_s.H.mul_(factor)
-        self.heads_o.H.mul_(factor)
+        """Multiply f by ``factor`` (f is linear in the end, e₀ and H)."""
+        for heads in (self.heads_s, self.heads_o):
+            heads.H.mul_(factor)
+            heads.end.mul_(factor)
 
 
 class WindowPotential(nn.Module):
@@ -173,7 +176,8 @@ def build_potential(config: FieldConfig, in_dim: int, seq_len: int, *, seed: int
         if config.potential == "window":
             return WindowPotential(seq_len, in_dim, depth, width, config.time_features,
                                    conditional=config.conditional, dtype=dtype)
-        features = SpectralMLP(in_dim, depth, width, config.time_features, hidden_mult=config.hidden_mult, dtype=dtype)
+        features = SpectralMLP(in_dim, depth, width, config.time_features, hidden_mult=config.hidden_mult,
+                               max_frequency=CHAIN_MAX_FREQUENCY, input_gains=CHAIN_INPUT_GAINS, dtype=dtype)
     gen = torch.Generator().manual_seed(seed)
     heads = [SpectralHeads(depth, width // 2, config.chain_rank // depth, dtype=dtype, generator=gen)
              for _ in range(2)]

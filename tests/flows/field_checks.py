@@ -35,6 +35,16 @@ def gaussian_masked_field(path_name: str = "ot", width: int = 8) -> MaskedVeloci
     return field
 
 
+def randomize_chain_end(potential: torch.nn.Module, seed: int = 3) -> None:
+    """Give a chain potential's end (e₀, H: zero at initialisation) random complex entries, so f ≠ 0."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for heads in (potential.heads_s, potential.heads_o):
+            for p in (heads.end, heads.H):
+                re, im = (torch.randn(p.shape, generator=g, dtype=torch.float64) for _ in range(2))
+                p.copy_(torch.complex(re, im) / 2)
+
+
 def assert_minus_gradient_of_potential(field: torch.nn.Module, x: torch.Tensor, times: Iterable[float]) -> None:
     """v_t = −∇Φ_t by central differences of ``field.potential``, and ∂v/∂x symmetric (curl-free).
 

@@ -71,7 +71,7 @@ def test_checkpoint_contents_are_safe_primitives(tmp_path):
     model.scaler_state = {"min": [0.0, 0.0], "scale": [1.0, 1.0]}
     model.save(tmp_path / "m.pt")
     state = torch.load(tmp_path / "m.pt", weights_only=True)
-    assert state["format"] == "kernelops.spectral_mean_flow" and state["format_version"] == 2
+    assert state["format"] == "kernelops.spectral_mean_flow" and state["format_version"] == 3
     assert state["trainer"]["step"] == 2
     json.dumps(state["config"])  # config is plain JSON
     json.dumps(state["train_config"])
@@ -164,15 +164,21 @@ def test_a_checkpoint_written_before_the_potential_setting_loads_as_the_chain(tm
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
-@pytest.mark.parametrize("name", ["window", "chain"])
+@pytest.mark.parametrize("name", ["window"])
 def test_a_checkpoint_saved_by_the_earlier_layout_loads_samples_the_same_and_trains_on(name):
-    """Files written before the restructuring (same format version 2) keep working (fixtures/README.md)."""
+    """Window-potential files of format version 2 keep working (fixtures/README.md)."""
     model = SpectralMeanFlow.load(FIXTURES / f"checkpoint_v2_{name}.pt")
     expected = torch.tensor(json.loads((FIXTURES / "checkpoint_v2_samples.json").read_text())[name])
     assert model.step == 3 and model.field_config.potential == name
     torch.testing.assert_close(model.sample(3, seed=5, steps=2).flatten(), expected, rtol=0, atol=1e-6)
     model.fit(torch.rand(16, 4, 2, generator=torch.Generator().manual_seed(0)), steps=4, progress=False)
     assert model.step == 4 and all(torch.isfinite(p).all() for p in model.field.parameters())
+
+
+def test_a_version_2_chain_checkpoint_is_refused_naming_the_version_and_why():
+    """The version-2 chain (a normalised product of transfers) no longer exists: the message says so."""
+    with pytest.raises(CheckpointError, match=r"version 2 with potential='chain'.*identity-plus chain.*Retrain"):
+        SpectralMeanFlow.load(FIXTURES / "checkpoint_v2_chain.pt")
 
 
 @pytest.mark.parametrize("where, key, value", [("field", "mode", "svd"), ("train_config", "stability", "outside")])

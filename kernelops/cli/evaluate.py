@@ -246,7 +246,7 @@ def loglik_from_run(run: Path, windows: np.ndarray, source: str, count: int, see
         windows: (n, seq_len, features) in [0, 1].
     """
     from kernelops.flows import SpectralMeanFlow
-    from kernelops.flows.likelihood import DEFAULT_SOLVER, DEFAULT_STEPS
+    from kernelops.flows.config import LIKELIHOOD_SOLVER, LIKELIHOOD_STEPS
 
     model = SpectralMeanFlow.load(run / "checkpoint.pt", map_location=device)
     rng = np.random.default_rng(seed)
@@ -258,7 +258,7 @@ def loglik_from_run(run: Path, windows: np.ndarray, source: str, count: int, see
             "mean_nats_per_window": float(values.mean()),
             "sem_nats_per_window": float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else None,
             "bits_per_value": float(result.bits_per_value.mean()), "exact": result.exact, "probes": result.probes,
-            "solver": DEFAULT_SOLVER, "steps": DEFAULT_STEPS, "nfe": result.nfe,
+            "solver": LIKELIHOOD_SOLVER, "steps": LIKELIHOOD_STEPS, "nfe": result.nfe,
             "seconds": round(time.perf_counter() - start, 3)}
 
 

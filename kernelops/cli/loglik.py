@@ -16,12 +16,12 @@ HELP = "log-likelihood of windows under a trained run (nats per window, original
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from kernelops.flows.likelihood import (
-        DEFAULT_PROBES,
-        DEFAULT_SOLVER,
-        DEFAULT_STEPS,
-        DEFAULT_TIME_POWER,
-        EXACT_MAX_DIM,
+    from kernelops.flows.config import (
+        LIKELIHOOD_EXACT_MAX_DIM,
+        LIKELIHOOD_PROBES,
+        LIKELIHOOD_SOLVER,
+        LIKELIHOOD_STEPS,
+        LIKELIHOOD_TIME_POWER,
     )
 
     parser.add_argument("run", metavar="RUN", help="run folder written by `kernelops fit` (or its checkpoint.pt)")
@@ -31,15 +31,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the scale of X and of the density: the data's own units (default) or [0, 1]")
     divergence = parser.add_mutually_exclusive_group()
     divergence.add_argument("--exact", action="store_true", default=None,
-                            help=f"exact divergence (default when N·d <= {EXACT_MAX_DIM})")
+                            help=f"exact divergence (default when N·d <= {LIKELIHOOD_EXACT_MAX_DIM})")
     divergence.add_argument("--hutchinson", dest="exact", action="store_false",
-                            help=f"Hutchinson estimate (default when N·d > {EXACT_MAX_DIM})")
-    parser.add_argument("--probes", type=int, default=DEFAULT_PROBES,
-                        help=f"Rademacher probes per window for Hutchinson (default {DEFAULT_PROBES})")
-    parser.add_argument("--solver", default=DEFAULT_SOLVER, help=f"ODE solver name (default {DEFAULT_SOLVER})")
-    parser.add_argument("--steps", type=int, help=f"solver steps (default {DEFAULT_STEPS}; none for adaptive solvers)")
-    parser.add_argument("--time-power", type=float, default=DEFAULT_TIME_POWER,
-                        help=f"steps at t = 1 − (k/steps)^p (default p = {DEFAULT_TIME_POWER:g}: dense near the data)")
+                            help=f"Hutchinson estimate (default when N·d > {LIKELIHOOD_EXACT_MAX_DIM})")
+    parser.add_argument("--probes", type=int, default=LIKELIHOOD_PROBES,
+                        help=f"Rademacher probes per window for Hutchinson (default {LIKELIHOOD_PROBES})")
+    parser.add_argument("--solver", default=LIKELIHOOD_SOLVER, help=f"ODE solver name (default {LIKELIHOOD_SOLVER})")
+    parser.add_argument("--steps", type=int, help=f"solver steps (default {LIKELIHOOD_STEPS}; none for adaptive solvers)")
+    parser.add_argument("--time-power", type=float, default=LIKELIHOOD_TIME_POWER,
+                        help=f"steps at t = 1 − (k/steps)^p (default p = {LIKELIHOOD_TIME_POWER:g}: dense near the data)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the probes (default 0)")
     parser.add_argument("--batch-size", type=int, default=256, help="windows integrated together (default 256)")
     parser.add_argument("--device", choices=("cpu", "cuda", "auto"), default="auto", help="where to run (default auto)")

@@ -37,6 +37,13 @@ POTENTIAL_SIZES = {"chain": (4, 64), "window": (3, 512)}
 CHAIN_TRANSFER_GAIN = 0.2
 CHAIN_INPUT_GAINS = (4.0, 0.25)
 CHAIN_MAX_FREQUENCY = 2.0
+#: log p(x) of a trained model (:mod:`kernelops.flows.likelihood`; docs/likelihood.md measures them): the
+#: solver and its steps, the time grid t_k = 1 − (k/steps)^p of fixed-step solvers, the largest window
+#: (N·d values) that gets the exact divergence when none is asked for, and Hutchinson's probes
+LIKELIHOOD_SOLVER, LIKELIHOOD_STEPS = "rk4", 32
+LIKELIHOOD_TIME_POWER = 4.0
+LIKELIHOOD_EXACT_MAX_DIM = 512
+LIKELIHOOD_PROBES = 16
 #: conditioning mask patterns of a mask-conditioned field's training, with their probabilities
 #: (:mod:`kernelops.flows.masks`)
 MASK_PATTERNS = {"none": 0.2, "entries": 0.3, "steps": 0.2, "history": 0.3}

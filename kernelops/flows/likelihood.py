@@ -43,17 +43,10 @@ import torch
 from torch import nn
 
 from kernelops.errors import ShapeError
+from kernelops.flows.config import LIKELIHOOD_EXACT_MAX_DIM, LIKELIHOOD_PROBES, LIKELIHOOD_TIME_POWER
 from kernelops.utils.numerics import flush_denormals
 from kernelops.utils.validation import check_tensor
 
-#: windows with at most this many values (N·d) get the exact divergence when ``exact`` is None
-EXACT_MAX_DIM = 512
-#: Rademacher probes of the Hutchinson estimate
-DEFAULT_PROBES = 16
-#: the grid t_k = 1 − (k/steps)^p of fixed-step solvers (module docstring; docs/likelihood.md compares p)
-DEFAULT_TIME_POWER = 4.0
-#: the solver and steps of a trained model's log-likelihood (docs/likelihood.md: their accuracy)
-DEFAULT_SOLVER, DEFAULT_STEPS = "rk4", 32
 #: unit vectors per batched vector-Jacobian product of the exact divergence (bounds memory)
 _EXACT_CHUNK = 64
 
@@ -90,7 +83,7 @@ class LogProb:
         return -self.log_prob / (self.values * math.log(2.0))
 
 
-def time_grid(steps: int, power: float = DEFAULT_TIME_POWER, *, dtype: torch.dtype = torch.float32,
+def time_grid(steps: int, power: float = LIKELIHOOD_TIME_POWER, *, dtype: torch.dtype = torch.float32,
               device: torch.device | str | None = None) -> torch.Tensor:
     """t_k = 1 − (k/steps)^power, k = 0 … steps: from the data (t = 1) back to the noise (t = 0).
 
@@ -207,7 +200,7 @@ def _solve_back(solver: Any, f: Any, z: torch.Tensor, steps: int | None, time_po
 
 
 def encode(field: nn.Module, x: torch.Tensor, solver: Any, steps: int | None, *,
-           time_power: float = DEFAULT_TIME_POWER, batch_size: int = 1000) -> tuple[torch.Tensor, int]:
+           time_power: float = LIKELIHOOD_TIME_POWER, batch_size: int = 1000) -> tuple[torch.Tensor, int]:
     """The reverse map data → noise: integrate dx/dt = v_t(x) from t = 1 back to t = 0.
 
     Differentiable in x when grad mode is on and ``x.requires_grad``.
@@ -246,8 +239,8 @@ def encode(field: nn.Module, x: torch.Tensor, solver: Any, steps: int | None, *,
 
 
 def log_prob(field: nn.Module, x: torch.Tensor, path: Any, solver: Any, steps: int | None, *,
-             exact: bool | None = None, probes: int = DEFAULT_PROBES, exact_max_dim: int = EXACT_MAX_DIM,
-             seed: int = 0, time_power: float = DEFAULT_TIME_POWER, batch_size: int = 256) -> LogProb:
+             exact: bool | None = None, probes: int = LIKELIHOOD_PROBES, exact_max_dim: int = LIKELIHOOD_EXACT_MAX_DIM,
+             seed: int = 0, time_power: float = LIKELIHOOD_TIME_POWER, batch_size: int = 256) -> LogProb:
     """log p₁(x) of windows under the flow of ``field`` from ``path``'s source (module docstring).
 
     Args:
@@ -312,5 +305,5 @@ def log_prob(field: nn.Module, x: torch.Tensor, path: Any, solver: Any, steps: i
                    probes=0 if exact else probes, values=dim, noise=torch.cat(noise))
 
 
-__all__ = ["DEFAULT_PROBES", "DEFAULT_SOLVER", "DEFAULT_STEPS", "DEFAULT_TIME_POWER", "EXACT_MAX_DIM", "LogProb",
+__all__ = ["LogProb",
            "divergence", "encode", "log_prob", "source_log_prob", "time_grid"]

@@ -24,16 +24,14 @@ import torch
 from torch import nn
 
 from kernelops.errors import ShapeError
-from kernelops.flows.likelihood import (
-    DEFAULT_PROBES,
-    DEFAULT_SOLVER,
-    DEFAULT_STEPS,
-    DEFAULT_TIME_POWER,
-    EXACT_MAX_DIM,
-    LogProb,
-    encode,
-    log_prob,
+from kernelops.flows.config import (
+    LIKELIHOOD_EXACT_MAX_DIM,
+    LIKELIHOOD_PROBES,
+    LIKELIHOOD_SOLVER,
+    LIKELIHOOD_STEPS,
+    LIKELIHOOD_TIME_POWER,
 )
+from kernelops.flows.likelihood import LogProb, encode, log_prob
 
 SCALES = ("unit", "original")
 
@@ -42,10 +40,10 @@ def _solver(model: Any, solver: str | None, solver_kwargs: dict[str, Any] | None
             ) -> tuple[Any, int | None]:
     import kernelops as ko
 
-    ode = ko.solver(solver or DEFAULT_SOLVER, **(solver_kwargs or {}))
+    ode = ko.solver(solver or LIKELIHOOD_SOLVER, **(solver_kwargs or {}))
     if bool(getattr(ode, "is_adaptive", False)):
         return ode, steps  # likelihood.log_prob refuses steps for an adaptive solver
-    return ode, DEFAULT_STEPS if steps is None else steps
+    return ode, LIKELIHOOD_STEPS if steps is None else steps
 
 
 def to_field_coordinates(model: Any, x: torch.Tensor | np.ndarray, scale: str) -> tuple[torch.Tensor, float]:
@@ -84,8 +82,8 @@ def to_field_coordinates(model: Any, x: torch.Tensor | np.ndarray, scale: str) -
 
 def window_log_prob(model: Any, field: nn.Module, x: torch.Tensor | np.ndarray, *, steps: int | None = None,
                     exact: bool | None = None, solver: str | None = None, solver_kwargs: dict[str, Any] | None = None,
-                    scale: str = "unit", probes: int = DEFAULT_PROBES, exact_max_dim: int = EXACT_MAX_DIM,
-                    seed: int = 0, time_power: float = DEFAULT_TIME_POWER, batch_size: int = 256) -> LogProb:
+                    scale: str = "unit", probes: int = LIKELIHOOD_PROBES, exact_max_dim: int = LIKELIHOOD_EXACT_MAX_DIM,
+                    seed: int = 0, time_power: float = LIKELIHOOD_TIME_POWER, batch_size: int = 256) -> LogProb:
     """log p of windows under ``model`` (its ``field``), in nats per window of the given scale.
 
     Args:
@@ -93,7 +91,7 @@ def window_log_prob(model: Any, field: nn.Module, x: torch.Tensor | np.ndarray, 
         field: the field to integrate (the model's EMA or raw one).
         x: windows, in [0, 1] or the original units (``scale``); a tensor with ``requires_grad``
             gives a result differentiable in it.
-        steps, solver, solver_kwargs: the ODE solver (default ``DEFAULT_SOLVER`` with ``DEFAULT_STEPS``).
+        steps, solver, solver_kwargs: the ODE solver (default ``LIKELIHOOD_SOLVER`` with ``LIKELIHOOD_STEPS``).
         exact, probes, exact_max_dim, seed, time_power, batch_size: as :func:`kernelops.flows.likelihood.log_prob`.
         scale: "unit" or "original" (module docstring).
 
@@ -112,7 +110,7 @@ def window_log_prob(model: Any, field: nn.Module, x: torch.Tensor | np.ndarray, 
 
 def window_encode(model: Any, field: nn.Module, x: torch.Tensor | np.ndarray, *, steps: int | None = None,
                   solver: str | None = None, solver_kwargs: dict[str, Any] | None = None, scale: str = "unit",
-                  time_power: float = DEFAULT_TIME_POWER, batch_size: int = 1000) -> torch.Tensor:
+                  time_power: float = LIKELIHOOD_TIME_POWER, batch_size: int = 1000) -> torch.Tensor:
     """The source states x₀ that the model's flow carries to windows ``x`` (the reverse ODE).
 
     Shape:

@@ -94,7 +94,7 @@ def _probe_gradient(field: Any, x: torch.Tensor, t: float, probe: torch.Tensor) 
     field.zero_grad()
     (field.learned(torch.tensor([t], dtype=x.dtype), x[None]) * probe).sum().backward()
     grads = [p.grad for p in field.parameters() if p.grad is not None]
-    return torch.cat([torch.view_as_real(g).flatten() if g.is_complex() else g.flatten() for g in grads])
+    return torch.cat([torch.view_as_real(g.resolve_conj()).flatten() if g.is_complex() else g.flatten() for g in grads])
 
 
 def gradient_coherence(field: Any, windows: torch.Tensor, *, pairs: int = 16, dt: float = 0.02,

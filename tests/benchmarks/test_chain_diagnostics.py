@@ -85,3 +85,11 @@ def test_sensitivity_profile_of_a_potential_of_the_last_step_only(diag, chain_fi
     profile = diag.step_sensitivity(field, windows, n=16)
     assert profile[-1] == pytest.approx(1.0)
     assert max(profile[:-1]) == 0.0
+
+
+def test_coherence_of_a_window_with_itself_is_one_for_the_chain(diag, chain_field):
+    """dt = 0 compares a window's gradient with itself: cosine 1 (complex heads flattened as real pairs)."""
+    field, windows = chain_field
+    out = diag.gradient_coherence(field, windows, pairs=2, dt=0.0)
+    assert out["across_time"] == pytest.approx(1.0, abs=1e-4)  # float32 rounding of the cosine
+    assert -1.0 - 1e-4 <= out["across_windows"] <= 1.0 + 1e-4

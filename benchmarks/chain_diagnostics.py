@@ -190,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append({"kind": "coherence", "potential": name, **gradient_coherence(field, windows),
                      "sensitivity": [round(v, 3) for v in step_sensitivity(teacher, windows)]})
 
-    lines = ["# Why the chain potential does not learn: separating the hypotheses", "",
+    lines = ["# Can the chain potential learn? A fixed-teacher regression and gradient coherence", "",
              "Sines, `SpectralMeanFlow(potential=...)` defaults, students trained by AdamW (lr 2e-3, batch 64) on",
              f"the teacher's learned part, {args.steps} steps; error = ‖F_student − F*‖² / ‖F*‖² (1: no better than zero),",
              "mean of the last 20 % of steps. Window teacher: flow matching, "

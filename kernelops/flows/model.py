@@ -12,6 +12,7 @@ Data given to :meth:`SpectralMeanFlow.fit` and returned by :meth:`SpectralMeanFl
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from kernelops.errors import KernelopsWarning
 from kernelops.flows import checkpoint as ckpt
 from kernelops.flows import windows
 from kernelops.flows.config import (
@@ -323,6 +325,11 @@ class SpectralMeanFlow(nn.Module):
             if getattr(self.field_config, setting) == "window" and length != self.seq_len:
                 raise ValueError(f"seq_len: this model's {fixed} windows of {self.seq_len} steps, got seq_len={length}; "
                                  "train with potential='chain' and skip='channel' or 'none' to sample other lengths")
+        if self.field_config.potential == "chain" and self.seq_len is not None and length > self.seq_len:
+            warnings.warn(f"seq_len: {length} steps from a chain trained on {self.seq_len}-step windows: the chain's "
+                          "potential grows with the window length, and its samples diverged from 1.5x the training "
+                          "length on (docs/spectral_mean_flow.md, 'Other window lengths'); check them before use",
+                          KernelopsWarning, stacklevel=2)
         kwargs = {**(self.solver_kwargs if solver is None else {}), **(solver_kwargs or {})}
         ode, steps = resolve_solver(solver or self.solver_name, kwargs, steps, self.sample_steps)
         seed = int(torch.randint(0, 2**62, (), dtype=torch.int64)) if seed is None else int(seed)

@@ -7,9 +7,12 @@ Gaussian over whole training windows and is refused at other lengths with a mess
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 
+from kernelops.errors import KernelopsWarning
 from kernelops.flows import SpectralMeanFlow
 
 F64 = torch.float64
@@ -44,8 +47,13 @@ def test_channel_skip_samples_other_lengths_with_the_training_marginals(length):
 
 def test_trained_models_sample_other_lengths_or_refuse_by_name():
     for skip in ("channel", "none"):
-        fake = _trained(skip).sample(8, steps=2, seq_len=33, seed=0)
+        model = _trained(skip)
+        with pytest.warns(KernelopsWarning, match=r"33 steps from a chain trained on 6-step windows.*grows"):
+            fake = model.sample(8, steps=2, seq_len=33, seed=0)
         assert fake.shape == (8, 33, 2) and torch.isfinite(fake).all()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # shorter windows than the training ones: no warning
+            model.sample(2, steps=2, seq_len=4, seed=0)
     window = _trained("window")
     assert window.sample(4, steps=2, seed=0).shape == (4, 6, 2)
     with pytest.raises(ValueError, match=r"fit to windows of 6 steps, got seq_len=33.*skip='channel' or 'none'"):

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 import torch
 
 import kernelops as ko
-from kernelops.flows import FieldConfig
+from kernelops.flows import FieldConfig, SpectralMeanFlow
 from kernelops.flows.masked_field import MaskedVelocityField
 
 #: the window shape (N, d) of :func:`gaussian_masked_field` and a mask on it (True = observed)
@@ -92,3 +92,16 @@ def assert_velocity_loss_gradients_match_central_differences(field: torch.nn.Mod
         with torch.no_grad():
             p.view(-1)[index] += eps
         assert analytic != 0 and math.isclose(analytic, (up - down) / (2 * eps), rel_tol=1e-5, abs_tol=1e-10)
+
+
+def tiny_model(path: str = "ot", **kw: object) -> SpectralMeanFlow:
+    """A float64 chain model of depth 1 and width 4 (the facade and loss tests' small model)."""
+    args: dict = dict(path=path, potential="chain", depth=1, width=4, time_features=2, dtype=torch.float64, seed=0)
+    args.update(kw)
+    return SpectralMeanFlow(**args)
+
+
+def tiny_data(n: int = 64, N: int = 3, d: int = 2, seed: int = 0) -> torch.Tensor:
+    """Windows in [0.5, 0.7]. Shape: (n, N, d), float64."""
+    g = torch.Generator().manual_seed(seed)
+    return 0.5 + 0.2 * torch.rand(n, N, d, generator=g, dtype=torch.float64)

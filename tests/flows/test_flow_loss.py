@@ -5,23 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from field_checks import DIM, MASK, SEQ, gaussian_masked_field, randomize_chain_end
+from field_checks import DIM, MASK, SEQ, gaussian_masked_field, randomize_chain_end, tiny_data, tiny_model
 
 import kernelops as ko
 from kernelops.data import make_sines
-from kernelops.flows import FieldConfig, FlowMatchingObjective, SpectralMeanFlow, SpectralVelocityField
+from kernelops.flows import FieldConfig, FlowMatchingObjective, SpectralVelocityField
 from kernelops.flows.train.state import TrainGenerators
 
-
-def _tiny(path="ot", **kw):
-    args = dict(path=path, potential="chain", depth=1, width=4, time_features=2, dtype=torch.float64, seed=0)
-    args.update(kw)
-    return SpectralMeanFlow(**args)
-
-
-def _data(n=64, N=3, d=2, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    return 0.5 + 0.2 * torch.rand(n, N, d, generator=g, dtype=torch.float64)
+_tiny, _data = tiny_model, tiny_data
 
 
 def _with_holes(num: int, fraction: float, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

@@ -13,7 +13,8 @@ for phi (batch, N, D), N ≥ 2, with μ the D^N tensor that :func:`dense_tensor`
 - :class:`SpectralChain`: ``inner`` / ``evaluate`` (methods "sequential", "scan", "logscale"),
   ``log_inner`` / ``log_evaluate`` (finite for any N), ``random``.
 - :func:`dense_inner_product`, :func:`dense_tensor`: the exponential-size reference.
-- :func:`factored_chain_evaluate`: the neural flow's head-factored chain (W never formed).
+- :func:`factored_chain_evaluate`: the head-factored chain (W never formed).
+- :func:`identity_plus_chain_evaluate`: the same over features with a constant coordinate (the neural flow's chain potential).
 - :func:`chain_from_hmm`: the exact chain of a finite-state HMM.
 - :func:`cached_contract`: opt_einsum contractions with cached paths.
 """

@@ -44,6 +44,14 @@ LIKELIHOOD_SOLVER, LIKELIHOOD_STEPS = "rk4", 32
 LIKELIHOOD_TIME_POWER = 4.0
 LIKELIHOOD_EXACT_MAX_DIM = 512
 LIKELIHOOD_PROBES = 16
+#: the window Gaussian of training data with gaps (:mod:`kernelops.flows.gappy_moments`): the largest
+#: number of EM iterations, the relative change of the covariance (Frobenius) that stops it, the
+#: floating-point operations it may spend in all (beyond them fewer iterations, or none), and the
+#: weight w of the diagonal in the starting (and fallback) estimate (1 − w)·P + w·diag(P)
+EM_ITERATIONS = 100
+EM_TOLERANCE = 1e-5
+EM_FLOP_BUDGET = 5e10
+SHRINKAGE = 0.1
 #: conditioning mask patterns of a mask-conditioned field's training, with their probabilities
 #: (:mod:`kernelops.flows.masks`)
 MASK_PATTERNS = {"none": 0.2, "entries": 0.3, "steps": 0.2, "history": 0.3}

@@ -23,14 +23,8 @@ from typing import NamedTuple
 
 import torch
 
-#: largest number of EM iterations
-EM_ITERATIONS = 100
-#: EM stops when the covariance changes by less than this, relative (Frobenius norm)
-EM_TOLERANCE = 1e-5
-#: floating-point operations EM may spend (all iterations); beyond it fewer iterations, or none
-EM_FLOP_BUDGET = 5e10
-#: weight of the diagonal in the starting (and fallback) estimate: (1 − w)·P + w·diag(P)
-SHRINKAGE = 0.1
+from kernelops.flows.config import EM_FLOP_BUDGET, EM_ITERATIONS, EM_TOLERANCE, SHRINKAGE
+
 #: ridge added to Σ[o, o] in the E-step, relative to the largest variance (keeps it factorisable)
 _RIDGE = 1e-9
 #: rows whose E-step runs together (one (D, D) Cholesky factor each)

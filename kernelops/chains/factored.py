@@ -30,8 +30,8 @@ work and memory per step, r times the sequential pass's. The normalised value do
 on how the product is grouped: the running norms telescope, Z(x) is the joint norm of the final
 state β(x¹)ᵀ Λ W(x²) ⋯ W(x^{N−1}), so TN/Z is the final state's direction against Λη, which the
 scan gets from its unit-norm product and the blocks' log scales. Both agree to rounding, values
-and derivatives (tests/chains/test_chains_factored_scan.py). Measured on the CPU the sequential
-pass is the faster at every N (benchmarks/results/long_sequences.md), so ``"auto"``
+and derivatives (tests/chains/test_chains_factored_scan.py). On the CPU the sequential
+pass is the faster at every N benchmarked (benchmarks/results/long_sequences.md), so ``"auto"``
 (:func:`choose_contraction`) picks it there; the scan is for devices where the N sequential
 small kernels, not arithmetic, bound the time.
 """
@@ -52,8 +52,8 @@ CONTRACTIONS = ("sequential", "scan", "auto")
 def choose_contraction(steps: int, device: torch.device) -> str:
     """The contraction ``"auto"`` uses for chains of ``steps`` steps on ``device``.
 
-    The sequential pass: it measured faster than the scan at N = 24 … 1024 on the CPU
-    (benchmarks/results/long_sequences.md), and the scan has not been timed on a GPU yet.
+    The sequential pass, the faster of the two on the CPU at every length benchmarked
+    (benchmarks/results/long_sequences.md); the scan has not been timed on a GPU.
     """
     del steps, device  # one answer until a measurement says otherwise
     return "sequential"

@@ -74,8 +74,8 @@ FILL_CHUNK = 512
 FILL_MEMORY = 2**30
 #: the guidance term's norm is at most this times the unguided velocity's, per window
 #: (:func:`kernelops.flows.sample.conditional.bounded_guidance`): a bound by construction, so no
-#: guidance scale makes a finite field's draws non-finite (the choice of 4 is measured in
-#: docs/conditional_generation.md)
+#: guidance scale makes a finite field's draws non-finite (docs/conditional_generation.md compares
+#: caps)
 GUIDANCE_MAX_RATIO = 4.0
 
 _C = TypeVar("_C", bound="_Config")

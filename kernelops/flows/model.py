@@ -327,8 +327,8 @@ class SpectralMeanFlow(nn.Module):
                                  "train with potential='chain' and skip='channel' or 'none' to sample other lengths")
         if self.field_config.potential == "chain" and self.seq_len is not None and length > self.seq_len:
             warnings.warn(f"seq_len: {length} steps from a chain trained on {self.seq_len}-step windows: the chain's "
-                          "potential grows with the window length, and its samples diverged from 1.5x the training "
-                          "length on (docs/spectral_mean_flow.md, 'Other window lengths'); check them before use",
+                          "potential grows with the window length and its samples can diverge beyond the training "
+                          "length (docs/spectral_mean_flow.md, 'Other window lengths'); check them before use",
                           KernelopsWarning, stacklevel=2)
         kwargs = {**(self.solver_kwargs if solver is None else {}), **(solver_kwargs or {})}
         ode, steps = resolve_solver(solver or self.solver_name, kwargs, steps, self.sample_steps)

@@ -170,12 +170,12 @@ class VESchedule(Schedule):
 
     Default σ_max = 10: Song & Ermon (2020, "Improved techniques...", technique 1) take σ_max
     about the largest Euclidean distance between training points, so that noise at t = 0 mixes
-    all of them. Windows of 24 × 5 values in [0, 1] have diameter √120 ≈ 11; measured maxima of
-    pairwise distances are 3.7 (Sines, 3 000 windows), 6.1 (ETTh1), 10.6 (Stocks, 24 × 6). The
-    source N(0, σ_max² I) is centred at 0 while [0, 1] data are not (a Sines window has norm
-    ≈ 8), which argues for the large end as well. Too large costs little (the schedule is
-    geometric: doubling σ_max adds ln 2 / ln(σ_max/σ_min) ≈ 10 % of the time), too small leaves
-    the source unlike the t = 0 marginal. Rescale σ_max with the data (×2 for data in [−1, 1]).
+    all of them. Windows of 24 × 5 values in [0, 1] have diameter √120 ≈ 11, an upper bound on
+    those distances (docs/concepts/paths.md lists them for the bundled datasets). The source
+    N(0, σ_max² I) is centred at 0 while [0, 1] data are not, which argues for the large end as
+    well. Too large costs little (the schedule is geometric: doubling σ_max adds
+    ln 2 / ln(σ_max/σ_min) of the time), too small leaves the source unlike the t = 0 marginal.
+    Rescale σ_max with the data (×2 for data in [−1, 1]).
 
     Args:
         sigma_min: noise at t = 1, > 0.

@@ -112,8 +112,8 @@ class AdaptiveSolver(Solver):
         field = CountedField(f, x0)
         options = dict(self.options)
         # Make the solver land on every output time instead of reading it off torchdiffeq's dense
-        # interpolant, which for dopri8/bosh3 is far less accurate than the steps (measured on
-        # dx/dt = Ax at rtol = atol = 1e-8: dopri8 error 9e-6 -> 1e-9, same NFE for dopri5).
+        # interpolant, which for some methods (dopri8, bosh3) is less accurate than the steps
+        # themselves (docs/concepts/paths.md, "Solvers").
         options.setdefault("step_t", times)
         states = torchdiffeq.odeint(field, x0, times, rtol=rtol, atol=atol, method=self.method, options=options)
         if callback is not None:

@@ -163,8 +163,8 @@ def tsne(x: ArrayLike, *, perplexity: float = 30.0, iterations: int = 500, seed:
          learning_rate: float | None = None, early_exaggeration: float = 12.0) -> np.ndarray:
     """Exact t-SNE of the rows of ``x`` into 2-D (torch, on ``x``'s device if it is a tensor).
 
-    Cost per iteration is O(n²) time and memory: about 0.02 s for n = 1000 on one CPU core
-    (500 iterations of 1000 points: 10–20 s).
+    Cost per iteration is O(n²) time and memory, so it suits the few thousand points of an
+    evaluation plot, not large sets.
 
     Args:
         x: points to embed.

@@ -24,13 +24,7 @@ def _windows(n=64, seed=0):
 def chain_field(diag):
     """A chain field whose end heads (zero at initialisation) are random, so its learned part is not zero."""
     windows = _windows()
-    field = diag.build_field("chain", windows, seed=0)
-    g = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for heads in (field.potential_net.heads_s, field.potential_net.heads_o):
-            for p in (heads.end, heads.H):
-                p.copy_(torch.complex(torch.randn(p.shape, generator=g), torch.randn(p.shape, generator=g)))
-    return field, windows
+    return diag.randomize_end(diag.build_field("chain", windows, seed=0), seed=1), windows
 
 
 def test_a_student_that_is_its_teacher_has_zero_error(diag, chain_field):

@@ -32,18 +32,14 @@ from kernelops.flows.config import (
     LIKELIHOOD_TIME_POWER,
 )
 from kernelops.flows.likelihood import LogProb, encode, log_prob
+from kernelops.flows.sample.ode import resolve_solver
 
 SCALES = ("unit", "original")
 
 
-def _solver(model: Any, solver: str | None, solver_kwargs: dict[str, Any] | None, steps: int | None
-            ) -> tuple[Any, int | None]:
-    import kernelops as ko
-
-    ode = ko.solver(solver or LIKELIHOOD_SOLVER, **(solver_kwargs or {}))
-    if bool(getattr(ode, "is_adaptive", False)):
-        return ode, steps  # likelihood.log_prob refuses steps for an adaptive solver
-    return ode, LIKELIHOOD_STEPS if steps is None else steps
+def _solver(solver: str | None, solver_kwargs: dict[str, Any] | None, steps: int | None) -> tuple[Any, int | None]:
+    """The likelihood's solver and steps: the sampler's resolution with the likelihood's defaults."""
+    return resolve_solver(solver or LIKELIHOOD_SOLVER, dict(solver_kwargs or {}), steps, LIKELIHOOD_STEPS)
 
 
 def to_field_coordinates(model: Any, x: torch.Tensor | np.ndarray, scale: str) -> tuple[torch.Tensor, float]:
@@ -102,7 +98,7 @@ def window_log_prob(model: Any, field: nn.Module, x: torch.Tensor | np.ndarray, 
         x: (n, N, d).
     """
     coords, log_det = to_field_coordinates(model, x, scale)
-    ode, steps = _solver(model, solver, solver_kwargs, steps)
+    ode, steps = _solver(solver, solver_kwargs, steps)
     result = log_prob(field, coords, model.path, ode, steps, exact=exact, probes=probes, exact_max_dim=exact_max_dim,
                       seed=seed, time_power=time_power, batch_size=batch_size)
     return replace(result, log_prob=result.log_prob + log_det)
@@ -117,7 +113,7 @@ def window_encode(model: Any, field: nn.Module, x: torch.Tensor | np.ndarray, *,
         x: (n, N, d) in [0, 1] or the original units (``scale``). returns: (n, N, d), the source's coordinates.
     """
     coords, _ = to_field_coordinates(model, x, scale)
-    ode, steps = _solver(model, solver, solver_kwargs, steps)
+    ode, steps = _solver(solver, solver_kwargs, steps)
     return encode(field, coords, ode, steps, time_power=time_power, batch_size=batch_size)[0]
 
 

@@ -136,12 +136,15 @@ def experiment_b(args: argparse.Namespace, gen: torch.Generator) -> list[dict[st
 FIG2_NAME = "chain_contraction_fig2.png"
 
 
-def plot_fig2(args: argparse.Namespace, rows_b: list[dict], path: Path) -> None:
+def plot_fig2(args: argparse.Namespace, rows_b: list[dict], path: Path) -> dict[str, list[tuple[int, float]]]:
     """The paper's Fig. 2 from experiment B: memory against N with and without the decomposition.
 
     Measured peaks are filled markers; where the dense tensor is refused, its analytic size
     (d^N complex64 entries) is drawn as hollow markers on a dashed line, so the figure never shows
     a measurement that was not made.
+
+    Returns:
+        the plotted points, (N, bytes) per series: ``"chain"``, ``"dense_measured"``, ``"dense_analytic"``.
     """
     from kernelops.viz._render import new_figure, save_png
 
@@ -169,6 +172,7 @@ def plot_fig2(args: argparse.Namespace, rows_b: list[dict], path: Path) -> None:
     ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
     save_png(fig, path)
+    return {"chain": list(zip(ns, chain)), "dense_measured": measured, "dense_analytic": analytic}
 
 
 def loglog_slope(ns: list[int], ts: list[float]) -> float:

@@ -24,7 +24,8 @@ Held-out windows: when ``RUN/held_out_scaled.npy`` exists (``kernelops fit --hol
 it) or ``--held-out HELD.npy`` is given, the generated windows are also scored against those
 windows (every protocol metric and the three scores: a ``"held_out"`` block and a second table)
 and a copy test is run: the nearest-training-window distance of the generated windows against
-that of the held-out ones (:func:`kernelops.metrics.copy_test`). The training windows are the
+that of the held-out ones (:func:`kernelops.metrics.copy_test`); with a checkpoint, the block also
+holds the run's log-likelihood of ``--loglik`` held-out windows. The training windows are the
 run's (with RUN, even when ``--real`` names other windows to score against) or, without RUN, the
 ``--real`` / ``--real-dataset`` windows.
 
@@ -348,6 +349,14 @@ def complete_windows(windows: np.ndarray) -> np.ndarray:
     return windows if keep.all() else windows[keep]
 
 
+def format_loglik(loglik: dict[str, Any]) -> str:
+    """One line for a :func:`loglik_from_run` result."""
+    sem = loglik["sem_nats_per_window"]
+    return (f"log-likelihood of {loglik['windows']} windows of {loglik['source']}: {loglik['mean_nats_per_window']:.4g}"
+            + (f" ± {sem:.2g}" if sem is not None else "") + f" nats per window on the [0, 1] scale, "
+            f"{loglik['bits_per_value']:.4g} bits per value (higher log p is better; NFE {loglik['nfe']})")
+
+
 def format_copy_test(result: dict[str, Any]) -> str:
     """One line that says what the copy test found."""
     return (f"copy test: nearest-training-window distance, median of generated {result['median_fake']:.4g} vs "
@@ -460,6 +469,7 @@ def run(args: argparse.Namespace) -> int:
                                     fast=args.fast, device=device, progress=sys.stderr.isatty()),
             "distribution": distribution_scores(held, fake),
             "copy_test": copy_test(train, fake, held) | {"train_source": train_desc},
+            "loglik": None,  # filled in below when the run has a checkpoint and --loglik > 0
         }
     seconds = time.perf_counter() - start
     if feature_names is not None and len(feature_names) != real.shape[2]:
@@ -470,11 +480,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: {run_dir} has no checkpoint.pt: no log-likelihood", file=sys.stderr)
     elif run_dir is not None and args.loglik > 0:
         if args.loglik_input is not None:
-            held, held_desc = load_windows(args.loglik_input, "loglik-input"), str(args.loglik_input)
-            check_compatible(real, held, f"real ({real_desc})", f"--loglik-input ({held_desc})")
+            scored, scored_desc = load_windows(args.loglik_input, "loglik-input"), str(args.loglik_input)
+            check_compatible(real, scored, f"real ({real_desc})", f"--loglik-input ({scored_desc})")
         else:
-            held, held_desc = real, f"real ({real_desc})"
-        loglik = loglik_from_run(run_dir, held, held_desc, args.loglik, args.seed, device)
+            scored, scored_desc = real, f"real ({real_desc})"
+        loglik = loglik_from_run(run_dir, scored, scored_desc, args.loglik, args.seed, device)
+        if held is not None and held_report is not None:  # log p of unseen windows: the held-out score
+            held_report["loglik"] = loglik_from_run(run_dir, held, f"held-out ({held_desc})", args.loglik,
+                                                    args.seed, device)
 
     from kernelops import __version__
 
@@ -501,11 +514,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"\nagainst held-out windows: {held_report['source']} {tuple(held_report['shape'])}")
         print(format_table(held_report["metrics"], held_report["distribution"]))
         print(format_copy_test(held_report["copy_test"]))
-    if loglik is not None:
-        sem = loglik["sem_nats_per_window"]
-        print(f"log-likelihood of {loglik['windows']} windows of {loglik['source']}: {loglik['mean_nats_per_window']:.4g}"
-              + (f" ± {sem:.2g}" if sem is not None else "") + f" nats per window on the [0, 1] scale, "
-              f"{loglik['bits_per_value']:.4g} bits per value (higher log p is better; NFE {loglik['nfe']})")
+    for ll in (loglik, held_report.get("loglik") if held_report is not None else None):
+        if ll is not None:
+            print(format_loglik(ll))
     if args.fast:
         print("(fast mode: fewer training iterations; not comparable with published numbers)")
     print(f"wrote {out / 'metrics.json'}" + (f" and {', '.join(plots)}" if plots else ""))

@@ -11,6 +11,7 @@ import pytest
 import kernelops as ko
 from kernelops.cli.main import main
 from kernelops.data import make_sines
+from kernelops.flows import SpectralMeanFlow
 
 FAST = ("--fast", "--runs", "1", "--metrics", "correlational", "--no-plots")
 
@@ -111,3 +112,24 @@ def test_held_out_windows_that_do_not_fit_are_refused_with_one_line(arrays, tmp_
     assert err.count("\n") == 1 and f"held-out ({few}): only 5 windows to compare" in err
     assert _evaluate(*base, "--held-out", str(tmp_path / "nope.npy")) == 2
     assert "--held-out: no such file" in capsys.readouterr().err
+
+
+def test_a_run_with_a_checkpoint_also_scores_the_log_likelihood_of_held_out_windows(tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    model = SpectralMeanFlow(depth=1, width=8, seed=0, sample_steps=4)
+    model.fit(make_sines(64, seed=0), steps=2, batch_size=16, progress=False)
+    model.save(run / "checkpoint.pt")
+    (run / "config.json").write_text(json.dumps({"source": {"dataset": "sines", "data": None, "window": None,
+                                                            "stride": None, "columns": None}}))
+    held = make_sines(20, seed=9)
+    np.save(run / "held_out_scaled.npy", held)
+    assert _evaluate(str(run), "--num", "12", "--loglik", "3", *FAST) == 0
+    report = json.loads((run / "metrics.json").read_text())
+    ll = report["held_out"]["loglik"]
+    assert ll["windows"] == 3 and ll["source"] == f"held-out ({run / 'held_out_scaled.npy'})"
+    chosen = np.sort(np.random.default_rng(0).choice(20, size=3, replace=False))  # --seed 0 picks them
+    direct = SpectralMeanFlow.load(run / "checkpoint.pt").log_prob(held[chosen].astype(np.float64)).log_prob
+    assert ll["mean_nats_per_window"] == pytest.approx(float(direct.mean()), rel=1e-6)
+    assert report["loglik"]["source"].startswith("real (sines")  # the training windows' score is unchanged
+    assert "log-likelihood of 3 windows of held-out" in capsys.readouterr().out

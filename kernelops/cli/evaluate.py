@@ -295,9 +295,11 @@ def format_table(results: dict[str, dict[str, Any]], distribution: dict[str, Any
     rows = [("metric", "mean ± std", "runs")]
     for name, r in results.items():
         rows.append((name, f"{r['mean']:.4f} ± {r['std']:.4f}", str(r.get("runs", len(r.get("values", []))))))
-    for label, key in DISTRIBUTION_ROWS if distribution is not None else ():
-        value = distribution[key] if distribution is not None else None
-        rows.append((label, f"{value['mean'] if isinstance(value, dict) else value:.4f}", "exact"))
+    if distribution is not None:
+        for label, key in DISTRIBUTION_ROWS:
+            value = distribution[key]
+            mean = value["mean"] if isinstance(value, dict) else value
+            rows.append((label, f"{mean:.4f}", "exact"))
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
@@ -405,6 +407,12 @@ def run(args: argparse.Namespace) -> int:
             raise DataError(f"RUN {run_dir}: its training data ({real_desc}) have {missing} missing (NaN) entries; "
                             "the scores need complete real windows: pass them with --real REAL.npy ([0, 1] scale) "
                             "or --real-dataset NAME")
+    # held-out windows, checked before anything is sampled
+    held: np.ndarray | None = None
+    held_file = held_out_path(args, run_dir)
+    if held_file is not None:
+        held, held_desc = load_windows(held_file, "held-out"), str(held_file)
+        check_compatible(real, held, f"real ({real_desc})", f"held-out ({held_desc})")
     # generated windows
     sampled = False
     if args.fake is not None:
@@ -424,11 +432,7 @@ def run(args: argparse.Namespace) -> int:
         sampled = True
     check_compatible(real, fake, f"real ({real_desc})", f"fake ({fake_desc})")
     check_enough(real, fake)
-    held: np.ndarray | None = None
-    held_file = held_out_path(args, run_dir)
-    if held_file is not None:
-        held, held_desc = load_windows(held_file, "held-out"), str(held_file)
-        check_compatible(held, fake, f"held-out ({held_desc})", f"fake ({fake_desc})")
+    if held is not None:
         if min(len(held), len(fake)) < MIN_WINDOWS:
             raise DataError(f"held-out ({held_desc}): only {min(len(held), len(fake))} windows to compare (held-out "
                             f"{len(held)}, fake {len(fake)}); at least {MIN_WINDOWS} are needed (hold out a larger "

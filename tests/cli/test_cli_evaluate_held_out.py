@@ -106,7 +106,7 @@ def test_held_out_windows_that_do_not_fit_are_refused_with_one_line(arrays, tmp_
     base = ("--real", str(paths["real"]), "--fake", str(paths["shifted"]), *FAST)
     assert _evaluate(*base, "--held-out", str(bad)) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and f"fake ({paths['shifted']}) has 5 features but held-out ({bad}) has 3" in err
+    assert err.count("\n") == 1 and f"held-out ({bad}) has 3 features but real ({paths['real']}) has 5" in err
     assert _evaluate(*base, "--held-out", str(few)) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"held-out ({few}): only 5 windows to compare" in err
@@ -122,6 +122,9 @@ def test_a_run_with_a_checkpoint_also_scores_the_log_likelihood_of_held_out_wind
     model.save(run / "checkpoint.pt")
     (run / "config.json").write_text(json.dumps({"source": {"dataset": "sines", "data": None, "window": None,
                                                             "stride": None, "columns": None}}))
+    np.save(run / "held_out_scaled.npy", np.zeros((20, 24, 3), dtype=np.float32))
+    assert _evaluate(str(run), "--num", "12", *FAST) == 2  # refused before anything is sampled
+    assert "held-out" in capsys.readouterr().err and not (run / "fake_scaled.npy").exists()
     held = make_sines(20, seed=9)
     np.save(run / "held_out_scaled.npy", held)
     assert _evaluate(str(run), "--num", "12", "--loglik", "3", *FAST) == 0

@@ -160,8 +160,19 @@ class SpectralMLP(FeatureMap):
             raise ValueError(f"q: expected a tensor broadcastable to x.shape[:-1] = {tuple(lead)}, "
                              f"got shape {tuple(q.shape)}") from None
 
-    def _hidden_states(self, x: torch.Tensor, t: torch.Tensor | float | None, q: str | torch.Tensor) -> list[torch.Tensor]:
-        """z_1 … z_depth of every step (module docstring). Shape: x (..., d) → depth × (..., width)."""
+    def forward(self, x: torch.Tensor, t: torch.Tensor | float | None = None,
+                q: str | torch.Tensor = "o") -> torch.Tensor:
+        """Complex features of every step.
+
+        Args:
+            x: inputs (real).
+            t: flow time: None (treated as 0), a float, or a tensor broadcastable to x.shape[:-1].
+            q: "o" (target embedding), "s" (current embedding), or a tensor of 0 (o) / 1 (s)
+                broadcastable to x.shape[:-1].
+
+        Shape:
+            x: (..., d). returns: (..., d_f) complex, d_f = depth·width/2.
+        """
         self.check_input(x, "x")
         lead = x.shape[:-1]
         if t is None:
@@ -176,46 +187,15 @@ class SpectralMLP(FeatureMap):
         qw = self._q_weight(q, lead, x).unsqueeze(-1)
         emb = self.q_embed.to(x.dtype)
         z = self.input(inp) + (1 - qw) * emb[0] + qw * emb[1]
-        states = []
+        k = self.width // 2
+        parts = []
         for block in self.blocks_:
             z = block(z)
-            states.append(z)
-        return states
-
-    def forward(self, x: torch.Tensor, t: torch.Tensor | float | None = None,
-                q: str | torch.Tensor = "o") -> torch.Tensor:
-        """Complex features of every step.
-
-        Args:
-            x: inputs (real).
-            t: flow time: None (treated as 0), a float, or a tensor broadcastable to x.shape[:-1].
-            q: "o" (target embedding), "s" (current embedding), or a tensor of 0 (o) / 1 (s)
-                broadcastable to x.shape[:-1].
-
-        Shape:
-            x: (..., d). returns: (..., d_f) complex, d_f = depth·width/2.
-        """
-        k = self.width // 2
-        h = torch.cat([torch.complex(z[..., :k], z[..., k:]) for z in self._hidden_states(x, t, q)], dim=-1)
+            parts.append(torch.complex(z[..., :k], z[..., k:]))
+        h = torch.cat(parts, dim=-1)
         # complex RMS norm over the whole concatenation: E|h_k|² = 1 for every input
         scale = torch.rsqrt(h.real.square().mean(-1, keepdim=True) + h.imag.square().mean(-1, keepdim=True) + self.eps)
         return h * scale
-
-    def real_features(self, x: torch.Tensor, t: torch.Tensor | float | None = None,
-                      q: str | torch.Tensor = "o") -> torch.Tensor:
-        """The features of :meth:`forward` as real rows, block by block: [Re h_l, Im h_l] per layer l.
-
-        The same numbers without complex tensors (what the real-arithmetic chain,
-        :func:`~kernelops.chains.identity_plus_real.identity_plus_chain_real`, reads): each layer's
-        hidden state already holds the real half then the imaginary half.
-
-        Shape:
-            x: (..., d). returns: (..., depth, width) real.
-        """
-        z = torch.stack(self._hidden_states(x, t, q), dim=-2)
-        # the complex RMS norm of forward: Σ|h|² over the d_f = depth·width/2 complex features
-        scale = torch.rsqrt(z.square().sum(dim=(-2, -1), keepdim=True) / self.out_dim + self.eps)
-        return z * scale
 
     def extra_repr(self) -> str:
         return (f"in_dim={self.in_dim}, depth={self.depth}, width={self.width}, "

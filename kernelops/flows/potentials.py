@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from kernelops.chains.identity_plus_real import identity_plus_chain_real
+from kernelops.chains import identity_plus_chain_evaluate
 from kernelops.errors import ShapeError
 from kernelops.features.spectral_mlp import SpectralMLP, sinusoidal_time_embedding, time_frequencies
 from kernelops.flows.config import CHAIN_INPUT_GAINS, CHAIN_MAX_FREQUENCY, FieldConfig
@@ -58,18 +58,21 @@ class ChainPotential(nn.Module):
         Shape:
             y: (batch, N, d) with N ≥ 1. t: (batch,). returns: (batch,) real.
         """
-        # the features in real form (rows [Re h, Im h] per block) and the real-arithmetic chain:
-        # the same TN as identity_plus_chain_evaluate over the complex features
-        h = self.features.real_features(y, t[:, None])  # (batch, N, L, 2k)
+        batch, steps, _ = y.shape
+        # the feature map's q input is left at its default: both chains read the same features
+        h = self.features(y, t[:, None])
+        nb, k = self.features.blocks
+        h = h.reshape(batch, steps, nb, k)
         s, o = self.heads_s, self.heads_o
-        heads = [torch.cat([a, b]) for a, b in ((s.start, o.start), (s.B, o.B), (s.L, o.L), (s.R, o.R),
-                                                (s.end, -o.end), (s.H, -o.H))]
-        eigvals = torch.cat([s.eigvals(), o.eigvals()])
+        cdt = h.dtype
+        heads = [torch.cat([a, b]).to(cdt) for a, b in ((s.start, o.start), (s.B, o.B), (s.L, o.L), (s.R, o.R),
+                                                       (s.end, -o.end), (s.H, -o.H))]
+        eigvals = torch.cat([s.eigvals(), o.eigvals()]).to(cdt)
         gain = torch.cat([s.gain(), o.gain()])
         start, b, lh, rh, end, hh = heads
-        value, _ = identity_plus_chain_real(torch.cat([h, h], dim=2), start, b, lh, rh, end, hh, eigvals, gain,
-                                            check_finite=False)
-        return value
+        value = identity_plus_chain_evaluate(torch.cat([h, h], dim=2), start, b, lh, rh, end, hh, eigvals, gain,
+                                             check_finite=False)
+        return value.real
 
     @torch.no_grad()
     def scale_(self, factor: float) -> None:

@@ -1,17 +1,29 @@
-"""kernelops.flows.first_order: the first-order loss reads as the exact loss and its parameter gradient
+"""benchmarks/cost_variants.py: the first-order loss reads as the exact loss and its parameter gradient
 is the double-backward gradient up to the central difference's ε² truncation."""
 
 from __future__ import annotations
 
 import pytest
 import torch
-from field_checks import randomize_chain_end
 
 import kernelops as ko
 from kernelops.flows import FieldConfig, SpectralVelocityField
-from kernelops.flows.first_order import first_order_loss
 
 F64 = torch.float64
+
+
+@pytest.fixture
+def first_order_loss(load_script):
+    return load_script("cost_variants").first_order_loss
+
+
+def randomize_chain_end(potential, seed=3):
+    """Random complex end heads (zero at initialisation), so f ≠ 0."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for heads in (potential.heads_s, potential.heads_o):
+            for p in (heads.end, heads.H):
+                p.copy_(torch.complex(*(torch.randn(p.shape, generator=g, dtype=F64) for _ in range(2))) / 2)
 
 
 def _field(potential, skip="window", N=4, d=2):
@@ -48,7 +60,7 @@ def _grads(field, loss):
 
 
 @pytest.mark.parametrize("potential, skip", [("chain", "window"), ("window", "window"), ("chain", "none")])
-def test_value_is_exact_and_gradient_error_shrinks_as_eps_squared(potential, skip):
+def test_value_is_exact_and_gradient_error_shrinks_as_eps_squared(first_order_loss, potential, skip):
     """The surrogate's error is ε²/6·∂³ plus rounding: halving ε quarters it (while ε² dominates)."""
     field, x1 = _field(potential, skip)
     t, x_t, clean = _batch(field, x1)
@@ -66,7 +78,7 @@ def test_value_is_exact_and_gradient_error_shrinks_as_eps_squared(potential, ski
     torch.testing.assert_close(got, want, rtol=1e-8, atol=1e-8 * float(want.abs().max()))
 
 
-def test_a_mask_weights_the_value_and_the_gradient_alike():
+def test_a_mask_weights_the_value_and_the_gradient_alike(first_order_loss):
     field, x1 = _field("chain")
     t, x_t, clean = _batch(field, x1)
     mask = torch.rand(x1.shape, generator=torch.Generator().manual_seed(4)) > 0.4

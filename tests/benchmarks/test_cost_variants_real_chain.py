@@ -1,4 +1,4 @@
-"""kernelops.chains.identity_plus_real: the real-arithmetic chain equals the complex one, value and gradients."""
+"""benchmarks/cost_variants.py: the real-arithmetic chain equals the complex one, value and gradients."""
 
 from __future__ import annotations
 
@@ -6,8 +6,11 @@ import pytest
 import torch
 
 from kernelops.chains import identity_plus_chain_evaluate
-from kernelops.chains.identity_plus_real import identity_plus_chain_real, real_block
-from kernelops.features.spectral_mlp import SpectralMLP
+
+
+@pytest.fixture
+def variants(load_script):
+    return load_script("cost_variants")
 
 
 def _crandn(*shape, g):
@@ -30,28 +33,28 @@ def _rows(h):
     return torch.cat([h.real, h.imag], -1)
 
 
-def test_the_real_block_acts_on_real_rows_as_the_complex_matrix():
+def test_the_real_block_acts_on_real_rows_as_the_complex_matrix(variants):
     g = torch.Generator().manual_seed(1)
     a, z = _crandn(4, 3, g=g), _crandn(2, 4, g=g)
-    torch.testing.assert_close(_rows(z) @ real_block(a), _rows(z @ a), rtol=1e-14, atol=1e-14)
+    torch.testing.assert_close(_rows(z) @ variants.real_block(a), _rows(z @ a), rtol=1e-14, atol=1e-14)
 
 
 @pytest.mark.parametrize("steps", [1, 2, 3, 6])
-def test_equals_the_complex_identity_plus_chain(steps):
+def test_equals_the_complex_identity_plus_chain(variants, steps):
     h, start, heads, end, lam, gain = _parts(steps=steps)
-    re, im = identity_plus_chain_real(_rows(h), start, *heads[:3], end, heads[3], lam, gain)
+    re, im = variants.identity_plus_chain_real(_rows(h), start, *heads[:3], end, heads[3], lam, gain)
     reference = identity_plus_chain_evaluate(h, start, *heads[:3], end, heads[3], lam, gain)
     torch.testing.assert_close(torch.complex(re, im), reference, rtol=1e-10, atol=1e-10)
 
 
-def test_gradients_match_the_complex_chain():
+def test_gradients_match_the_complex_chain(variants):
     """d Re TN / d(features, heads, λ, g) of the real kernel equal the complex kernel's."""
     h, start, heads, end, lam, gain = _parts(steps=5)
     leaves = [h, start, *heads, end, lam, gain]
     for leaf in leaves:
         leaf.requires_grad_(True)
     weights = torch.linspace(0.5, 1.5, h.shape[0], dtype=torch.float64)
-    real_value = identity_plus_chain_real(_rows(h), start, *heads[:3], end, heads[3], lam, gain)[0]
+    real_value = variants.identity_plus_chain_real(_rows(h), start, *heads[:3], end, heads[3], lam, gain)[0]
     complex_value = identity_plus_chain_evaluate(h, start, *heads[:3], end, heads[3], lam, gain).real
     got = torch.autograd.grad((weights * real_value).sum(), leaves)
     want = torch.autograd.grad((weights * complex_value).sum(), leaves)
@@ -59,15 +62,7 @@ def test_gradients_match_the_complex_chain():
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
 
 
-def test_real_features_are_the_complex_features_as_rows():
-    mlp = SpectralMLP(3, depth=2, width=8, time_features=4, dtype=torch.float64)
-    x = torch.randn(5, 4, 3, dtype=torch.float64)
-    t = torch.rand(5, 1, dtype=torch.float64)
-    h = mlp(x, t).reshape(5, 4, 2, 4)
-    torch.testing.assert_close(mlp.real_features(x, t), _rows(h), rtol=1e-13, atol=1e-13)
-
-
-def test_odd_rows_are_refused():
+def test_odd_rows_are_refused(variants):
     h, start, heads, end, lam, gain = _parts()
     with pytest.raises(ValueError, match="h: expected real rows"):
-        identity_plus_chain_real(_rows(h)[..., :-1], start, *heads[:3], end, heads[3], lam, gain)
+        variants.identity_plus_chain_real(_rows(h)[..., :-1], start, *heads[:3], end, heads[3], lam, gain)

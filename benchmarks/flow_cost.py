@@ -126,6 +126,8 @@ def transformer_ms_per_window(batch: int, steps: int = 12, warmup: int = 4) -> f
 
 
 def part_a(old_src: str | None) -> dict[str, Any]:
+    import torch
+
     rows = []
     for batch in BATCHES:
         flow = flow_ms_per_window(batch, potential="chain")
@@ -134,8 +136,9 @@ def part_a(old_src: str | None) -> dict[str, Any]:
         row = {"batch": batch, "flow_ms": flow, "transformer_ms": ref, "flow_over_transformer": flow / ref,
                "window_ms": window, "window_over_transformer": window / ref}
         if old_src:
-            code = (f"import sys; sys.path.insert(0, {str(Path(__file__).resolve().parent)!r}); "
-                    f"import flow_cost; print(flow_cost.flow_ms_per_window({batch}))")
+            code = (f"import sys, torch; torch.set_num_threads({torch.get_num_threads()}); "
+                    f"sys.path.insert(0, {str(Path(__file__).resolve().parent)!r}); "
+                    f"import flow_cost; print(flow_cost.flow_ms_per_window({batch}, potential='chain'))")
             env = {**os.environ, "PYTHONPATH": str(Path(old_src).resolve())}
             out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
             row["old_flow_ms"] = float(out.stdout.strip().splitlines()[-1])

@@ -1,6 +1,6 @@
 """Cost levers of the chain's training step that were measured and not kept (benchmarks/flow_cost.py, part L).
 
-Each is exact (tests/benchmarks/test_cost_variants.py) and measured slower than, or no faster
+Each is exact (tests/benchmarks/test_cost_variants_*.py) and measured slower than, or no faster
 than, what the library does, so the library holds only the winner; they live here so the
 measurement can be repeated.
 

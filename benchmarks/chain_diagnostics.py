@@ -51,10 +51,10 @@ FIXED_T = 0.7
 
 
 def build_field(potential: str, windows: torch.Tensor, seed: int) -> Any:
-    """A field of ``potential`` at its defaults, its skip and initial size fit to ``windows`` (model coordinates)."""
+    """A field of ``potential`` at its defaults, its skip and σ_d fit to ``windows`` (model coordinates)."""
     flow = SpectralMeanFlow(potential=potential, seed=seed)
     flow.build(windows.shape[2], windows.shape[1])
-    flow.field.fit_data(windows, seed=seed)
+    flow.field.fit_data(windows)
     return flow.field
 
 

@@ -91,7 +91,7 @@ def train_spectral_flow(data: torch.Tensor, steps: int, batch_size: int, seed: i
     windows = data.float()[:, None, :]
     field = SpectralVelocityField(path, in_dim=2, seq_len=1, config=FieldConfig(potential="chain", skip=skip),
                                   seed=seed)
-    field.fit_data(windows, seed=seed)
+    field.fit_data(windows)
     config = TrainConfig(steps=steps, batch_size=batch_size, warmup=min(100, steps // 10))
     trainer = Trainer(field, FlowMatchingObjective(path, config.target), config, seed=seed)
     start = time.perf_counter()

@@ -48,7 +48,7 @@ def main() -> int:
         for conditional in (False, True):
             field = build_field(path, dim, seq, FieldConfig(depth=1, width=4, conditional=conditional),
                                 dtype=torch.float64)
-            field.fit_data(data.reshape(-1, seq, dim), calibrate=False)
+            field.fit_data(data.reshape(-1, seq, dim))
             field.scale_learned(0.0)
             fields[conditional] = field
         cov = (field.skip.eigvecs * field.skip.eigvals) @ field.skip.eigvecs.T

@@ -11,6 +11,13 @@ A. **Training cost per window** of the default model (``SpectralMeanFlow()`` wit
    256; x₀-prediction MSE with Adam) at the same batches: milliseconds per training window and their
    ratio. ``--old-src DIR`` also times the ``SpectralMeanFlow`` of another checkout (e.g. a
    ``git worktree`` of an earlier commit) in a subprocess right after, with the same settings.
+L. **Cost levers, side by side** (one process, ratios to the transformer timed in it): one
+   training step as ``fit`` runs it (the posterior target over the 10 000 training windows, the
+   loss's backward, AdamW) for the chain with its complex kernel and the double-backward gradient
+   (what the library does), with the real-arithmetic kernel, with the first-order (central
+   difference) gradient, and both; the window potential with either gradient; and, with
+   ``--compile``, the chain with the first-order gradient and ``torch.compile``'d potential (its
+   compile time reported apart). The variants that lost live in ``benchmarks/cost_variants.py``.
 B. **Sampling** (part B: chain potential, part BW: window potential): windows/s with the midpoint
    solver at NFE ∈ {4, 8, 16, 32, 64} for a model
    trained ``--train-steps`` steps, and the MMD (RBF, median bandwidth) of 1 000 generated windows
@@ -119,6 +126,8 @@ def transformer_ms_per_window(batch: int, steps: int = 12, warmup: int = 4) -> f
 
 
 def part_a(old_src: str | None) -> dict[str, Any]:
+    import torch
+
     rows = []
     for batch in BATCHES:
         flow = flow_ms_per_window(batch, potential="chain")
@@ -127,8 +136,9 @@ def part_a(old_src: str | None) -> dict[str, Any]:
         row = {"batch": batch, "flow_ms": flow, "transformer_ms": ref, "flow_over_transformer": flow / ref,
                "window_ms": window, "window_over_transformer": window / ref}
         if old_src:
-            code = (f"import sys; sys.path.insert(0, {str(Path(__file__).resolve().parent)!r}); "
-                    f"import flow_cost; print(flow_cost.flow_ms_per_window({batch}))")
+            code = (f"import sys, torch; torch.set_num_threads({torch.get_num_threads()}); "
+                    f"sys.path.insert(0, {str(Path(__file__).resolve().parent)!r}); "
+                    f"import flow_cost; print(flow_cost.flow_ms_per_window({batch}, potential='chain'))")
             env = {**os.environ, "PYTHONPATH": str(Path(old_src).resolve())}
             out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
             row["old_flow_ms"] = float(out.stdout.strip().splitlines()[-1])
@@ -136,6 +146,93 @@ def part_a(old_src: str | None) -> dict[str, Any]:
         rows.append(row)
         print(f"  A {row}", flush=True)
     return {"rows": rows, "old_src": old_src}
+
+
+def lever_ms_per_window(model: Any, gradient: str, batch: int = 128, steps: int = 12, warmup: int = 3) -> float:
+    """Median ms per window of one training step of a prepared ``model``: draw a batch, the posterior
+    target over the training set, the loss with the ``gradient`` ("double": the library's objective;
+    "first": :func:`cost_variants.first_order_loss`), backward, AdamW."""
+    import cost_variants
+    import torch
+
+    from kernelops.data import make_sines
+
+    data = torch.from_numpy(make_sines(10000, seed=0)) * 2 - 1
+    field, objective = model.field, model._objective()
+    opt = torch.optim.AdamW(field.parameters(), lr=1e-4)
+    g = torch.Generator().manual_seed(0)
+    times = []
+    for _ in range(warmup + steps):
+        start = time.perf_counter()
+        idx = torch.randint(len(data), (batch,), generator=g)
+        x1 = data[idx]
+        if gradient == "double":
+            loss = objective(field, x1, None, data=data, batch_index=idx)
+        else:
+            t = objective.path.sample_t(batch, generator=g, dtype=x1.dtype)
+            x_t = objective.path.sample(torch.randn(x1.shape, generator=g), x1, t).x_t
+            clean = objective.path.posterior_mean(x_t, t, data)
+            loss = cost_variants.first_order_loss(field, t, x_t, clean)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times[warmup:])) * 1000 / batch
+
+
+def part_l(repeats: int, compile_too: bool) -> dict[str, Any]:
+    import cost_variants
+    import torch
+
+    from kernelops.data import make_sines
+    from kernelops.flows import SpectralMeanFlow
+    from kernelops.flows import potentials as pot
+
+    data = make_sines(10000, seed=0)
+    models = {name: SpectralMeanFlow(path="ot", potential=name).fit(data, steps=0, progress=False)
+              for name in ("chain", "window")}
+    library_forward = pot.ChainPotential.forward
+
+    def real_forward(self: Any, y: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        h = self.features(y, t[:, None]).reshape(*y.shape[:2], *self.features.blocks)
+        s, o = self.heads_s, self.heads_o
+        start, b, lh, rh, end, hh = (torch.cat([a, c]) for a, c in ((s.start, o.start), (s.B, o.B), (s.L, o.L),
+                                                                   (s.R, o.R), (s.end, -o.end), (s.H, -o.H)))
+        rows = torch.cat([h.real, h.imag], -1)
+        return cost_variants.identity_plus_chain_real(
+            torch.cat([rows, rows], dim=2), start, b, lh, rh, end, hh, torch.cat([s.eigvals(), o.eigvals()]),
+            torch.cat([s.gain(), o.gain()]), check_finite=False)[0]
+
+    rows: list[dict[str, Any]] = []
+    for repeat in range(repeats):
+        row: dict[str, Any] = {"repeat": repeat, "transformer_ms": transformer_ms_per_window(128)}
+        for kernel, forward in (("complex", library_forward), ("real", real_forward)):
+            pot.ChainPotential.forward = forward  # type: ignore[method-assign]
+            try:
+                for gradient in ("double", "first"):
+                    row[f"chain_{kernel}_{gradient}_ms"] = lever_ms_per_window(models["chain"], gradient)
+            finally:
+                pot.ChainPotential.forward = library_forward  # type: ignore[method-assign]
+        for gradient in ("double", "first"):
+            row[f"window_{gradient}_ms"] = lever_ms_per_window(models["window"], gradient)
+        rows.append(row)
+        print(f"  L {row}", flush=True)
+    out: dict[str, Any] = {"rows": rows, "load_average_end": list(os.getloadavg())}
+    if compile_too:
+        field = models["chain"].field
+        eager = field.potential_net
+        start = time.perf_counter()
+        field.potential_net = torch.compile(eager, dynamic=False)
+        try:
+            lever_ms_per_window(models["chain"], "first", steps=1, warmup=0)
+            out["compile_seconds"] = time.perf_counter() - start
+            out["compile"] = {"transformer_ms": transformer_ms_per_window(128),
+                              "chain_complex_first_compiled_ms": lever_ms_per_window(models["chain"], "first")}
+        finally:
+            field.potential_net = eager
+        out["compile"]["chain_complex_first_ms"] = lever_ms_per_window(models["chain"], "first")
+        print(f"  L compile {out['compile']} compile {out['compile_seconds']:.0f} s", flush=True)
+    return out
 
 
 def part_b(train_steps: int, potential: str = "chain") -> dict[str, Any]:
@@ -187,6 +284,30 @@ def write_md(res: dict[str, Any], path: Path) -> None:
                   "x₀-prediction MSE, Adam (the size of Diffusion-TS's Sines model)."
                   + (f" Previous flow: `SpectralMeanFlow` imported from `{old}`, timed in a subprocess of the same "
                      "run." if old else ""), ""]
+    if "L" in res:
+        names = [("chain_complex_double_ms", "chain: complex kernel, double backward (the library)"),
+                 ("chain_real_double_ms", "chain: real-arithmetic kernel, double backward"),
+                 ("chain_complex_first_ms", "chain: complex kernel, first-order gradient"),
+                 ("chain_real_first_ms", "chain: real-arithmetic kernel, first-order gradient"),
+                 ("window_double_ms", "window: double backward (the library)"),
+                 ("window_first_ms", "window: first-order gradient")]
+        rows = res["L"]["rows"]
+        lines += ["## L. Cost levers side by side (batch 128, one training step as fit runs it, per window)", "",
+                  "Each cell: ms per window / the transformer's in the same repeat. Load average at the end "
+                  f"{', '.join(f'{v:.1f}' for v in res['L']['load_average_end'])}.", "",
+                  "| variant | " + " | ".join(f"repeat {r['repeat'] + 1}" for r in rows) + " |",
+                  "|---|" + "---|" * len(rows)]
+        for key, label in names:
+            lines.append(f"| {label} | " + " | ".join(
+                f"{r[key]:.3f} / {r[key] / r['transformer_ms']:.2f}×" for r in rows) + " |")
+        lines.append("| transformer reference | " + " | ".join(f"{r['transformer_ms']:.3f}" for r in rows) + " |")
+        if "compile" in res["L"]:
+            c = res["L"]["compile"]
+            lines += ["", f"torch.compile of the chain potential (first-order gradient; double backward does not "
+                      f"compile): {c['chain_complex_first_compiled_ms']:.3f} ms per window against "
+                      f"{c['chain_complex_first_ms']:.3f} eager (transformer {c['transformer_ms']:.3f}), after "
+                      f"{res['L']['compile_seconds']:.0f} s of compiling."]
+        lines.append("")
     for key in ("B", "B_window"):
         if key not in res:
             continue
@@ -205,8 +326,10 @@ def write_md(res: dict[str, Any], path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--parts", default="A,B,BW", help="A (training cost), B (sampling, chain potential), "
-                        "BW (sampling, window potential)")
+    parser.add_argument("--parts", default="A,B,BW", help="A (training cost), L (cost levers side by side), "
+                        "B (sampling, chain potential), BW (sampling, window potential)")
+    parser.add_argument("--repeats", type=int, default=3, help="part L: repeats of the whole comparison")
+    parser.add_argument("--compile", action="store_true", help="part L: also time torch.compile (minutes)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default torch's)")
     parser.add_argument("--old-src", help="a checkout whose SpectralMeanFlow part A also times")
     parser.add_argument("--train-steps", type=int, default=1500)
@@ -221,6 +344,8 @@ def main(argv: list[str] | None = None) -> int:
     res: dict[str, Any] = {"machine": machine(), "command": command}
     if "A" in parts:
         res["A"] = part_a(args.old_src)
+    if "L" in parts:
+        res["L"] = part_l(args.repeats, args.compile)
     if "B" in parts:
         res["B"] = part_b(args.train_steps, "chain")
     if "BW" in parts:

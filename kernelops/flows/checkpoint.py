@@ -5,7 +5,7 @@ A checkpoint is a ``torch.save`` dict of tensors and primitives only, so it load
 
 * ``format``, ``format_version``: :data:`CHECKPOINT_FORMAT`, :data:`CHECKPOINT_VERSION`;
 * ``config``: the JSON settings that rebuild the model (path, solver, :class:`FieldConfig`, seed,
-  dtype, window shape, σ_d, the calibration factor, the plugins it needs);
+  dtype, window shape, σ_d, whether the model was prepared for its data, the plugins it needs);
 * ``train_config``: the :class:`TrainConfig`; ``field``, ``trainer``: the state dicts of the
   field and of the trainer (EMA, AdamW, step, random streams); ``rng``: torch's CPU generator;
 * ``plugins``, ``scaler``, ``data_fingerprint``, ``extra``: plugin versions, the data scaler of a
@@ -15,7 +15,10 @@ A checkpoint is a ``torch.save`` dict of tensors and primitives only, so it load
 
 Version 2 is the preconditioned field with a Gaussian skip. Settings that were removed from the
 configs since version 2 was introduced are accepted with the one value that every such
-checkpoint holds (:data:`RETIRED_SETTINGS`), so today's version-2 files keep loading.
+checkpoint holds (:data:`RETIRED_SETTINGS`), or whatever value they hold where no model this code
+builds read them (:data:`IGNORED_SETTINGS`), so older files keep loading. Files written before
+``prepared`` was stored hold ``calibration`` instead (a number once the model was prepared, else
+None), which is read as ``prepared``.
 """
 
 from __future__ import annotations
@@ -38,6 +41,10 @@ READABLE_VERSIONS = (2, CHECKPOINT_VERSION)
 #: could take in any model that this code can rebuild ("mode": chain eigenvalues were complex;
 #: "stability": the regulariser's penalty pulled moduli to the circle)
 RETIRED_SETTINGS = {"field": {"mode": "evd"}, "train": {"stability": "circle"}}
+#: settings once stored and since removed that no model this code rebuilds depended on, dropped
+#: whatever their value ("initial_rms": the size the field's learned part was scaled to before
+#: training, for potentials whose end did not start at zero)
+IGNORED_SETTINGS = {"field": ("initial_rms",), "train": ()}
 #: the entries every checkpoint holds
 REQUIRED_ENTRIES = ("config", "train_config", "field", "trainer", "rng")
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -75,8 +82,8 @@ def plugin_entry(kind: str, name: str) -> dict[str, Any]:
 
 
 def _drop_retired(settings: dict[str, Any], kind: str, where: str) -> dict[str, Any]:
-    """``settings`` without the retired keys of ``kind``; a retired key with another value is an error."""
-    out = dict(settings)
+    """``settings`` without the retired and ignored keys of ``kind``; a retired key with another value is an error."""
+    out = {k: v for k, v in settings.items() if k not in IGNORED_SETTINGS[kind]}
     for key, only in RETIRED_SETTINGS[kind].items():
         if key in out:
             if out[key] != only:
@@ -136,7 +143,7 @@ def model_config(model: Any) -> dict[str, Any]:
         "solver": model.solver_name, "solver_kwargs": jsonable(model.solver_kwargs),
         "field": model.field_config.to_dict(), "seed": model.seed, "dtype": dtype_name(model.dtype),
         "sample_steps": model.sample_steps, "in_dim": model.in_dim, "seq_len": model.seq_len,
-        "sigma_data": None if model.field is None else float(model.field.sigma_data), "calibration": model.calibration,
+        "sigma_data": None if model.field is None else float(model.field.sigma_data), "prepared": model.prepared,
         "data_transform": "x = 2*data - 1",
         "plugins_needed": [plugin_entry("paths", model.path_name), plugin_entry("solvers", model.solver_name)],
     }
@@ -177,7 +184,8 @@ def restore(cls: Any, path: str | Path, device: torch.device) -> Any:
             model.build(int(cfg["in_dim"]), int(cfg["seq_len"]))
             model.field.load_state_dict(state["field"])
             model.trainer.load_state_dict(state["trainer"])
-        model.calibration = cfg["calibration"]
+        # older files store "calibration": the initial-size factor, set when the model was prepared
+        model.prepared = bool(cfg["prepared"]) if "prepared" in cfg else cfg["calibration"] is not None
         torch.set_rng_state(state["rng"]["torch_cpu"])
     except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as exc:
         raise CheckpointError(f"{path}: corrupt or incompatible checkpoint ({type(exc).__name__}: {exc})") from exc
@@ -188,5 +196,5 @@ def restore(cls: Any, path: str | Path, device: torch.device) -> Any:
     return model
 
 
-__all__ = ["CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "DTYPES", "RETIRED_SETTINGS", "dtype_name", "jsonable",
+__all__ = ["CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "DTYPES", "IGNORED_SETTINGS", "RETIRED_SETTINGS", "dtype_name", "jsonable",
            "model_config", "plugin_entry", "read", "restore", "save", "state_of"]

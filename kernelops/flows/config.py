@@ -60,10 +60,6 @@ METHODS = ("field", "gaussian", "replacement", "guidance")
 
 # Fixed constants: changing one changes results that are meant to be reproducible, so they are
 # not settings.
-#: added to the model seed for the generator that calibrates the field's initial size
-CALIBRATION_SEED_OFFSET = 104729
-#: training windows on which the field's initial size is measured (at most)
-CALIBRATION_WINDOWS = 128
 #: windows per source-noise chunk of a seeded draw (:mod:`kernelops.flows.sample.ode`)
 NOISE_CHUNK = 64
 #: floor of the skip Gaussians' fitted variances (a standard deviation of 1e-3 in model coordinates)
@@ -150,8 +146,6 @@ class FieldConfig(_Config):
         condition_rank: leading eigen-directions of the window skip's covariance that
             conditioning on observed entries keeps exactly (the others share their mean
             variance); exact for windows of up to this many values, cost O(N·d·rank²) per mask.
-        initial_rms: rms of the learned part F on noised training windows before the first
-            step, for potentials whose initial size is set from data (the chain).
     """
 
     depth: int | None = None
@@ -163,7 +157,6 @@ class FieldConfig(_Config):
     skip: str = "window"
     conditional: bool = False
     condition_rank: int = 512
-    initial_rms: float = 0.3
 
     def __post_init__(self) -> None:
         # sizes left open take the potential's own defaults (kept open for an unknown potential,
@@ -197,7 +190,6 @@ class FieldConfig(_Config):
             raise ValueError(f"conditional: a mask-conditioned field needs potential='window' and skip='window' "
                              f"(it reads the whole window and conditions the window skip's Gaussian), got "
                              f"potential={self.potential!r}, skip={self.skip!r}")
-        _finite_number("initial_rms", self.initial_rms, 0.0, open_low=True)
 
     @property
     def chain_rank(self) -> int:
@@ -311,7 +303,7 @@ class SampleConfig(_Config):
         _finite_number("alpha_floor", self.alpha_floor, 0.0, 1.0, open_low=True)
 
 
-__all__ = ["CALIBRATION_SEED_OFFSET", "CALIBRATION_WINDOWS", "DEFAULT_PATH", "DEFAULT_SAMPLE_STEPS", "DEFAULT_SOLVER",
+__all__ = ["DEFAULT_PATH", "DEFAULT_SAMPLE_STEPS", "DEFAULT_SOLVER",
            "FILL_CHUNK", "FILL_MEMORY", "GUIDANCE_MAX_RATIO", "MASK_PATTERNS", "METHODS", "NOISE_CHUNK", "POTENTIALS",
            "POTENTIAL_SAMPLE_STEPS", "POTENTIAL_SIZES", "SKIPS", "TARGETS", "VARIANCE_FLOOR", "FieldConfig",
            "SampleConfig", "TrainConfig"]

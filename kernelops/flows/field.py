@@ -33,8 +33,8 @@ import torch
 from torch import nn
 
 from kernelops.errors import ShapeError
-from kernelops.flows.config import CALIBRATION_WINDOWS, FieldConfig
-from kernelops.flows.gaussian import ChannelGaussian, WindowGaussian, fill_missing, observed_mask
+from kernelops.flows.config import FieldConfig
+from kernelops.flows.gaussian import ChannelGaussian, WindowGaussian, observed_mask
 from kernelops.flows.potentials import build_potential
 from kernelops.paths import prediction_coefficients
 from kernelops.utils.validation import check_tensor
@@ -207,42 +207,21 @@ class SpectralVelocityField(nn.Module):
         return -(0.5 * a * x.square().sum(dim=(1, 2)) + b * psi)
 
     @torch.no_grad()
-    def fit_data(self, x: torch.Tensor, *, calibrate: bool = True, seed: int = 0) -> float:
+    def fit_data(self, x: torch.Tensor) -> None:
         """Prepare the field for training windows ``x`` (model coordinates), before the first step.
 
-        Fits the skip's Gaussian and σ_d (over the observed entries when some are NaN), then
-        (if ``calibrate`` and the potential needs it) scales the potential's read-out so the
-        learned part F has rms ``config.initial_rms`` on noised training windows: the chain's raw
-        size is a product of N random transfer steps, heavy tailed across seeds, and F is linear
-        in the read-out, so one factor sets it exactly. The window potential starts at zero and
-        is left so. The draws come from a generator seeded with ``seed`` (no global random state).
+        Fits the skip's Gaussian and σ_d (over the observed entries when some are NaN). The
+        learned part needs nothing from the data: both potentials start at zero (their read-out
+        or end heads are zero), so the field starts as its skip's Gaussian field.
 
         Shape:
             x: (num, N, d).
-
-        Returns:
-            the factor applied to the read-out (1.0 without calibration).
         """
         if self.skip is not None:
             self.skip.fit(x)
         mask = observed_mask(x)
         observed = x if mask is None else x[mask]
         self.sigma_data.fill_(float(observed.double().std()))
-        if not (calibrate and self.potential_net.needs_calibration):
-            return 1.0
-        g = torch.Generator().manual_seed(seed)
-        idx = torch.randint(x.shape[0], (min(CALIBRATION_WINDOWS, x.shape[0]),), generator=g)
-        x1 = x[idx.to(x.device)]
-        if mask is not None:
-            x1 = fill_missing(x1, mask[idx.to(x.device)], self.skip)
-        t = self.path.sample_t(len(idx), generator=g, dtype=x1.dtype).to(x1.device)
-        x0 = self.path.sample_source(tuple(x1.shape), generator=g, dtype=x1.dtype).to(x1.device)
-        rms = float(self.learned(t, self.path.sample(x0, x1, t).x_t).square().mean().sqrt())
-        if not (math.isfinite(rms) and rms > 0):
-            raise FloatingPointError(f"the learned field's initial size is {rms}; try another seed")
-        factor = self.config.initial_rms / rms
-        self.scale_learned(factor)
-        return factor
 
     @torch.no_grad()
     def scale_learned(self, factor: float) -> None:

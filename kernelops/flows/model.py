@@ -25,7 +25,6 @@ from kernelops.errors import KernelopsWarning
 from kernelops.flows import checkpoint as ckpt
 from kernelops.flows import windows
 from kernelops.flows.config import (
-    CALIBRATION_SEED_OFFSET,
     DEFAULT_PATH,
     DEFAULT_SOLVER,
     POTENTIAL_SAMPLE_STEPS,
@@ -111,7 +110,8 @@ class SpectralMeanFlow(nn.Module):
         self.ema: EMA | None = None  # a submodule once built (the trainer's), so .to() moves it
         self.trainer: Trainer | None = None
         self._train_config = TrainConfig()  # used until the trainer exists, then the trainer's
-        self.calibration: float | None = None
+        #: whether the field was fit to its training data (skip Gaussian, σ_d) before the first step
+        self.prepared = False
         self.scaler_state: dict[str, Any] | None = None
         self.extra: dict[str, Any] = {}
         self.data_fingerprint: str | list[float] | None = None  # of the training data, to warn on a resume with others
@@ -192,8 +192,8 @@ class SpectralMeanFlow(nn.Module):
 
     # -- training ----------------------------------------------------------------------------
     def prepare(self, data: torch.Tensor | np.ndarray) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Build the model for ``data`` and, before the first step, fit the skip Gaussian and σ_d and
-        set the learned part's initial size (:meth:`SpectralVelocityField.fit_data`).
+        """Build the model for ``data`` and, before the first step, fit the skip Gaussian and σ_d
+        (:meth:`SpectralVelocityField.fit_data`); the model is then :attr:`prepared`.
 
         Returns:
             the windows in model coordinates with missing entries filled
@@ -210,10 +210,11 @@ class SpectralMeanFlow(nn.Module):
             self.build(data.shape[2], data.shape[1])
         assert self.field is not None and self.ema is not None
         x = self.to_model(data.to(self.device))
-        if self.step == 0 and self.calibration is None:
+        if self.step == 0 and not self.prepared:
             with torch.no_grad():
-                self.calibration = self.field.fit_data(x, seed=self.seed + CALIBRATION_SEED_OFFSET)
+                self.field.fit_data(x)
                 self.ema.copy_from(self.field)
+            self.prepared = True
         mask = observed_mask(x)
         return (x, None) if mask is None else (fill_missing(x, mask, self.field.skip), mask)
 
@@ -226,8 +227,7 @@ class SpectralMeanFlow(nn.Module):
         ``steps`` counts from the start of training, so a model loaded from a checkpoint at step s
         continues with step s + 1 and a resumed run reproduces the uninterrupted one exactly (same
         data and settings); a ``steps`` below the model's step is refused. ``steps=0`` on a new
-        model only prepares it (fits the skip's Gaussian and σ_d to the data, sets the learned
-        part's initial size) and trains nothing.
+        model only prepares it (fits the skip's Gaussian and σ_d to the data) and trains nothing.
 
         Args:
             data: training windows in [0, 1] (NaN where missing).
@@ -275,9 +275,9 @@ class SpectralMeanFlow(nn.Module):
         Shape:
             x1: (batch, N, d) in [0, 1]. returns: () real.
         """
-        if self.field is None or self.calibration is None:
+        if self.field is None or not self.prepared:
             raise ValueError("loss: the model has not seen its training data; call prepare(data) or fit(data) "
-                             "first (the skip Gaussian and the field's initial size are fit to the training set)")
+                             "first (the skip Gaussian and σ_d are fit to the training set)")
         x, mask = self._prepare(windows.as_windows(x1, "x1", in_dim=self.in_dim, dtype=self.dtype))
         gens = None
         if generator is not None:

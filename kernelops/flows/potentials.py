@@ -14,8 +14,7 @@ windows; they differ in the kernel that Φ_t spans:
   the read-out vector. Fixed to the training length.
 
 Each module takes (y (batch, N, d), t (batch,)) and returns f (batch,), and has ``scale_(factor)``
-(multiply f exactly by ``factor``) and ``needs_calibration`` (whether the field should set its
-initial size from data, see :meth:`~kernelops.flows.field.SpectralVelocityField.fit_data`).
+(multiply f exactly by ``factor``).
 """
 
 from __future__ import annotations
@@ -44,9 +43,6 @@ class ChainPotential(nn.Module):
         features: a :class:`SpectralMLP` (per-step complex features, ``blocks`` = (L, k)).
         heads_s, heads_o: the spectral heads of the current (s) and data (o) embeddings.
     """
-
-    #: the end heads start at zero, as the window potential's read-out: nothing to calibrate
-    needs_calibration = False
 
     def __init__(self, features: SpectralMLP, heads_s: SpectralHeads, heads_o: SpectralHeads):
         super().__init__()
@@ -104,8 +100,6 @@ class WindowPotential(nn.Module):
             [vec(y), vec(m), vec(v), γ(t)] (the mask-conditioned field, :mod:`kernelops.flows.masked_field`).
         dtype: parameter dtype.
     """
-
-    needs_calibration = False
 
     def __init__(self, seq_len: int, in_dim: int, depth: int, width: int, time_features: int,
                  max_frequency: float = 64.0, conditional: bool = False, dtype: torch.dtype = torch.float32):

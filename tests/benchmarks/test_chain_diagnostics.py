@@ -49,8 +49,6 @@ def test_coherence_of_a_field_whose_gradient_does_not_depend_on_the_window(diag,
     field = diag.build_field("window", windows, seed=0)
 
     class Linear(torch.nn.Module):
-        needs_calibration = False
-
         def __init__(self):
             super().__init__()
             self.w = torch.nn.Parameter(torch.randn(windows.shape[1], windows.shape[2]))
@@ -70,8 +68,6 @@ def test_sensitivity_profile_of_a_potential_of_the_last_step_only(diag, chain_fi
     field = diag.build_field("window", windows, seed=0)
 
     class LastStep(torch.nn.Module):
-        needs_calibration = False
-
         def forward(self, y, t):
             return y[:, -1].square().sum(-1)
 

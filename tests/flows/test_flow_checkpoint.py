@@ -169,7 +169,7 @@ def test_a_checkpoint_saved_by_the_earlier_layout_loads_samples_the_same_and_tra
     """Window-potential files of format version 2 keep working (fixtures/README.md)."""
     model = SpectralMeanFlow.load(FIXTURES / f"checkpoint_v2_{name}.pt")
     expected = torch.tensor(json.loads((FIXTURES / "checkpoint_v2_samples.json").read_text())[name])
-    assert model.step == 3 and model.field_config.potential == name
+    assert model.step == 3 and model.field_config.potential == name and model.prepared  # stored "calibration"
     torch.testing.assert_close(model.sample(3, seed=5, steps=2).flatten(), expected, rtol=0, atol=1e-6)
     model.fit(torch.rand(16, 4, 2, generator=torch.Generator().manual_seed(0)), steps=4, progress=False)
     assert model.step == 4 and all(torch.isfinite(p).all() for p in model.field.parameters())
@@ -190,3 +190,21 @@ def test_a_retired_setting_loads_with_its_only_value_and_is_refused_by_name_othe
     save_checkpoint(tmp_path / "retired.pt", state)
     with pytest.raises(CheckpointError, match=f"{key}={value!r} is no longer supported"):
         SpectralMeanFlow.load(tmp_path / "retired.pt")
+
+
+@pytest.mark.parametrize("calibration", [1.0, None])
+def test_a_file_that_stores_calibration_and_initial_rms_loads_with_the_prepared_state_they_imply(tmp_path, calibration):
+    """Files written before the prepared flag hold "calibration" (a number once prepared, else None)
+    and the field setting initial_rms, which no model reads any more: both load."""
+    model = SpectralMeanFlow(seed=0, depth=1, width=8)
+    if calibration is not None:
+        model.fit(torch.rand(16, 4, 2, generator=torch.Generator().manual_seed(0)), steps=0, progress=False)
+    model.save(tmp_path / "new.pt")
+    state = load_checkpoint(tmp_path / "new.pt")
+    assert state["config"].pop("prepared") is (calibration is not None)
+    state["config"]["calibration"] = calibration
+    state["config"]["field"]["initial_rms"] = 0.7
+    save_checkpoint(tmp_path / "old.pt", state)
+    loaded = SpectralMeanFlow.load(tmp_path / "old.pt")
+    assert loaded.prepared is (calibration is not None)
+    assert "initial_rms" not in loaded.field_config.to_dict()

@@ -38,8 +38,6 @@ def test_new_settings_are_validated_and_round_trip():
                       (dict(mask_patterns={"none": 0.0}), "mask_patterns"), (dict(mask_patterns={"none": -1.0}), "none")):
         with pytest.raises(ValueError, match=word):
             TrainConfig().replace(**bad)
-    with pytest.raises(ValueError, match="initial_rms"):
-        FieldConfig(initial_rms=0.0).validate()
     sample = SampleConfig(num=5, alpha_floor=0.5)
     assert SampleConfig.from_dict(sample.to_dict()) == sample
     for bad, word in ((dict(alpha_floor=0.0), "alpha_floor"), (dict(batch_size=0), "batch_size"),

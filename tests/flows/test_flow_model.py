@@ -49,8 +49,8 @@ def test_first_fit_fits_the_skip_and_leaves_the_chain_at_zero():
     torch.testing.assert_close(model.field.skip.mean, x.reshape(64, -1).mean(0))
     # the EMA copy carries the fitted buffers too
     torch.testing.assert_close(model.ema.module.skip.eigvals, model.field.skip.eigvals)
-    # the chain's end heads start at zero: the field is its skip's Gaussian field, nothing is rescaled
-    assert model.calibration == 1.0
+    # the chain's end heads start at zero: the field is its skip's Gaussian field
+    assert model.prepared
     g = torch.Generator().manual_seed(0)
     t = model.path.sample_t(64, generator=g, dtype=torch.float64)
     x0 = model.path.sample_source((64, 3, 2), generator=g, dtype=torch.float64)

@@ -32,7 +32,7 @@ def _gaussian_field(cov: torch.Tensor, path_name: str = "ot") -> SpectralVelocit
     data = (mean + torch.randn(4000, SEQ * DIM, generator=gen, dtype=torch.float64) @ chol.T).reshape(-1, SEQ, DIM)
     path = ko.path(path_name)
     field = SpectralVelocityField(path, DIM, SEQ, FieldConfig(depth=1, width=4, skip="window"), dtype=torch.float64)
-    field.fit_data(data, calibrate=False)
+    field.fit_data(data)
     field.scale_learned(0.0)  # D = the skip: the exact Gaussian posterior mean
     return field
 

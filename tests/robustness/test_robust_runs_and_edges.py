@@ -73,7 +73,7 @@ def test_python_fit_with_a_lowered_target_raises_and_zero_steps_only_prepares():
 
     windows = np.random.default_rng(0).random((16, 6, 2)).astype(np.float32)
     model = SpectralMeanFlow(seed=0, depth=1, width=8).fit(windows, steps=0, progress=False)
-    assert model.step == 0 and model.calibration is not None  # prepared (skip and σ_d fitted), not trained
+    assert model.step == 0 and model.prepared  # prepared (skip and σ_d fitted), not trained
     model.fit(windows, steps=3, batch_size=4, progress=False)
     with pytest.raises(ValueError, match="at least 3 .*model is at step 3.* got 2"):
         model.fit(windows, steps=2, progress=False)

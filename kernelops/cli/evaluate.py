@@ -215,14 +215,21 @@ def data_spec(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def real_from_run(run: Path) -> tuple[np.ndarray, str, list[str]]:
-    """The run's real windows on the [0, 1] scale, rebuilt from its config.
+    """The run's training windows on the [0, 1] scale, rebuilt from its config.
+
+    A run trained with ``--hold-out`` (config ``held_out``) gives its training part only; its
+    held-out windows are ``RUN/held_out_scaled.npy``.
 
     Returns:
         (windows, description, feature names).
     """
     from kernelops.data import resolve_dataset
+    from kernelops.data.holdout import training_part
 
-    ds = resolve_dataset(**data_spec(read_run_config(run)))
+    config = read_run_config(run)
+    ds = resolve_dataset(**data_spec(config))
+    if config.get("held_out") is not None:
+        ds = training_part(ds, config["held_out"], f"RUN {run}")
     return ds.windows, f"{ds.name} ({ds.source})", list(ds.feature_names)
 
 

@@ -7,7 +7,9 @@ A run folder holds
 * ``checkpoint.pt``: model, EMA, optimizer, step, RNG states, data scaler (atomic, every
   ``--checkpoint-every`` steps, at the end and on Ctrl-C);
 * ``loss.csv``: ``step,loss,lr`` for every step;
-* ``samples.png``: generated windows over real ones, written at the end.
+* ``samples.png``: generated windows over real ones, written at the end;
+* ``held_out_scaled.npy``: with ``--hold-out F`` only, the held-out last ``F`` of the windows on the
+  run's [0, 1] scale (the run trains on the windows before them; docs/held_out.md).
 
 ``kernelops fit --resume RUN`` reloads the checkpoint and the same data and continues exactly
 where the run stopped (the loss sequence equals an uninterrupted run's); ``--steps`` may extend
@@ -58,6 +60,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     src.add_argument("--stride", type=int, default=None, help="step between windows (default 1 for files)")
     src.add_argument("--columns", help="comma-separated columns of a CSV file to use")
     src.add_argument("--key", help="the array of an .npz file holding several (required then; the error lists them)")
+    src.add_argument("--hold-out", type=float, default=None, metavar="F",
+                     help="train on the first windows only and write the last F of them (0 < F < 1, in time order; "
+                          "the seq_len - 1 windows between are dropped so none shares a time step) to "
+                          "RUN/held_out_scaled.npy for scoring (default: train on every window)")
     run = parser.add_argument_group("run folder")
     run.add_argument("--out", metavar="RUN", help="run folder to create (default runs/<dataset>-<YYYYmmdd-HHMMSS>)")
     run.add_argument("--resume", metavar="RUN", help="continue the run in this folder exactly where it stopped")
@@ -118,6 +124,10 @@ def _validate(args: argparse.Namespace) -> None:
     _check_positive("lr", args.lr)
     _check_positive("warmup", args.warmup, allow_zero=True)
     _check_positive("stability_weight", args.stability_weight, allow_zero=True)
+    if getattr(args, "hold_out", None) is not None:
+        from kernelops.data.holdout import check_fraction
+
+        check_fraction(args.hold_out)
     if args.resume and (args.dataset or args.data or args.out or args.key):
         raise ValueError("--resume RUN continues a run with its own data and folder; do not combine it with --dataset/--data/--key/--out")
     data_flags = [f"--{f}" for f in ("window", "stride", "columns") if getattr(args, f, None) is not None]
@@ -227,11 +237,33 @@ def _check_same_data(model: Any, ds: Any, ckpt: Path) -> None:
                         "restore them to resume, or train on the new data in a new run (kernelops fit --out NEW)")
 
 
+def _check_same_hold_out(record: dict[str, Any] | None, requested: float | None, run_dir: Path) -> None:
+    """Refuse a --hold-out on --resume that differs from the run's own split (or adds one)."""
+    if requested is None:
+        return  # the run keeps its split
+    had = None if record is None else record.get("fraction")
+    if had is None or float(had) != float(requested):
+        was = f"with --hold-out {had:g}" if had is not None else "on every window (no --hold-out)"
+        raise ValueError(f"--hold-out {requested:g}: {run_dir} was trained {was}; a run keeps its split "
+                         "(leave --hold-out out to resume, or train with the new split in a new run: --out NEW)")
+
+
+def _write_held_out(path: Path, ds: Any, record: dict[str, Any]) -> None:
+    """RUN/held_out_scaled.npy: the held-out windows on the run's [0, 1] scale (atomic)."""
+    import numpy as np
+
+    from kernelops.utils.atomic import atomic_write
+
+    held = ds.windows[ds.num_windows - record["windows"]:]
+    atomic_write(path, lambda fh: np.save(fh, held))
+
+
 def _run(args: argparse.Namespace, device: Any, locks: contextlib.ExitStack) -> int:
     import torch
 
     from kernelops import __version__
     from kernelops.data.checks import check_window_count
+    from kernelops.data.holdout import hold_out, training_part
     from kernelops.errors import CheckpointError, DiskFullError
     from kernelops.flows import SpectralMeanFlow
     from kernelops.plugins.manager import get_host
@@ -259,9 +291,12 @@ def _run(args: argparse.Namespace, device: Any, locks: contextlib.ExitStack) -> 
         if args.steps is not None and args.steps < model.step:
             raise ValueError(f"--steps {args.steps}: the run is already at step {model.step}; give more steps to "
                              f"train further, or leave --steps out to finish its {model.train_config.steps}")
+        held_out = model.extra.get("held_out")
+        _check_same_hold_out(held_out, getattr(args, "hold_out", None), run_dir)
         ds = _load_dataset(source)
         _check_same_data(model, ds, ckpt)
         model.extra.setdefault("data_fingerprint", dataset_fingerprint(ds))  # runs from before fingerprints
+        train_ds = ds if held_out is None else training_part(ds, held_out, f"--resume {run_dir}")
         train = {"steps": args.steps if args.steps is not None else model.train_config.steps}
         config = _read_config(run_dir / "config.json")
         if main:
@@ -277,6 +312,13 @@ def _run(args: argparse.Namespace, device: Any, locks: contextlib.ExitStack) -> 
             source["key"] = args.key
         ds = _load_dataset(source)
         check_window_count(ds, source)
+        held_out = None
+        train_ds = ds
+        if getattr(args, "hold_out", None) is not None:
+            train_ds, _, held_out = hold_out(ds, args.hold_out)
+            if main and held_out["windows"] < 10:  # kernelops evaluate scores no fewer than 10 windows
+                print(f"kernelops fit: note: --hold-out {args.hold_out:g} holds out only {held_out['windows']} "
+                      "window(s); scoring needs at least 10", file=sys.stderr)
         opt = {k: (getattr(args, k) if getattr(args, k, None) is not None else v) for k, v in RUN_DEFAULTS.items()}
         # rank 0's clock names the folder, so every rank agrees on it
         run_dir = Path(args.out) if args.out else Path("runs") / dist.broadcast_object(
@@ -294,6 +336,8 @@ def _run(args: argparse.Namespace, device: Any, locks: contextlib.ExitStack) -> 
         model.scaler_state = ds.scaler.state_dict()
         model.extra = {"source": source, "dataset_name": ds.name, "feature_names": list(ds.feature_names),
                        "data_fingerprint": dataset_fingerprint(ds)}
+        if held_out is not None:  # absent otherwise: a run without --hold-out is written as before
+            model.extra["held_out"] = held_out
         train = {f: getattr(args, f) for f in _TRAIN_FLAGS if getattr(args, f) is not None}
         steps = train.get("steps", model.train_config.steps)
         if args.warmup is None:  # a short run (e.g. --steps 20) would never leave the warm-up: cap it at steps/10
@@ -312,6 +356,10 @@ def _run(args: argparse.Namespace, device: Any, locks: contextlib.ExitStack) -> 
         "scaler": {"kind": "per-feature min-max", "inverse": "data = scaled * scale + min", **(model.scaler_state or {})},
         "data_fingerprint": model.extra.get("data_fingerprint"),
     })
+    if held_out is not None:
+        config["held_out"] = held_out
+        if main:  # before the first step, like config.json: a run stopped early still has its held-out part
+            _write_held_out(run_dir / "held_out_scaled.npy", ds, held_out)
     # written before the first step, so a run killed at any point is still a run folder; rewritten after
     # every checkpoint so that its "step" is always the step checkpoint.pt holds. Rank 0 alone writes.
     ckpt = run_dir / "checkpoint.pt"
@@ -348,7 +396,7 @@ def _run(args: argparse.Namespace, device: Any, locks: contextlib.ExitStack) -> 
                     reason = out_of_space(exc)
                     raise (DiskFullError(str(loss_csv), reason) if reason else exc) from exc
 
-            model.fit(ds.windows, config=model.train_config.replace(**train), checkpoint=ckpt, progress=main and not args.no_progress,
+            model.fit(train_ds.windows, config=model.train_config.replace(**train), checkpoint=ckpt, progress=main and not args.no_progress,
                       callback=log if main else None, on_checkpoint=on_checkpoint)
     except FloatingPointError as exc:  # the trainer stopped before the step; the checkpoint is older
         with contextlib.suppress(OSError):
@@ -380,12 +428,16 @@ def _run(args: argparse.Namespace, device: Any, locks: contextlib.ExitStack) -> 
     if not ckpt.exists():  # zero steps to do (already complete): still leave a checkpoint
         model.save(ckpt)
         on_checkpoint(model.step)
-    png = _plot(model, ds, run_dir / "samples.png")
+    png = _plot(model, train_ds, run_dir / "samples.png")
     recent = [loss for _, loss, _ in model.history[-50:]]
     summary = f"loss (last {len(recent)} steps) {sum(recent) / len(recent):.4f}, " if recent else ""
     procs = f" on {dist.world_size()} processes" if dist.world_size() > 1 else ""
     print(f"kernelops fit: {model.step} steps ({elapsed:.0f} s this session{procs}), {summary}run folder {run_dir}")
     print(f"  checkpoint {ckpt}\n  losses     {loss_csv}\n  samples    {png or '(no plot: kernelops.viz unavailable)'}")
+    if held_out is not None:
+        print(f"  held out   {run_dir / 'held_out_scaled.npy'} ({held_out['windows']} windows, the last "
+              f"{held_out['fraction']:g}; trained on the first {held_out['train_windows']}, {held_out['gap']} dropped "
+              f"between): score it with kernelops evaluate {run_dir} --real {run_dir / 'held_out_scaled.npy'}")
     return 0
 
 

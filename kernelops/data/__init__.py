@@ -3,12 +3,14 @@
 Every loader returns a :class:`WindowDataset`: float32 windows (num, seq_len, features)
 scaled per feature to [0, 1], the :class:`MinMaxScaler` that undoes it, feature names and a
 ``source`` string. :func:`resolve_dataset` is what the command line calls: a registered
-name (``"sines"``, ``"stocks"``...) or a file path.
+name (``"sines"``, ``"stocks"``...) or a file path. :func:`hold_out` splits off the last windows
+in time order, with no time step shared with the training part.
 """
 
 from __future__ import annotations
 
 from kernelops.data.base import WindowDataset
+from kernelops.data.holdout import hold_out
 from kernelops.data.pendulum import Pendulum, make_pendulum, pendulum_energy
 from kernelops.data.resolve import list_datasets, resolve_dataset
 from kernelops.data.scaling import MinMaxScaler
@@ -20,7 +22,7 @@ from kernelops.data.windows import sliding_windows
 Dataset = WindowDataset
 
 __all__ = [
-    "Dataset", "MinMaxScaler", "Pendulum", "Sines", "WindowDataset", "list_datasets", "load_series",
+    "Dataset", "MinMaxScaler", "Pendulum", "Sines", "WindowDataset", "hold_out", "list_datasets", "load_series",
     "load_user_windows", "make_pendulum", "make_sines", "pendulum_energy", "resolve_dataset", "sines_parameters",
     "sliding_windows",
 ]

@@ -85,9 +85,12 @@ class WindowDataset:
         default random split puts near-copies of every test window in the training set. That
         is what the TimeGAN-style metrics do, but it is leakage for anything that measures
         generalisation; use ``contiguous=True`` there. It takes the last ``fraction`` of the
-        windows in time order as test and drops the ``seq_len`` windows before them, so no
-        training window shares a time step with a test window. The scaler is shared (it was
-        fit on the whole series, as the protocol does).
+        windows in the order the loader made them as test and drops the ``seq_len − 1`` windows
+        before them (:meth:`split_gap`), so no training window shares a time step with a test
+        window. Every loader of kernelops makes windows in time order (docs/held_out.md), so
+        this is a chronological split; for datasets of independent draws (Sines, pendulum,
+        MuJoCo trajectories) the test part is simply the last draws. The scaler is shared (it
+        was fit on the whole series, as the protocol does).
 
         Args:
             fraction: share of windows in the test set, in (0, 1).
@@ -100,15 +103,27 @@ class WindowDataset:
         n_test = max(1, math.ceil(n * float(fraction)))
         if contiguous:
             start = n - n_test
-            train_idx = np.arange(0, max(0, start - self.seq_len))
+            train_idx = np.arange(0, max(0, start - self.split_gap))
             test_idx = np.arange(start, n)
         else:
             perm = np.random.default_rng(seed).permutation(n)
             test_idx, train_idx = np.sort(perm[:n_test]), np.sort(perm[n_test:])
         if len(train_idx) == 0 or len(test_idx) == 0:
-            gap = f" and a gap of {self.seq_len} windows" if contiguous else ""
+            gap = f" and a gap of {self.split_gap} windows" if contiguous else ""
             raise DataError(f"split: {n} windows are too few for a test fraction of {fraction}{gap}")
         return self._subset(train_idx, "train"), self._subset(test_idx, "test")
+
+    @property
+    def split_gap(self) -> int:
+        """Windows a contiguous :meth:`split` drops between the train and the test part: seq_len − 1.
+
+        Window i covers steps [i·s, i·s + N − 1] at stride s. With g windows dropped, the last
+        training window ends at step (k − g − 1)·s + N − 1 for a test part starting at window k,
+        before the test part's first step k·s whenever (g + 1)·s ≥ N; g = N − 1 satisfies that at
+        every stride, and at stride 1 it is the fewest that do (the split then equals windowing
+        the series before and after the first test step separately).
+        """
+        return self.seq_len - 1
 
     def _subset(self, idx: np.ndarray, part: str) -> WindowDataset:
         return replace(self, windows=self.windows[idx], source=f"{self.source} [{part} split]".strip())

@@ -100,8 +100,9 @@ def test_contiguous_split_leaves_a_gap_so_no_time_step_is_shared():
     train_steps = set(np.rint(train.raw_windows()[..., 0]).astype(int).ravel())
     test_steps = set(np.rint(test.raw_windows()[..., 0]).astype(int).ravel())
     np.testing.assert_array_equal(test_starts, np.arange(27, 36))  # the last 9 windows in order
-    assert train.num_windows == 27 - 5  # seq_len windows dropped before the test block
+    assert train.num_windows == 27 - 4  # seq_len - 1 windows dropped before the test block
     assert train_steps.isdisjoint(test_steps)
+    assert max(train_steps) == min(test_steps) - 1  # and no more: the train part ends the step before
 
 
 def test_split_and_constructor_errors():

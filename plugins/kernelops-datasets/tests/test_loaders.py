@@ -275,6 +275,42 @@ def test_parse_tsf_errors_name_the_line(text, match):
         tsf.parse_tsf(text.splitlines(), source="t.tsf")
 
 
+@pytest.mark.parametrize("stride", [1, 5])
+def test_held_out_split_of_a_series_shares_no_row_with_training(tmp_path, stride):
+    """Windows come in file (time) order, so the chronological hold-out leaves no row in both parts."""
+    from kernelops.data import hold_out
+
+    _tiny_stocks(tmp_path, rows=200)  # column 0 of row r is (6r)^1.5: the row is recoverable from the value
+    ds = loaders.Stocks(root=tmp_path, seq_len=24, stride=stride)
+    train, held, record = hold_out(ds, 0.2)
+
+    def rows(part):
+        return np.rint(part.raw_windows()[..., 0] ** (2 / 3) / 6).astype(int)
+
+    np.testing.assert_array_equal(rows(ds)[:, 0], stride * np.arange(ds.num_windows))
+    assert rows(train).max() < rows(held).min() and record["gap"] == 23
+    assert rows(held).max() == stride * (ds.num_windows - 1) + 23  # the held-out part ends with the last window
+
+
+def test_held_out_split_of_short_mujoco_windows_stays_inside_trajectories():
+    """Windows cut inside trajectories come trajectory by trajectory; no (trajectory, step) is in both parts."""
+    from kernelops.data import hold_out
+
+    seq_len, stride = 10, 7
+    ds = loaders.MuJoCo(seq_len=seq_len, stride=stride)
+    per = (24 - seq_len) // stride + 1
+    train, held, record = hold_out(ds, 0.2)
+    with np.load(FILES / "mujoco" / "hopper.npz") as z:
+        traj = z["trajectories"].astype(np.float64)
+    first_held = ds.num_windows - record["windows"]
+    span = np.ptp(traj.reshape(-1, 14), axis=0)
+    for k in (0, record["train_windows"] - 1, first_held, ds.num_windows - 1):
+        i, start = divmod(k, per)
+        assert np.all(np.abs(_raw_window(ds, k) - traj[i, stride * start:stride * start + seq_len]) <= 1e-6 * span)
+    last_train, first = divmod(record["train_windows"] - 1, per), divmod(first_held, per)
+    assert last_train[0] < first[0] or stride * last_train[1] + seq_len <= stride * first[1]
+
+
 @pytest.mark.parametrize("name, count, length, first", [
     ("fred_md", 107, 728, [2437.296, 2446.902, 2462.689]),
     ("nn5_daily", 111, 791, None),

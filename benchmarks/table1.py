@@ -757,8 +757,8 @@ def main(argv: list[str] | None = None) -> int:
         if name in table and not args.force:
             had = (table[name].get("held_out") or {}).get("fraction")
             if had != args.hold_out:  # still skipped (as ever), but say that the row is not what was asked
-                split = "trained on every window" if had is None else f"--hold-out {had:g}"
-                print(f"[{name}] already in {json_path} ({split}); skipped: --force to redo it"
+                made = "trained on every window" if had is None else f"--hold-out {had:g}"
+                print(f"[{name}] already in {json_path} ({made}); skipped: --force to redo it"
                       + ("" if args.hold_out is None else f" with --hold-out {args.hold_out:g}")
                       + ", or pass another --out", flush=True)
                 continue

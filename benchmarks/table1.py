@@ -5,6 +5,7 @@ Usage (from the repository root)::
     python benchmarks/table1.py --datasets sines stocks etth energy fmri mujoco \
         [--runs 5] [--fast-metrics] [--device cpu|cuda|auto] [--budget-minutes M] [--force]
     python benchmarks/table1.py --datasets sines --smoke --out /tmp/t1   # pipeline check, ~minutes
+    python benchmarks/table1.py --datasets stocks etth --hold-out 0.2 --out benchmarks/results/table1_held_out
 
 For every dataset: build the real windows (``ko.dataset(name)``, the protocol of docs/datasets.md),
 train ``SpectralMeanFlow`` with the fixed settings in :data:`CONFIGS` on all of them, sample as
@@ -32,6 +33,33 @@ were saved but whose scoring did not finish is scored from the saved samples.
 a short calibration fit measures seconds per step, and the configured steps are cut to fit
 (recorded in the json as ``steps`` next to ``configured_steps``). The metrics' own time is
 not part of the budget.
+
+``--hold-out F`` (e.g. 0.2) asks whether the model generalises, not only whether it fits its
+training set. Each real dataset is split chronologically with ``split(F, contiguous=True)``
+(:func:`kernelops.data.hold_out`): the last F of the windows in time order are held out and the
+``seq_len − 1`` windows before them dropped, so no training window shares a time step with a
+held-out one; the model trains on the training part only (``--smoke`` subsamples that part,
+never the held-out one). Sines are independent draws: the model trains on the protocol's draw
+and the held-out set is the independent draw of the same size that is also its floor. The row
+is then:
+
+* the protocol's scores as before, *in-sample*: samples against the training windows, the floor
+  on random halves of the training windows; ``distribution``: marginal W1, spectral TV and the
+  share of values outside the real range (:func:`kernelops.metrics.distribution_scores`) of the
+  samples and of the floor's two halves;
+* ``held_out``: the split (``fraction``, ``windows`` held out, ``train_windows``, ``gap``,
+  ``method``); the same four metrics of the samples against the held-out windows; the
+  **held-out floor**, the training windows scored against the held-out ones (what a model that
+  reproduced its training set exactly would score; on a drifting series it is far above the
+  in-sample floor, and a held-out score is read against it); the Gaussian of the training
+  windows' mean and covariance against the held-out windows; the distribution scores of all
+  three; and the copy test ``copy_test(train, samples, held_out)`` (ratio ≈ 1 and share_below ≈
+  0.01 for new windows, ≪ 1 and ≈ 1 for copies).
+
+``table1.md`` gains a held-out summary (in-sample and held-out Context-FID / discriminative,
+held-out floor, Gaussian, copy ratio, share below; then the distribution scores) and a held-out
+table per dataset. Rows and samples remember their split: a row trained on every window is not
+taken for a --hold-out row or the other way round. Without ``--hold-out`` nothing changes.
 """
 
 from __future__ import annotations
@@ -86,8 +114,9 @@ REAL_PREDICTIVE = {"sines": 0.094, "stocks": 0.036, "etth": 0.121, "mujoco": 0.0
                    "fmri": 0.090}
 #: floor of the Gaussian baseline's standard deviations, data scale (the committed column used it)
 GAUSSIAN_STD_FLOOR = 0.005
-#: row keys written by --gaussian-baseline (kept when a row is retrained: they do not depend on it)
-GAUSSIAN_KEYS = ("gaussian", "gaussian_runs", "gaussian_seconds")
+#: row keys written by --gaussian-baseline (kept when a row is retrained: they do not depend on it);
+#: ``gaussian_hold_out`` only when it scored the training part of a --hold-out split
+GAUSSIAN_KEYS = ("gaussian", "gaussian_runs", "gaussian_seconds", "gaussian_hold_out")
 
 
 # -- small helpers --------------------------------------------------------------------------------
@@ -141,29 +170,167 @@ def summary(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, float]]:
 
 
 # -- the real windows and the floor -------------------------------------------------------------
-def real_windows(name: str, max_windows: int | None, seed: int) -> tuple[np.ndarray, str]:
-    """Training windows ([0, 1], float32) and a description of their source."""
+def load_dataset(name: str) -> Any:
+    """The registered dataset ``name`` (a :class:`kernelops.data.WindowDataset`, windows in time order)."""
     import kernelops as ko
 
-    ds = ko.dataset(name)
-    windows = ds.windows
+    return ko.dataset(name)
+
+
+def subsample(windows: np.ndarray, max_windows: int | None, seed: int) -> np.ndarray:
+    """At most ``max_windows`` of ``windows``, drawn at random without replacement, kept in order."""
     if max_windows is not None and len(windows) > max_windows:
         idx = np.sort(np.random.default_rng(seed).choice(len(windows), max_windows, replace=False))
         windows = windows[idx]
-    return windows, ds.source
+    return windows
 
 
-def floor_pair(name: str, real: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray, str]:
-    """Two real sets whose scores are the floor (see the module docstring)."""
+def real_windows(name: str, max_windows: int | None, seed: int) -> tuple[np.ndarray, str]:
+    """Training windows ([0, 1], float32) and a description of their source."""
+    ds = load_dataset(name)
+    return subsample(ds.windows, max_windows, seed), ds.source
+
+
+def independent_sines(num: int, seed: int) -> np.ndarray:
+    """A fresh Sines draw of ``num`` windows (the training draw is seed 0): the Sines floor and held-out set."""
+    from kernelops.data import make_sines
+
+    return make_sines(num, seed=seed + 1).astype(np.float32)
+
+
+def floor_pair(name: str, real: np.ndarray, seed: int,
+               what: str = "the real windows") -> tuple[np.ndarray, np.ndarray, str]:
+    """Two real sets whose scores are the floor (see the module docstring); ``what`` names ``real``."""
     if name == "sines":
-        from kernelops.data import make_sines
-
-        fresh = make_sines(len(real), seed=seed + 1).astype(np.float32)
+        fresh = independent_sines(len(real), seed)
         return real, fresh, f"training draw vs an independent draw (make_sines seed {seed + 1}), {len(real)} each"
     perm = np.random.default_rng(seed).permutation(len(real))
     half = len(real) // 2
     a, b = real[np.sort(perm[:half])], real[np.sort(perm[half:2 * half])]
-    return a, b, f"random disjoint halves of the real windows (seed {seed}), {half} each"
+    return a, b, f"random disjoint halves of {what} (seed {seed}), {half} each"
+
+
+# -- held-out windows (--hold-out) ----------------------------------------------------------------
+def held_out_parts(name: str, fraction: float, max_windows: int | None,
+                   seed: int) -> tuple[np.ndarray, np.ndarray, str, dict[str, Any]]:
+    """The training windows, the held-out windows, the source and the split record.
+
+    Real data: :func:`kernelops.data.hold_out` on the whole dataset (``split(fraction,
+    contiguous=True)``: the last ``fraction`` of the windows in time order, the ``seq_len − 1``
+    before them dropped so that no training window shares a time step with a held-out one);
+    ``max_windows`` (--smoke) then subsamples the training part only. Sines are independent
+    draws: the training draw is the protocol's, the held-out set the independent draw of the same
+    size that is also its floor (``fraction`` is recorded but not used).
+
+    Returns:
+        ``(train, held, source, record)``; ``record`` holds ``fraction``, ``windows`` (held out),
+        ``train_windows`` (trained on), ``gap`` (windows dropped between) and ``method`` (in words).
+
+    Shape:
+        train: (train_windows, seq_len, d), held: (windows, seq_len, d), float32 on [0, 1].
+    """
+    if name == "sines":
+        train, source = real_windows(name, max_windows, seed)
+        held = independent_sines(len(train), seed)
+        record = {"fraction": fraction, "windows": len(held), "train_windows": len(train), "gap": 0,
+                  "method": f"an independent draw (make_sines seed {seed + 1}), as many windows as the training draw"}
+        return train, held, source, record
+    from kernelops.data import hold_out
+
+    ds = load_dataset(name)
+    train_ds, held_ds, split = hold_out(ds, fraction)
+    train = subsample(train_ds.windows, max_windows, seed)
+    method = (f"chronological: the last {fraction:g} of the {ds.num_windows} windows held out, the {split['gap']} "
+              f"before them dropped, the first {split['train_windows']} trained on")
+    if len(train) < split["train_windows"]:
+        method += f" ({len(train)} of them drawn at random)"
+    record = {**split, "train_windows": len(train), "method": method}
+    return train, held_ds.windows, ds.source, record
+
+
+def finite_or_none(obj: Any) -> Any:
+    """``obj`` with every non-finite float replaced by None (the json is written with allow_nan=False)."""
+    if isinstance(obj, dict):
+        return {k: finite_or_none(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite_or_none(v) for v in obj]
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    return obj
+
+
+def reusable_held_out(previous: dict[str, Any] | None, record: dict[str, Any],
+                      args: argparse.Namespace) -> dict[str, Any] | None:
+    """The previous row's held-out floor and Gaussian scores if measured on this split the same way, else None.
+
+    Like the in-sample floor (:func:`reusable_floor`) they depend on the real windows, the split,
+    the seed, the number of runs and the metric mode, not on the model (``--force --reuse-floor``).
+    """
+    if not previous or previous.get("smoke") or args.smoke:
+        return None
+    held = previous.get("held_out") or {}
+    same = (all(held.get(k) == record.get(k) for k in ("fraction", "windows", "train_windows", "gap"))
+            and held.get("floor_runs") == args.floor_runs and previous.get("seed", 0) == args.seed
+            and bool(previous.get("fast_metrics")) == bool(args.fast_metrics)
+            and all(m in held.get("floor", {}) and m in held.get("gaussian", {}) for m in METRICS))
+    return {"floor": held["floor"], "floor_method": held.get("floor_method"), "gaussian": held["gaussian"]} \
+        if same else None
+
+
+def score_held_out(name: str, train: np.ndarray, fake: np.ndarray, held: np.ndarray, record: dict[str, Any],
+                   in_sample_floor: dict[str, Any], args: argparse.Namespace, device: str,
+                   reuse: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The held-out block of a row: the model, the floor and the Gaussian scored against ``held``.
+
+    * ``metrics``: the generated windows against the held-out ones (``args.runs`` runs);
+    * ``floor``: the training windows against the held-out ones (``args.floor_runs`` runs), what a
+      generator that reproduced its training set exactly would score (for Sines the in-sample
+      floor, which scores these two draws already);
+    * ``gaussian``: windows from the Gaussian of the training windows' mean and covariance;
+    * ``distribution``: :func:`kernelops.metrics.distribution_scores` of each of the three;
+    * ``copy_test``: :func:`kernelops.metrics.copy_test` (train, fake, held).
+
+    ``reuse`` (:func:`reusable_held_out`) gives the floor's and the Gaussian's protocol scores of
+    an earlier run instead of scoring them again; their distribution scores are always computed.
+    In every comparison the held-out windows are the real set, so each metric run compares
+    min(len(held), len(other)) windows of each, the same count for the model and its references.
+
+    Shape:
+        train: (n_train, N, d), fake: (n_fake, N, d), held: (n_held, N, d).
+    """
+    import torch
+
+    from kernelops.metrics import copy_test, distribution_scores, evaluate_all
+
+    start = time.perf_counter()
+    metrics = summary(evaluate_all(held, fake, metrics=METRICS, runs=args.runs, seed=args.seed,
+                                   fast=args.fast_metrics, device=device, progress=sys.stderr.isatty()))
+    if name == "sines":
+        floor, floor_method = in_sample_floor, "the in-sample floor (the training draw against the independent draw)"
+    elif reuse is not None:
+        floor, floor_method = reuse["floor"], reuse["floor_method"]
+    else:
+        floor = summary(evaluate_all(held, train, metrics=METRICS, runs=args.floor_runs, seed=args.seed,
+                                     fast=args.fast_metrics, device=device, progress=sys.stderr.isatty()))
+        floor_method = f"the {len(train)} training windows scored against the {len(held)} held-out windows"
+    gauss = gaussian_windows(train, len(train), args.seed + 1)
+    if reuse is not None:
+        gaussian = reuse["gaussian"]
+    else:
+        gaussian = summary(evaluate_all(held, gauss, metrics=METRICS, runs=args.floor_runs, seed=args.seed,
+                                        fast=args.fast_metrics, device=device, progress=sys.stderr.isatty()))
+    on = torch.device(device)  # the copy test's distance blocks run where the metrics do
+    copies = copy_test(torch.as_tensor(train, device=on), torch.as_tensor(fake, device=on),
+                       torch.as_tensor(held, device=on))
+    block = {
+        **record, "metrics": metrics, "runs": args.runs, "floor": floor, "floor_method": floor_method,
+        "floor_runs": args.floor_runs, "gaussian": gaussian,
+        "gaussian_method": f"{len(gauss)} windows from the Gaussian of the training windows' mean and covariance",
+        "distribution": {"model": distribution_scores(held, fake), "floor": distribution_scores(held, train),
+                         "gaussian": distribution_scores(held, gauss)},
+        "copy_test": copies, "seconds": round(time.perf_counter() - start, 2),
+    }
+    return finite_or_none(block)
 
 
 def gaussian_windows(real: np.ndarray, num: int, seed: int) -> np.ndarray:
@@ -184,18 +351,29 @@ def gaussian_windows(real: np.ndarray, num: int, seed: int) -> np.ndarray:
 
 def score_gaussian_baseline(name: str, args: argparse.Namespace, json_path: Path, md_path: Path,
                             device: str) -> None:
-    """Add ``gaussian`` (metrics of :func:`gaussian_windows` vs the real windows) to a row."""
+    """Add ``gaussian`` (metrics of :func:`gaussian_windows` vs the real windows) to a row.
+
+    With ``--hold-out F`` the real windows are the training part of that split (the row's
+    in-sample set), recorded as ``gaussian_hold_out``.
+    """
     from kernelops.metrics import evaluate_all
 
-    real, _ = real_windows(name, (SMOKE if args.smoke else {}).get("max_windows"), args.seed)
+    max_windows = (SMOKE if args.smoke else {}).get("max_windows")
+    if args.hold_out is None:
+        real, _ = real_windows(name, max_windows, args.seed)
+    else:
+        real = held_out_parts(name, args.hold_out, max_windows, args.seed)[0]
     fake = gaussian_windows(real, len(real), args.seed + 1)
     start = time.perf_counter()
     scores = evaluate_all(real, fake, metrics=METRICS, runs=args.floor_runs, seed=args.seed,
                           fast=args.fast_metrics, device=device, progress=sys.stderr.isatty())
     extra = {"gaussian": summary(scores), "gaussian_runs": args.floor_runs,
              "gaussian_seconds": round(time.perf_counter() - start, 2)}
+    if args.hold_out is not None:
+        extra["gaussian_hold_out"] = args.hold_out
     table = read_json(json_path)
-    table[name] = {**table.get(name, {}), **extra}
+    # drop the previous baseline's keys first, so a stale gaussian_hold_out cannot survive
+    table[name] = {**{k: v for k, v in table.get(name, {}).items() if k not in GAUSSIAN_KEYS}, **extra}
     write_json(json_path, table)
     write_markdown(md_path, table)
     print(f"[{name}] Gaussian baseline: " + ", ".join(f"{m} {scores[m]['mean']:.4f}" for m in METRICS), flush=True)
@@ -277,6 +455,113 @@ def _fmt(entry: dict[str, Any] | None) -> str:
     return f"{entry['mean']:.3f} ± {entry['std']:.3f}"
 
 
+#: the three distribution scores as (label in the tables, key of a distribution_scores dict)
+DISTRIBUTION_ROWS: tuple[tuple[str, str], ...] = (
+    ("marginal W1", "marginal_wasserstein"), ("spectral TV", "spectral_distance"), ("outside range", "value_range_share"))
+
+
+def _dist(scores: dict[str, Any] | None, key: str) -> str:
+    """One distribution score of a :func:`kernelops.metrics.distribution_scores` dict, or – when absent."""
+    if not scores or scores.get(key) is None:
+        return "–"
+    value = scores[key]
+    return f"{value['mean'] if isinstance(value, dict) else value:.4f}"
+
+
+def _mean(entry: dict[str, Any] | None) -> str:
+    return f"{entry['mean']:.3f}" if entry and entry.get("mean") is not None else "–"
+
+
+def _num(value: Any, spec: str = ".3f") -> str:
+    return "–" if value is None else format(value, spec)
+
+
+def format_held_out(row: dict[str, Any]) -> str:
+    """One line on a row's held-out block: Context-FID and discriminative beside floor and Gaussian, the copy test."""
+    held = row["held_out"]
+    parts = [f"{m} {_mean(held['metrics'].get(m))} (floor {_mean(held['floor'].get(m))}, "
+             f"Gaussian {_mean(held['gaussian'].get(m))})" for m in ("context_fid", "discriminative")]
+    copies = held["copy_test"]
+    return ", ".join(parts) + f"; copy ratio {_num(copies.get('ratio'))}, share below {_num(copies.get('share_below'))}"
+
+
+def render_held_out(table: dict[str, Any]) -> list[str]:
+    """The held-out summary (rows with a ``held_out`` block): protocol scores and distribution scores."""
+    rows = {name: row for name, row in table.items() if row.get("held_out")}
+    if not rows:
+        return []
+    lines = [
+        "## Held-out windows (`--hold-out`)",
+        "",
+        "The model trained on the first windows in time order only; *in-sample*: its samples against those",
+        "training windows (the protocol's score), *held-out*: the same samples against the held-out windows",
+        "(the last windows in time, none sharing a time step with a training window; Sines: an independent",
+        "draw). *held-out floor*: the training windows themselves scored against the held-out ones, what a",
+        "model that reproduced its training set would score (the series' drift shows here). *Gaussian*:",
+        "windows from the Gaussian of the training windows' mean and covariance, against the held-out ones.",
+        "Each cell is Context-FID / discriminative. *copy ratio*: median distance of generated windows to",
+        "their nearest training window over that of held-out windows (about 1: new windows, ≪ 1: copies);",
+        "*share below*: share of generated windows nearer to the training set than the held-out windows'",
+        "1st percentile (about 0.01 for new windows, 1 for copies).",
+        "",
+        "| dataset | in-sample CFID / disc | held-out CFID / disc | held-out floor | Gaussian | copy ratio | share below |",
+        "|---|---|---|---|---|---|---|",
+    ]
+
+    def pair(scores: dict[str, Any]) -> str:
+        return f"{_mean(scores.get('context_fid'))} / {_mean(scores.get('discriminative'))}"
+
+    for name, row in rows.items():
+        held, copies = row["held_out"], row["held_out"]["copy_test"]
+        lines.append(f"| {name} | {pair(row)} | **{pair(held['metrics'])}** | {pair(held['floor'])} | "
+                     f"{pair(held['gaussian'])} | {_num(copies.get('ratio'))} | {_num(copies.get('share_below'))} |")
+    lines += [
+        "",
+        "Distribution scores (`kernelops.metrics.distribution_scores`, exact on all windows; lower is better):",
+        "per-channel marginal 1-Wasserstein distance and total variation between power spectra (means over",
+        "channels), and the share of generated values outside the real windows' per-channel range. Each",
+        "cell is in-sample / held-out / held-out floor / Gaussian.",
+        "",
+        "| dataset | " + " | ".join(label for label, _ in DISTRIBUTION_ROWS) + " |",
+        "|---|" + "---|" * len(DISTRIBUTION_ROWS),
+    ]
+    for name, row in rows.items():
+        dist, held = row.get("distribution", {}), row["held_out"]["distribution"]
+        cells = [" / ".join(_dist(scores, key) for scores in (dist.get("model"), held.get("model"),
+                                                                held.get("floor"), held.get("gaussian")))
+                 for _, key in DISTRIBUTION_ROWS]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines.append("")
+    return lines
+
+
+def render_held_out_row(row: dict[str, Any]) -> list[str]:
+    """A dataset's held-out section: the split, every metric and distribution score, the copy test."""
+    held = row.get("held_out")
+    if not held:
+        return []
+    copies, dist = held["copy_test"], row.get("distribution", {})
+    lines = [f"Held out (`--hold-out {held.get('fraction', '?')}`): {held.get('method', '?')}; "
+             f"{held.get('windows', '?')} held-out windows, {held.get('train_windows', '?')} trained on. "
+             f"{held.get('runs', '?')} metric run(s), floor and Gaussian {held.get('floor_runs', '?')}.",
+             "", "| score | in-sample | held-out | held-out floor | Gaussian (held-out) |", "|---|---|---|---|---|"]
+    for metric in METRICS:
+        lines.append(f"| {metric} | {_fmt(row.get(metric))} | {_fmt(held['metrics'].get(metric))} | "
+                     f"{_fmt(held['floor'].get(metric))} | {_fmt(held['gaussian'].get(metric))} |")
+    for label, key in DISTRIBUTION_ROWS:
+        lines.append(f"| {label} | {_dist(dist.get('model'), key)} | {_dist(held['distribution'].get('model'), key)} | "
+                     f"{_dist(held['distribution'].get('floor'), key)} | "
+                     f"{_dist(held['distribution'].get('gaussian'), key)} |")
+    counts = copies.get("windows", {})
+    lines += ["", f"Held-out floor: {held.get('floor_method', '?')}. Copy test: median nearest-training-window "
+              f"distance {_num(copies.get('median_fake'), '.4g')} for the {counts.get('fake', '?')} generated "
+              f"windows, {_num(copies.get('median_held_out'), '.4g')} for the {counts.get('held_out', '?')} held-out "
+              f"ones (ratio {_num(copies.get('ratio'))}); {_num(copies.get('share_below'))} of the generated "
+              f"windows lie nearer than the held-out {_num(copies.get('quantile'), 'g')} quantile "
+              f"{_num(copies.get('held_out_quantile'), '.4g')}.", ""]
+    return lines
+
+
 def render_markdown(table: dict[str, Any]) -> str:
     """table1.md from the json (every dataset done so far, in the order of :data:`CONFIGS`)."""
     order = list(CONFIGS)
@@ -313,6 +598,7 @@ def render_markdown(table: dict[str, Any]) -> str:
         train = f"{row.get('steps', '?')} steps, {row.get('train_seconds', float('nan')) / 60:.0f} min"
         lines.append(f"| {name} | {train} | " + " | ".join(cells) + " |")
     lines.append("")
+    lines += render_held_out(table)
     for name, row in table.items():
         paper = PAPER.get(name)
         lines += [f"## {name}", ""]
@@ -335,8 +621,10 @@ def render_markdown(table: dict[str, Any]) -> str:
             lines.append(f"| {metric} | {_fmt(ours)} | {_fmt(floor)} | {delta} | {gauss_cell}{ref} |")
         if gauss:
             lines += ["", f"Gaussian baseline: {row.get('gaussian_runs', '?')} metric run(s)."]
-        lines += ["", f"Floor: {row.get('floor_method', '?')}.",
-                  f"Config: `{json.dumps(row.get('config', {}), sort_keys=True)}`.",
+        lines += ["", f"Floor: {row.get('floor_method', '?')}."]
+        if row.get("held_out"):
+            lines += [""] + render_held_out_row(row)
+        lines += [f"Config: `{json.dumps(row.get('config', {}), sort_keys=True)}`.",
                   f"Command: `{row.get('command', '?')}`", ""]
     return "\n".join(lines)
 
@@ -367,6 +655,8 @@ def reusable_gaussian(previous: dict[str, Any] | None, args: argparse.Namespace)
         return {}
     if previous.get("seed", 0) != args.seed or bool(previous.get("fast_metrics")) != bool(args.fast_metrics):
         return {}
+    if previous.get("gaussian_hold_out") != args.hold_out:  # scored on another set of real windows
+        return {}
     return {key: previous[key] for key in GAUSSIAN_KEYS if key in previous}
 
 
@@ -394,7 +684,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--force", action="store_true", help="redo datasets already in table1.json")
     parser.add_argument("--reuse-floor", action="store_true",
                         help="with --force: keep a dataset's floor from table1.json when it was measured the "
-                             "same way (method, runs, seed, metric mode) instead of scoring it again")
+                             "same way (method, runs, seed, metric mode) instead of scoring it again; with "
+                             "--hold-out also its held-out floor and Gaussian scores when the split is the same")
     parser.add_argument("--gaussian-baseline", action="store_true",
                         help="score windows drawn from the Gaussian of the real windows' mean and covariance "
                              "(--floor-runs runs), add them to the datasets' rows and stop; nothing is trained "
@@ -403,7 +694,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="rewrite table1.md from table1.json and stop (nothing is trained or scored)")
     parser.add_argument("--smoke", action="store_true",
                         help=f"pipeline check: tiny model {SMOKE}, 1 metric run, fast metrics")
+    parser.add_argument("--hold-out", type=float, default=None, metavar="F",
+                        help="train on the first windows in time order only, hold out the last F (e.g. 0.2; "
+                             "Sines: an independent draw) and score against them too, with the copy test "
+                             "(default: the protocol, train and score on every window)")
     args = parser.parse_args(argv)
+    if args.hold_out is not None:
+        from kernelops.data.holdout import check_fraction
+
+        try:
+            check_fraction(args.hold_out)
+        except ValueError as exc:
+            parser.error(str(exc))
     if args.runs < 1:
         parser.error("--runs must be at least 1")
     if args.floor_runs is None:
@@ -442,7 +744,8 @@ def main(argv: list[str] | None = None) -> int:
     device = resolve_device(args.device)
     if args.gaussian_baseline:
         for name in args.datasets:
-            if "gaussian" in table.get(name, {}) and not args.force:
+            previous = table.get(name, {})
+            if "gaussian" in previous and previous.get("gaussian_hold_out") == args.hold_out and not args.force:
                 print(f"[{name}] Gaussian baseline already in {json_path}; skipped (--force to redo)", flush=True)
                 continue
             score_gaussian_baseline(name, args, json_path, md_path, device)
@@ -452,6 +755,13 @@ def main(argv: list[str] | None = None) -> int:
 
     for name in args.datasets:
         if name in table and not args.force:
+            had = (table[name].get("held_out") or {}).get("fraction")
+            if had != args.hold_out:  # still skipped (as ever), but say that the row is not what was asked
+                made = "trained on every window" if had is None else f"--hold-out {had:g}"
+                print(f"[{name}] already in {json_path} ({made}); skipped: --force to redo it"
+                      + ("" if args.hold_out is None else f" with --hold-out {args.hold_out:g}")
+                      + ", or pass another --out", flush=True)
+                continue
             print(f"[{name}] already in {json_path}; skipped (--force to redo)", flush=True)
             continue
         cfg = {**CONFIGS[name], **(SMOKE if args.smoke else {})}
@@ -460,12 +770,25 @@ def main(argv: list[str] | None = None) -> int:
             # dataset (it learned Stocks with it: docs/spectral_mean_flow.md)
             cfg = {k: v for k, v in cfg.items() if k not in ("depth", "width", "sample_steps")}
             cfg.update(potential="window", skip="window")
-        real, source = real_windows(name, cfg.get("max_windows"), args.seed)
+        held: np.ndarray | None = None
+        split: dict[str, Any] | None = None
+        if args.hold_out is None:
+            real, source = real_windows(name, cfg.get("max_windows"), args.seed)
+        else:  # real: the training part; the model never sees the held-out windows
+            real, held, source, split = held_out_parts(name, args.hold_out, cfg.get("max_windows"), args.seed)
+            print(f"[{name}] held out {split['windows']} windows: {split['method']}", flush=True)
         print(f"[{name}] {real.shape[0]} real windows × {real.shape[1]} steps × {real.shape[2]} features "
               f"from {source}", flush=True)
         sample_path, meta_path = samples_dir / f"{name}.npy", samples_dir / f"{name}.json"
         if sample_path.is_file() and meta_path.is_file() and not args.force:
             fake, meta = np.load(sample_path), read_json(meta_path)
+            if meta.get("hold_out") != args.hold_out:
+                had = meta.get("hold_out")
+                raise SystemExit(f"table1: {sample_path} was sampled from a model trained "
+                                 + ("on every window" if had is None else f"with --hold-out {had:g}")
+                                 + (", not on every window" if args.hold_out is None
+                                    else f", not with --hold-out {args.hold_out:g}")
+                                 + "; rerun with --force or pass another --out")
             print(f"[{name}] reusing {sample_path} (trained {meta.get('steps')} steps)", flush=True)
         else:
             steps, per_step = plan_steps(cfg, budget, real, device, args.seed)
@@ -476,6 +799,8 @@ def main(argv: list[str] | None = None) -> int:
                                           checkpoint=out / "models" / f"{name}.pt")
             fake = storable(fake)
             meta.update(configured_steps=int(cfg["steps"]), seconds_per_step_probe=per_step)
+            if args.hold_out is not None:  # absent otherwise: a protocol run's metadata is as before
+                meta["hold_out"] = args.hold_out
             from kernelops.utils.atomic import atomic_write
 
             atomic_write(sample_path, lambda fh: np.save(fh, fake))
@@ -488,7 +813,8 @@ def main(argv: list[str] | None = None) -> int:
         start = time.perf_counter()
         ours = evaluate_all(real, fake, metrics=METRICS, runs=args.runs, seed=args.seed, fast=args.fast_metrics,
                             device=device, progress=sys.stderr.isatty())
-        a, b, floor_method = floor_pair(name, real, args.seed)
+        what = "the real windows" if split is None else "the training windows"
+        a, b, floor_method = floor_pair(name, real, args.seed, what)
         floor = reusable_floor(table.get(name), floor_method, args) if args.reuse_floor else None
         if floor is None:
             floor = summary(evaluate_all(a, b, metrics=METRICS, runs=args.floor_runs, seed=args.seed,
@@ -510,6 +836,15 @@ def main(argv: list[str] | None = None) -> int:
             samples=str(sample_path.relative_to(out)) if sample_path.is_relative_to(out) else str(sample_path),
         )
         row.update(reusable_gaussian(table.get(name), args))
+        if held is not None and split is not None:
+            from kernelops.metrics import distribution_scores
+
+            row["distribution"] = {"model": distribution_scores(real, fake), "floor": distribution_scores(a, b)}
+            reuse = reusable_held_out(table.get(name), split, args) if args.reuse_floor else None
+            if reuse is not None:
+                print(f"[{name}] held-out floor and Gaussian reused from {json_path}", flush=True)
+            row["held_out"] = score_held_out(name, real, fake, held, split, floor, args, device, reuse)
+            print(f"[{name}] held out: " + format_held_out(row), flush=True)
         # re-read first: datasets may run as parallel processes sharing one table1.json
         table = {**read_json(json_path), name: row}
         write_json(json_path, table)

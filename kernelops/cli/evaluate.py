@@ -15,6 +15,20 @@ are saved as ``OUT/fake_scaled.npy``. The real windows default to the run's own 
 (from ``RUN/config.json``); ``--real-dataset NAME`` takes them from a registered dataset
 (its default windows, e.g. the 10 000 Sines windows ``kernelops fit --dataset sines`` trains on).
 
+Beside the four protocol scores, three cheap exact scores are always computed on all windows of
+both sets (:mod:`kernelops.metrics.distribution`): the per-channel marginal 1-Wasserstein distance,
+the total variation between mean power spectra, and the share of generated values outside the real
+per-channel range (``"distribution"`` in ``metrics.json``, three more rows in the table).
+
+Held-out windows: when ``RUN/held_out_scaled.npy`` exists (``kernelops fit --hold-out F`` writes
+it) or ``--held-out HELD.npy`` is given, the generated windows are also scored against those
+windows (every protocol metric and the three scores: a ``"held_out"`` block and a second table)
+and a copy test is run: the nearest-training-window distance of the generated windows against
+that of the held-out ones (:func:`kernelops.metrics.copy_test`); with a checkpoint, the block also
+holds the run's log-likelihood of ``--loglik`` held-out windows. The training windows are the
+run's (with RUN, even when ``--real`` names other windows to score against) or, without RUN, the
+``--real`` / ``--real-dataset`` windows.
+
 With a run, ``metrics.json`` also holds ``loglik``: the run's log-likelihood (nats per window on
 the [0, 1] scale, and bits per value) of ``--loglik`` windows of ``--loglik-input`` (held-out
 windows) or, without it, of the real windows (:mod:`kernelops.flows.likelihood`).
@@ -74,6 +88,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--loglik", type=int, default=64, metavar="K",
                         help="with RUN: also the run's log-likelihood of K windows (default 64; 0: off) of "
                              "--loglik-input, else of the real windows (docs/likelihood.md)")
+    parser.add_argument("--held-out", default=None, metavar="HELD.npy",
+                        help="held-out real windows on the [0, 1] scale: also score against them and run the "
+                             "copy test against the training windows (those of RUN, else --real); default with "
+                             "RUN: RUN/held_out_scaled.npy when it exists")
     parser.add_argument("--loglik-input", default=None, metavar="HELD.npy",
                         help="held-out windows on the [0, 1] scale for --loglik (default: the real windows, which "
                              "are the training windows when they come from the run's own dataset)")
@@ -263,11 +281,25 @@ def loglik_from_run(run: Path, windows: np.ndarray, source: str, count: int, see
 
 
 # -- output --------------------------------------------------------------------------------------
-def format_table(results: dict[str, dict[str, Any]]) -> str:
-    """Metric, mean ± std and runs as an aligned text table."""
+#: the rows :func:`format_table` prints for :func:`kernelops.metrics.distribution_scores`
+DISTRIBUTION_ROWS = (("marginal_w1", "marginal_wasserstein"), ("spectral_tv", "spectral_distance"),
+                     ("outside_range", "value_range_share"))
+
+
+def format_table(results: dict[str, dict[str, Any]], distribution: dict[str, Any] | None = None) -> str:
+    """Metric, mean ± std and runs as an aligned text table.
+
+    ``distribution`` (from :func:`kernelops.metrics.distribution_scores`) adds one row per score:
+    the mean over channels (the share of values for the range), exact, so with no spread or runs.
+    """
     rows = [("metric", "mean ± std", "runs")]
     for name, r in results.items():
         rows.append((name, f"{r['mean']:.4f} ± {r['std']:.4f}", str(r.get("runs", len(r.get("values", []))))))
+    if distribution is not None:
+        for label, key in DISTRIBUTION_ROWS:
+            value = distribution[key]
+            mean = value["mean"] if isinstance(value, dict) else value
+            rows.append((label, f"{mean:.4f}", "exact"))
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
@@ -298,6 +330,42 @@ def _finite_or_none(obj: Any) -> Any:
     if isinstance(obj, (list, tuple)):
         return [_finite_or_none(v) for v in obj]
     return obj
+
+
+def held_out_path(args: argparse.Namespace, run_dir: Path | None) -> Path | None:
+    """``--held-out``, else ``RUN/held_out_scaled.npy`` when it exists, else None."""
+    if args.held_out is not None:
+        return Path(args.held_out)
+    if run_dir is not None and (run_dir / "held_out_scaled.npy").is_file():
+        return run_dir / "held_out_scaled.npy"
+    return None
+
+
+def complete_windows(windows: np.ndarray) -> np.ndarray:
+    """The windows without a missing (NaN) entry: a distance to a gappy window is undefined.
+
+    Shape:
+        windows: (n, seq_len, features). returns: (m, seq_len, features), m ≤ n.
+    """
+    keep = ~np.isnan(windows).reshape(len(windows), -1).any(axis=1)
+    return windows if keep.all() else windows[keep]
+
+
+def format_loglik(loglik: dict[str, Any]) -> str:
+    """One line for a :func:`loglik_from_run` result."""
+    sem = loglik["sem_nats_per_window"]
+    return (f"log-likelihood of {loglik['windows']} windows of {loglik['source']}: {loglik['mean_nats_per_window']:.4g}"
+            + (f" ± {sem:.2g}" if sem is not None else "") + f" nats per window on the [0, 1] scale, "
+            f"{loglik['bits_per_value']:.4g} bits per value (higher log p is better; NFE {loglik['nfe']})")
+
+
+def format_copy_test(result: dict[str, Any]) -> str:
+    """One line that says what the copy test found."""
+    return (f"copy test: nearest-training-window distance, median of generated {result['median_fake']:.4g} vs "
+            f"held-out real {result['median_held_out']:.4g}: ratio {result['ratio']:.3g} (about 1: new windows; "
+            f"near 0: copies); {100 * result['share_below']:.1f} % of generated windows lie closer than the "
+            f"held-out windows' {100 * result['quantile']:g}st percentile (about {100 * result['quantile']:g} % "
+            f"for new windows)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -336,11 +404,15 @@ def run(args: argparse.Namespace) -> int:
         real, real_desc, feature_names = real_from_run(run_dir)
         missing = int(np.isnan(real).sum())
         if missing:  # refused before sampling: the metrics need complete real windows
-            from kernelops.errors import DataError
-
             raise DataError(f"RUN {run_dir}: its training data ({real_desc}) have {missing} missing (NaN) entries; "
                             "the scores need complete real windows: pass them with --real REAL.npy ([0, 1] scale) "
                             "or --real-dataset NAME")
+    # held-out windows, checked before anything is sampled
+    held: np.ndarray | None = None
+    held_file = held_out_path(args, run_dir)
+    if held_file is not None:
+        held, held_desc = load_windows(held_file, "held-out"), str(held_file)
+        check_compatible(real, held, f"real ({real_desc})", f"held-out ({held_desc})")
     # generated windows
     sampled = False
     if args.fake is not None:
@@ -360,7 +432,15 @@ def run(args: argparse.Namespace) -> int:
         sampled = True
     check_compatible(real, fake, f"real ({real_desc})", f"fake ({fake_desc})")
     check_enough(real, fake)
-    for arr, name in ((real, f"real ({real_desc})"), (fake, f"fake ({fake_desc})")):
+    if held is not None:
+        if min(len(held), len(fake)) < MIN_WINDOWS:
+            raise DataError(f"held-out ({held_desc}): only {min(len(held), len(fake))} windows to compare (held-out "
+                            f"{len(held)}, fake {len(fake)}); at least {MIN_WINDOWS} are needed (hold out a larger "
+                            "fraction, or draw more windows)")
+    inputs = [(real, f"real ({real_desc})"), (fake, f"fake ({fake_desc})")]
+    if held is not None:
+        inputs.append((held, f"held-out ({held_desc})"))
+    for arr, name in inputs:
         warning = scale_warning(arr, name)
         if warning:
             print(f"kernelops evaluate: {warning}", file=sys.stderr)
@@ -371,11 +451,30 @@ def run(args: argparse.Namespace) -> int:
         atomic_write(out / "fake_scaled.npy", lambda fh: np.save(fh, fake))
         fake_desc += f", saved to {out / 'fake_scaled.npy'}"
 
-    from kernelops.metrics import evaluate_all  # torch is imported only once the inputs are known good
+    # torch is imported only once the inputs are known good
+    from kernelops.metrics import copy_test, distribution_scores, evaluate_all
 
     start = time.perf_counter()
     results = evaluate_all(real, fake, metrics=args.metrics, runs=args.runs, seed=args.seed, fast=args.fast,
                            device=device, progress=sys.stderr.isatty())
+    distribution = distribution_scores(real, fake)
+    held_report: dict[str, Any] | None = None
+    if held is not None:
+        # the copy test's training windows: the run's own, whatever --real scores against
+        if run_dir is not None and (args.real is not None or args.real_dataset is not None):
+            train, train_desc, _ = real_from_run(run_dir)
+        else:
+            train, train_desc = real, real_desc
+        train = complete_windows(train)
+        check_compatible(train, fake, f"training windows ({train_desc})", f"fake ({fake_desc})")
+        held_report = {
+            "source": held_desc, "shape": list(held.shape),
+            "metrics": evaluate_all(held, fake, metrics=args.metrics, runs=args.runs, seed=args.seed,
+                                    fast=args.fast, device=device, progress=sys.stderr.isatty()),
+            "distribution": distribution_scores(held, fake),
+            "copy_test": copy_test(train, fake, held) | {"train_source": train_desc},
+            "loglik": None,  # filled in below when the run has a checkpoint and --loglik > 0
+        }
     seconds = time.perf_counter() - start
     if feature_names is not None and len(feature_names) != real.shape[2]:
         feature_names = None
@@ -385,16 +484,24 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: {run_dir} has no checkpoint.pt: no log-likelihood", file=sys.stderr)
     elif run_dir is not None and args.loglik > 0:
         if args.loglik_input is not None:
-            held, held_desc = load_windows(args.loglik_input, "loglik-input"), str(args.loglik_input)
-            check_compatible(real, held, f"real ({real_desc})", f"--loglik-input ({held_desc})")
+            scored, scored_desc = load_windows(args.loglik_input, "loglik-input"), str(args.loglik_input)
+            check_compatible(real, scored, f"real ({real_desc})", f"--loglik-input ({scored_desc})")
         else:
-            held, held_desc = real, f"real ({real_desc})"
-        loglik = loglik_from_run(run_dir, held, held_desc, args.loglik, args.seed, device)
+            scored, scored_desc = real, f"real ({real_desc})"
+        loglik = loglik_from_run(run_dir, scored, scored_desc, args.loglik, args.seed, device)
+        if held is not None and held_report is not None:  # log p of unseen windows: the held-out score
+            held_report["loglik"] = loglik_from_run(run_dir, held, f"held-out ({held_desc})", args.loglik,
+                                                    args.seed, device)
 
     from kernelops import __version__
 
     report = {
         "metrics": results,
+        "distribution": distribution | {
+            "note": "exact, on all windows of both sets: marginal_wasserstein and spectral_distance per channel and "
+                    "their mean, value_range_share the share of generated values outside the real per-channel "
+                    "[min, max]; lower is better (docs/metrics.md)"},
+        "held_out": held_report,
         "real": {"source": real_desc, "shape": list(real.shape)},
         "fake": {"source": fake_desc, "shape": list(fake.shape)},
         "runs": args.runs, "seed": args.seed, "fast": bool(args.fast), "device": device,
@@ -406,12 +513,14 @@ def run(args: argparse.Namespace) -> int:
 
     print(f"real: {real_desc} {tuple(real.shape)}")
     print(f"fake: {fake_desc} {tuple(fake.shape)}")
-    print(format_table(results))
-    if loglik is not None:
-        sem = loglik["sem_nats_per_window"]
-        print(f"log-likelihood of {loglik['windows']} windows of {loglik['source']}: {loglik['mean_nats_per_window']:.4g}"
-              + (f" ± {sem:.2g}" if sem is not None else "") + f" nats per window on the [0, 1] scale, "
-              f"{loglik['bits_per_value']:.4g} bits per value (higher log p is better; NFE {loglik['nfe']})")
+    print(format_table(results, distribution))
+    if held_report is not None:
+        print(f"\nagainst held-out windows: {held_report['source']} {tuple(held_report['shape'])}")
+        print(format_table(held_report["metrics"], held_report["distribution"]))
+        print(format_copy_test(held_report["copy_test"]))
+    for ll in (loglik, held_report.get("loglik") if held_report is not None else None):
+        if ll is not None:
+            print(format_loglik(ll))
     if args.fast:
         print("(fast mode: fewer training iterations; not comparable with published numbers)")
     print(f"wrote {out / 'metrics.json'}" + (f" and {', '.join(plots)}" if plots else ""))

@@ -5,6 +5,11 @@
 - :func:`discriminative_score`: |accuracy − 0.5| of a post-hoc GRU real-vs-generated classifier;
 - :func:`predictive_score`: MAE on real data of a GRU forecaster trained on generated data.
 
+Beyond the protocol (:mod:`kernelops.metrics.distribution`): :func:`marginal_wasserstein`,
+:func:`spectral_distance` and :func:`value_range_share` (the value distribution, power spectrum
+and range of each channel, which the four scores do not look at) and :func:`copy_test` (are the
+samples copies of training windows?).
+
 Imputation and forecasting (:mod:`kernelops.metrics.imputation`): :func:`masked_mse`,
 :func:`masked_mae` on the hidden entries and :func:`crps` from draws.
 
@@ -28,6 +33,13 @@ from kernelops.metrics._common import check_count, check_pair
 from kernelops.metrics.context_fid import context_fid, frechet_distance, gaussian_fit
 from kernelops.metrics.correlational import correlational_score, lag0_cross_correlation
 from kernelops.metrics.discriminative import discriminative_score
+from kernelops.metrics.distribution import (
+    copy_test,
+    distribution_scores,
+    marginal_wasserstein,
+    spectral_distance,
+    value_range_share,
+)
 from kernelops.metrics.imputation import crps, masked_mae, masked_mse
 from kernelops.metrics.predictive import predictive_score
 from kernelops.metrics.ts2vec import TS2Vec
@@ -41,8 +53,9 @@ PREDICTIVE_ITERATIONS = 5000
 
 __all__ = [
     "DISCRIMINATIVE_ITERATIONS", "FAST_FACTOR", "METRICS", "PREDICTIVE_ITERATIONS", "TS2Vec",
-    "context_fid", "correlational_score", "crps", "discriminative_score", "evaluate_all",
-    "frechet_distance", "gaussian_fit", "lag0_cross_correlation", "masked_mae", "masked_mse", "predictive_score",
+    "context_fid", "copy_test", "correlational_score", "crps", "discriminative_score", "distribution_scores",
+    "evaluate_all", "frechet_distance", "gaussian_fit", "lag0_cross_correlation", "marginal_wasserstein",
+    "masked_mae", "masked_mse", "predictive_score", "spectral_distance", "value_range_share",
 ]
 
 

@@ -94,16 +94,11 @@ LAW: dict[str, tuple[str, Callable[[np.ndarray], float]]] = {
 
 # -- scoring -----------------------------------------------------------------------------------------
 def distribution_scores(real: np.ndarray, fake: np.ndarray) -> dict[str, float]:
-    """The three distribution scores of ``fake`` against ``real`` (each a single number)."""
-    from kernelops import metrics
+    """The three distribution scores of ``fake`` against ``real``, each one number (channel means)."""
+    from kernelops.metrics import distribution_scores as scores
 
-    out: dict[str, float] = {}
-    for name in DISTRIBUTION:
-        if not hasattr(metrics, name):  # not in this kernelops yet: rescore the saved samples later
-            continue
-        value = getattr(metrics, name)(real, fake)
-        out[name] = float(np.mean(value["mean"] if isinstance(value, dict) else value))
-    return out
+    return {name: float(value["mean"] if isinstance(value, dict) else value)
+            for name, value in scores(real, fake).items()}
 
 
 def score(member: str, real: np.ndarray, fake: np.ndarray, args: argparse.Namespace) -> dict[str, Any]:

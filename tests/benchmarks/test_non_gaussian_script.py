@@ -39,16 +39,17 @@ def test_range_and_spike_statistics_match_the_generators(load_script):
 @pytest.mark.slow
 def test_smoke_run_writes_every_row_and_figure(load_script, tmp_path):
     script = load_script("non_gaussian")
-    assert script.main(["--smoke", "--members", "oscillations", "counts", "--out", str(tmp_path)]) == 0
+    assert script.main(["--smoke", "--members", "oscillations", "--out", str(tmp_path)]) == 0
     rows = json.loads((tmp_path / "non_gaussian.json").read_text())["rows"]
     assert [(r["member"], r["set"]) for r in rows] == [
-        (m, s) for m in ("oscillations", "counts") for s in ("training draw", "floor", "Gaussian", "model")]
+        ("oscillations", s) for s in ("training draw", "floor", "Gaussian", "model")]
     floor = next(r for r in rows if r["set"] == "floor" and r["member"] == "oscillations")
     gauss = next(r for r in rows if r["set"] == "Gaussian" and r["member"] == "oscillations")
-    # an independent draw stays in the data's range and matches its marginals; the Gaussian does not
-    assert floor["value_range_share"] == 0 and gauss["value_range_share"] > 0.05
+    # an independent draw stays (nearly: 200 windows) in the range and matches the marginals; the Gaussian does not
+    assert floor["value_range_share"] < 1e-3 and gauss["value_range_share"] > 0.05
     assert floor["marginal_wasserstein"] < gauss["marginal_wasserstein"]
     assert all(np.isfinite(r[m]["mean"]) for r in rows if r["set"] != "training draw" for m in script.METRICS)
     md = (tmp_path / "non_gaussian.md").read_text()
-    assert "| oscillations | model |" in md and "![counts](non_gaussian_counts.png)" in md
-    assert (tmp_path / "non_gaussian_counts.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "| oscillations | model |" in md and "![oscillations](non_gaussian_oscillations.png)" in md
+    assert (tmp_path / "samples" / "non_gaussian_oscillations.npy").is_file()
+    assert (tmp_path / "non_gaussian_oscillations.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

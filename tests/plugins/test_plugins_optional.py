@@ -37,7 +37,8 @@ def test_missing_package_names_what_to_install_in_one_line(without_datasets_pack
 
 
 def test_other_unknown_names_still_list_the_known_ones(without_datasets_package):
-    with pytest.raises(UnknownPluginError, match="unknown dataset 'stonks'; known datasets: sines$"):
+    known = "counts, mixture, oscillations, regimes, sines, spikes"  # the built-in, generated ones
+    with pytest.raises(UnknownPluginError, match=f"unknown dataset 'stonks'; known datasets: {known}$"):
         ko.dataset("stonks")
     assert optional.provider("paths", "stocks") is None  # the table is per kind
 
@@ -57,10 +58,13 @@ def test_fit_on_a_missing_dataset_exits_2_with_the_install_command(without_datas
 
 
 def test_datasets_command_lists_all_eight_with_the_missing_ones_explained(without_datasets_package, capsys):
+    from kernelops.data.nongaussian import MEMBERS
+
     assert cli.main(["datasets", "--json"]) == 0
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
-    assert sorted(rows) == sorted(["sines", *REAL])
-    assert rows["sines"]["status"] == "ok" and rows["sines"]["shape"] == [10000, 24, 5]
+    assert sorted(rows) == sorted(["sines", *MEMBERS, *REAL])
+    for name in ("sines", *MEMBERS):  # the generated ones are built in
+        assert rows[name]["status"] == "ok" and rows[name]["shape"] == [10000, 24, 5]
     for name in REAL:
         assert rows[name]["status"] == "missing" and INSTALL in rows[name]["reason"], rows[name]
     assert cli.main(["datasets"]) == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from chain_parts import chain_parts, crandn
 
 from kernelops.chains import identity_plus_chain_evaluate
 
@@ -13,35 +14,19 @@ def variants(load_script):
     return load_script("cost_variants")
 
 
-def _crandn(*shape, g):
-    return torch.complex(torch.randn(*shape, generator=g, dtype=torch.float64),
-                         torch.randn(*shape, generator=g, dtype=torch.float64)) / 2
-
-
-def _parts(batch=3, steps=5, blocks=2, k=4, r=3, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    h = _crandn(batch, steps, blocks, k, g=g)
-    start, end = _crandn(blocks, r, g=g), _crandn(blocks, r, g=g)
-    heads = [_crandn(blocks, k, r, g=g) for _ in range(4)]
-    lam = 0.9 * torch.exp(torch.complex(torch.zeros(blocks, r, dtype=torch.float64),
-                                        torch.rand(blocks, r, generator=g, dtype=torch.float64) * 6))
-    gain = torch.tensor([0.3, 0.7], dtype=torch.float64)[:blocks]
-    return h, start, heads, end, lam, gain
-
-
 def _rows(h):
     return torch.cat([h.real, h.imag], -1)
 
 
 def test_the_real_block_acts_on_real_rows_as_the_complex_matrix(variants):
     g = torch.Generator().manual_seed(1)
-    a, z = _crandn(4, 3, g=g), _crandn(2, 4, g=g)
+    a, z = crandn(4, 3, g=g), crandn(2, 4, g=g)
     torch.testing.assert_close(_rows(z) @ variants.real_block(a), _rows(z @ a), rtol=1e-14, atol=1e-14)
 
 
 @pytest.mark.parametrize("steps", [1, 2, 3, 6])
 def test_equals_the_complex_identity_plus_chain(variants, steps):
-    h, start, heads, end, lam, gain = _parts(steps=steps)
+    h, start, heads, end, lam, gain = chain_parts(steps=steps)
     re, im = variants.identity_plus_chain_real(_rows(h), start, *heads[:3], end, heads[3], lam, gain)
     reference = identity_plus_chain_evaluate(h, start, *heads[:3], end, heads[3], lam, gain)
     torch.testing.assert_close(torch.complex(re, im), reference, rtol=1e-10, atol=1e-10)
@@ -49,7 +34,7 @@ def test_equals_the_complex_identity_plus_chain(variants, steps):
 
 def test_gradients_match_the_complex_chain(variants):
     """d Re TN / d(features, heads, λ, g) of the real kernel equal the complex kernel's."""
-    h, start, heads, end, lam, gain = _parts(steps=5)
+    h, start, heads, end, lam, gain = chain_parts(steps=5)
     leaves = [h, start, *heads, end, lam, gain]
     for leaf in leaves:
         leaf.requires_grad_(True)
@@ -63,6 +48,6 @@ def test_gradients_match_the_complex_chain(variants):
 
 
 def test_odd_rows_are_refused(variants):
-    h, start, heads, end, lam, gain = _parts()
+    h, start, heads, end, lam, gain = chain_parts()
     with pytest.raises(ValueError, match="h: expected real rows"):
         variants.identity_plus_chain_real(_rows(h)[..., :-1], start, *heads[:3], end, heads[3], lam, gain)

@@ -4,27 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
+from chain_parts import chain_parts
 
 from kernelops.chains import factored_chain_evaluate, identity_plus_chain_evaluate
 from kernelops.errors import ShapeError
 
 C128 = torch.complex128
-
-
-def _crandn(*shape, g):
-    return torch.complex(torch.randn(*shape, generator=g, dtype=torch.float64),
-                         torch.randn(*shape, generator=g, dtype=torch.float64)) / 2
-
-
-def _parts(batch=3, steps=5, blocks=2, k=4, r=3, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    h = _crandn(batch, steps, blocks, k, g=g)
-    start, end = _crandn(blocks, r, g=g), _crandn(blocks, r, g=g)
-    heads = [_crandn(blocks, k, r, g=g) for _ in range(4)]
-    lam = 0.9 * torch.exp(torch.complex(torch.zeros(blocks, r, dtype=torch.float64),
-                                        torch.rand(blocks, r, generator=g, dtype=torch.float64) * 6))
-    gain = torch.tensor([0.3, 0.7], dtype=torch.float64)[:blocks]
-    return h, start, heads, end, lam, gain
 
 
 def _augmented(h, start, heads, end, gain):
@@ -43,7 +28,7 @@ def _augmented(h, start, heads, end, gain):
 
 @pytest.mark.parametrize("steps", [1, 2, 3, 6])
 def test_equals_the_factored_chain_over_features_with_a_constant_coordinate(steps):
-    h, start, heads, end, lam, gain = _parts(steps=steps)
+    h, start, heads, end, lam, gain = chain_parts(steps=steps)
     value = identity_plus_chain_evaluate(h, start, *heads[:3], end, heads[3], lam, gain)
     h_aug, *aug_heads = _augmented(h, start, heads, end, gain)
     reference = factored_chain_evaluate(h_aug, *aug_heads, lam)
@@ -52,14 +37,14 @@ def test_equals_the_factored_chain_over_features_with_a_constant_coordinate(step
 
 def test_gain_zero_leaves_the_constant_chain():
     """g = 0: TN = b₀ᵀ Λ^{N−1} e₀ for every sequence, whatever the features (N = 4)."""
-    h, start, heads, end, lam, gain = _parts(steps=4)
+    h, start, heads, end, lam, gain = chain_parts(steps=4)
     value = identity_plus_chain_evaluate(h, start, *heads[:3], end, heads[3], lam, torch.zeros_like(gain))
     expected = (start * lam**3 * end).sum()
     torch.testing.assert_close(value, expected.expand(h.shape[0]), rtol=1e-12, atol=1e-12)
 
 
 def test_input_gradient_matches_central_differences():
-    h, start, heads, end, lam, gain = _parts(steps=4, batch=1)
+    h, start, heads, end, lam, gain = chain_parts(steps=4, batch=1)
     x = torch.randn(1, 4, 2, 4, dtype=torch.float64, requires_grad=True)
 
     def f(x):
@@ -76,7 +61,7 @@ def test_input_gradient_matches_central_differences():
 
 
 def test_shapes_are_checked_by_name():
-    h, start, heads, end, lam, gain = _parts()
+    h, start, heads, end, lam, gain = chain_parts()
     with pytest.raises(ShapeError, match="end"):
         identity_plus_chain_evaluate(h, start, *heads[:3], end[:, :2], heads[3], lam, gain)
     with pytest.raises(ShapeError, match="gain"):

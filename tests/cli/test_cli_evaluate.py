@@ -9,6 +9,7 @@ import sys
 
 import numpy as np
 import pytest
+from run_folders import tiny_sines_run
 
 from kernelops.cli.main import main
 from kernelops.data import make_sines
@@ -100,20 +101,8 @@ def test_run_folder_uses_its_dataset_and_generated_file(tmp_path, real_datasets)
     assert report["metrics"]["correlational"]["values"] == pytest.approx(direct["correlational"]["values"])
 
 
-def _tiny_sines_run(tmp_path):
-    """A run folder as `kernelops fit --dataset sines` leaves it, with a 2-step model."""
-    run = tmp_path / "run"
-    run.mkdir()
-    model = SpectralMeanFlow(depth=1, width=8, seed=0, sample_steps=4)
-    model.fit(make_sines(64, seed=0), steps=2, batch_size=16, progress=False)
-    model.save(run / "checkpoint.pt")
-    (run / "config.json").write_text(json.dumps({"source": {"dataset": "sines", "data": None, "window": None,
-                                                            "stride": None, "columns": None}}))
-    return run
-
-
 def test_run_folder_without_samples_draws_them_from_the_checkpoint(tmp_path):
-    run = _tiny_sines_run(tmp_path)
+    run = tiny_sines_run(tmp_path)
     assert _evaluate(str(run), "--num", "20", "--seed", "3", "--fast", "--runs", "1",
                      "--metrics", "correlational", "--no-plots") == 0
     saved = np.load(run / "fake_scaled.npy")
@@ -126,7 +115,7 @@ def test_run_folder_without_samples_draws_them_from_the_checkpoint(tmp_path):
 def test_samples_older_than_the_checkpoint_are_not_reused(tmp_path, capsys):
     import os
 
-    run = _tiny_sines_run(tmp_path)
+    run = tiny_sines_run(tmp_path)
     stale = np.full((20, 24, 5), 0.5, dtype=np.float32)  # what an earlier model would have drawn
     np.save(run / "fake_scaled.npy", stale)
     old = (run / "checkpoint.pt").stat().st_mtime - 60
@@ -214,7 +203,7 @@ def test_scale_warning_counts_overshoot_and_flags_unscaled_files():
 
 
 def test_run_folder_reports_the_log_likelihood_of_held_out_windows(tmp_path):
-    run = _tiny_sines_run(tmp_path)
+    run = tiny_sines_run(tmp_path)
     held = make_sines(30, seed=11)
     np.save(tmp_path / "held.npy", held)
     assert _evaluate(str(run), "--num", "20", "--fast", "--runs", "1", "--metrics", "correlational", "--no-plots",

@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+from run_folders import tiny_sines_run
 
 import kernelops as ko
 from kernelops.cli.main import main
@@ -115,13 +116,7 @@ def test_held_out_windows_that_do_not_fit_are_refused_with_one_line(arrays, tmp_
 
 
 def test_a_run_with_a_checkpoint_also_scores_the_log_likelihood_of_held_out_windows(tmp_path, capsys):
-    run = tmp_path / "run"
-    run.mkdir()
-    model = SpectralMeanFlow(depth=1, width=8, seed=0, sample_steps=4)
-    model.fit(make_sines(64, seed=0), steps=2, batch_size=16, progress=False)
-    model.save(run / "checkpoint.pt")
-    (run / "config.json").write_text(json.dumps({"source": {"dataset": "sines", "data": None, "window": None,
-                                                            "stride": None, "columns": None}}))
+    run = tiny_sines_run(tmp_path)
     np.save(run / "held_out_scaled.npy", np.zeros((20, 24, 3), dtype=np.float32))
     assert _evaluate(str(run), "--num", "12", *FAST) == 2  # refused before anything is sampled
     assert "held-out" in capsys.readouterr().err and not (run / "fake_scaled.npy").exists()

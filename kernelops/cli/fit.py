@@ -437,7 +437,7 @@ def _run(args: argparse.Namespace, device: Any, locks: contextlib.ExitStack) -> 
     if held_out is not None:
         print(f"  held out   {run_dir / 'held_out_scaled.npy'} ({held_out['windows']} windows, the last "
               f"{held_out['fraction']:g}; trained on the first {held_out['train_windows']}, {held_out['gap']} dropped "
-              f"between): score it with kernelops evaluate {run_dir} --real {run_dir / 'held_out_scaled.npy'}")
+              f"between): kernelops evaluate {run_dir} scores the samples against it too, with a copy test")
     return 0
 
 

@@ -29,7 +29,7 @@ import torch
 from kernelops.errors import ShapeError
 from kernelops.metrics._common import as_windows, check_pair
 
-#: entries of one (rows × training windows) distance block of :func:`copy_test` (128 MiB in float64)
+#: entries of one (rows × training windows) distance block of :func:`copy_test`: bounds its memory
 COPY_BLOCK_ENTRIES = 2**24
 #: the held-out distance quantile that :func:`copy_test` counts generated windows below
 COPY_QUANTILE = 0.01
@@ -154,10 +154,10 @@ def nearest_distances(queries: torch.Tensor, reference: torch.Tensor, *,
                       block_entries: int = COPY_BLOCK_ENTRIES) -> torch.Tensor:
     """Euclidean distance of each flattened query window to its nearest reference window.
 
-    ``torch.cdist`` runs on row blocks of at most ``block_entries`` distances, so 10 000 × 10 000
-    windows need one block (128 MiB) at a time, never the whole matrix. Its fast matrix-product
-    form loses the digits of near-zero distances; the nearest neighbour it finds is therefore
-    measured again directly, so that an exact copy has distance exactly 0.
+    ``torch.cdist`` runs on row blocks of at most ``block_entries`` distances, so memory holds one
+    block at a time, never the whole query × reference matrix. Its fast matrix-product
+    form loses the digits of near-zero distances; the distance to the nearest neighbour it finds is
+    therefore computed again directly, so that an exact copy has distance exactly 0.
 
     Shape:
         queries: (m, seq_len, features), reference: (n, seq_len, features). returns: (m,), float64.

@@ -44,7 +44,7 @@ HELP = "train a spectral mean flow on a dataset or a file and write a run folder
 #: TrainConfig (kernelops.flows.config, which imports no torch), the same defaults Python uses
 RUN_DEFAULTS: dict[str, Any] = {"path": DEFAULT_PATH, "solver": DEFAULT_SOLVER, "seed": 0, "device": "auto",
                                 "sample_steps": None, "plot_samples": 256}
-_FIELD_FLAGS = ("potential", "depth", "width", "rank", "skip", "conditional", "condition_rank")
+_FIELD_FLAGS = ("potential", "depth", "width", "rank", "skip", "conditional", "condition_rank", "local_context")
 _TRAIN_FLAGS = ("steps", "batch_size", "lr", "warmup", "target", "stability_weight", "checkpoint_every")
 _MODEL_FLAGS = ("path", "seed", "sample_steps", "solver", *_FIELD_FLAGS)
 
@@ -86,6 +86,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sizes = ", ".join(f"{name} {w}" for name, (_, w) in POTENTIAL_SIZES.items())
     model.add_argument("--width", type=int, help=f"chain: feature network width d_h, even; window: hidden units (default {sizes})")
     model.add_argument("--rank", type=int, help="chain rank r, a multiple of depth (default depth*width/2)")
+    model.add_argument("--local-context", type=int,
+                       help="window potential: the steps on each side of every step that its local term reads, a "
+                            "small network shared by all steps that learns per-step structure (levels, bounds, "
+                            f"spikes) far faster than the whole-window MLP; 0: no local term (default {field.local_context})")
     model.add_argument("--skip", choices=SKIPS,
                        help="closed-form start of the field: the posterior mean of a Gaussian with the windows' mean "
                             "and covariance (window: samples the training length only), or each feature's mean and "

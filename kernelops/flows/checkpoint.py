@@ -175,7 +175,8 @@ def restore(cls: Any, path: str | Path, device: torch.device) -> Any:
     state = read(path)
     cfg = state["config"]
     try:
-        field = FieldConfig.from_dict(cfg["field"], where=f"{path} field config")
+        # files written before the window potential had its local term store no local_context
+        field = FieldConfig.from_dict({"local_context": 0, **cfg["field"]}, where=f"{path} field config")
         model = cls(path=cfg["path"], solver=cfg["solver"], seed=cfg["seed"], device=device,
                     dtype=DTYPES[cfg["dtype"]], sample_steps=cfg["sample_steps"], path_kwargs=cfg["path_kwargs"],
                     solver_kwargs=cfg["solver_kwargs"], field=field)

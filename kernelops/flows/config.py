@@ -30,6 +30,10 @@ POTENTIALS = ("chain", "window")
 #: the potential network's (depth, width) when not given: the chain's feature network, the
 #: window potential's MLP (docs/spectral_mean_flow.md)
 POTENTIAL_SIZES = {"chain": (4, 64), "window": (3, 512)}
+#: the window potential's local term reads this many steps on each side of every step, with hidden
+#: layers of at most this many units (never wider than the window MLP's), when not told
+#: (docs/spectral_mean_flow.md, "Data far from Gaussian"); the chain has no local term
+LOCAL_CONTEXT, LOCAL_WIDTH = 2, 128
 #: the chain potential's transfer gain g (W̃(y) = I + g·Lᵀdiag(h)R, :mod:`kernelops.chains.identity_plus`),
 #: the gains of its feature network's input layer on (yⁿ, γ(t)), and the highest angular frequency of
 #: its time embedding over π: a wide per-step kernel and transfers near the identity keep the chain's
@@ -143,6 +147,11 @@ class FieldConfig(_Config):
             trained on random conditioning masks; it imputes and forecasts with
             ``method="field"`` and still samples unconditionally. Needs potential="window" and
             skip="window".
+        local_context: the window potential's local term reads the ``local_context`` steps on each
+            side of every step (0: no local term; :class:`~kernelops.flows.potentials.WindowPotential`).
+            None: ``LOCAL_CONTEXT`` for the window potential, 0 for the chain (which has none).
+        local_width: units per hidden layer of the local term's MLP (None: ``LOCAL_WIDTH`` or
+            ``width``, whichever is smaller). Window only.
         condition_rank: leading eigen-directions of the window skip's covariance that
             conditioning on observed entries keeps exactly (the others share their mean
             variance); exact for windows of up to this many values, cost O(N·d·rank²) per mask.
@@ -157,6 +166,8 @@ class FieldConfig(_Config):
     skip: str = "window"
     conditional: bool = False
     condition_rank: int = 512
+    local_context: int | None = None
+    local_width: int | None = None
 
     def __post_init__(self) -> None:
         # sizes left open take the potential's own defaults (kept open for an unknown potential,
@@ -164,6 +175,10 @@ class FieldConfig(_Config):
         depth, width = POTENTIAL_SIZES.get(self.potential, (None, None))
         self.depth = depth if self.depth is None else self.depth
         self.width = width if self.width is None else self.width
+        if self.local_context is None:
+            self.local_context = LOCAL_CONTEXT if self.potential == "window" else 0
+        if self.local_width is None and isinstance(self.width, int):
+            self.local_width = min(LOCAL_WIDTH, self.width)
 
     def validate(self) -> None:
         if self.potential not in POTENTIALS:
@@ -184,6 +199,11 @@ class FieldConfig(_Config):
         if self.skip not in SKIPS:
             raise ValueError(f"skip: expected one of {SKIPS}, got {self.skip!r}")
         _positive_int("condition_rank", self.condition_rank)
+        _positive_int("local_context", self.local_context, 0)
+        _positive_int("local_width", self.local_width)
+        if self.potential == "chain" and self.local_context:
+            raise ValueError(f"local_context: the chain potential has no local term (the window potential's); "
+                             f"expected 0, got {self.local_context}")
         if not isinstance(self.conditional, bool):
             raise ValueError(f"conditional: expected True or False, got {self.conditional!r}")
         if self.conditional and (self.potential, self.skip) != ("window", "window"):

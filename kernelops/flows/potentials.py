@@ -83,32 +83,42 @@ class ChainPotential(nn.Module):
 
 
 class WindowPotential(nn.Module):
-    """f_t(y) = wᵀ ψ_t(y), ψ_t the last hidden layer of an MLP on the whole window.
+    """f_t(y) = wᵀ ψ_t(y) + Σₙ uᵀ χ_t(y^{n−k} … y^{n+k}): a kernel on whole windows plus a local one.
 
     ψ_t(y) = SiLU-MLP([vec(y), γ(t)]) with ``depth`` hidden layers of ``width`` units, γ the
-    sinusoidal time embedding of the spectral features (frequencies π … 64π). SiLU is smooth, so
-    F = −∇f is too. The read-out w starts at zero: the field starts as its skip's own
-    Gaussian field, and the first gradient step already moves w along −∇ψ.
+    sinusoidal time embedding of the spectral features (frequencies π … 64π). χ_t is a second,
+    smaller SiLU-MLP (two layers of ``local_width`` units) shared by every step n: it reads the
+    2k + 1 steps around n (the window's ends repeated beyond its edges) and γ(t), so the local
+    term is a convolution over steps. The whole-window MLP must learn a structure that holds at
+    every step (a bounded range, levels, a grid of values) once per step, the shared local one
+    once for all steps (docs/spectral_mean_flow.md, "Data far from Gaussian"). Both read-outs
+    start at zero: the field starts as its skip's own Gaussian field. SiLU is smooth, so F = −∇f is too.
 
     Args:
         seq_len, in_dim: the window shape (N, d) it is built for.
-        depth: hidden layers (≥ 1).
-        width: units per hidden layer.
+        depth: hidden layers (≥ 1) of the whole-window MLP.
+        width: units per hidden layer of the whole-window MLP.
         time_features: size of γ(t) (even; 0 disables t).
         max_frequency: highest angular frequency of γ is π·max_frequency.
-        conditional: also read a condition (mask, observed values): the MLP's input becomes
-            [vec(y), vec(m), vec(v), γ(t)] (the mask-conditioned field, :mod:`kernelops.flows.masked_field`).
+        conditional: also read a condition (mask, observed values): both MLPs read them beside the
+            window (the mask-conditioned field, :mod:`kernelops.flows.masked_field`).
+        local_context: k, the steps on each side that the local term reads (0 disables the local term).
+        local_width: units per hidden layer of the local MLP.
         dtype: parameter dtype.
     """
 
     def __init__(self, seq_len: int, in_dim: int, depth: int, width: int, time_features: int,
-                 max_frequency: float = 64.0, conditional: bool = False, dtype: torch.dtype = torch.float32):
+                 max_frequency: float = 64.0, conditional: bool = False, local_context: int = 0,
+                 local_width: int = 128, dtype: torch.dtype = torch.float32):
         super().__init__()
         self.seq_len, self.in_dim = int(seq_len), int(in_dim)
         self.conditional = bool(conditional)
+        self.local_context = int(local_context)
         self.register_buffer("time_freqs", time_frequencies(time_features, max_frequency).to(dtype))
+        inputs = 3 if self.conditional else 1  # per value: y, and the mask and observed value
+        time_width = 2 * (time_features // 2)
         layers: list[nn.Module] = []
-        fan_in = (3 if self.conditional else 1) * self.seq_len * self.in_dim + 2 * (time_features // 2)
+        fan_in = inputs * self.seq_len * self.in_dim + time_width
         for _ in range(depth):
             layers += [nn.Linear(fan_in, width, dtype=dtype), nn.SiLU()]
             fan_in = width
@@ -116,6 +126,26 @@ class WindowPotential(nn.Module):
         # no bias: a constant in f changes no velocity
         self.readout = nn.Linear(width, 1, bias=False, dtype=dtype)
         nn.init.zeros_(self.readout.weight)
+        self.local: nn.Sequential | None = None
+        self.local_readout: nn.Linear | None = None
+        if self.local_context > 0:
+            span = 2 * self.local_context + 1
+            self.local = nn.Sequential(nn.Linear(inputs * span * self.in_dim + time_width, local_width, dtype=dtype),
+                                       nn.SiLU(), nn.Linear(local_width, local_width, dtype=dtype), nn.SiLU())
+            self.local_readout = nn.Linear(local_width, 1, bias=False, dtype=dtype)
+            nn.init.zeros_(self.local_readout.weight)
+
+    def _neighbourhoods(self, values: torch.Tensor) -> torch.Tensor:
+        """The 2k + 1 steps around every step, the ends repeated beyond the window's edges.
+
+        Shape:
+            values: (batch, N, c). returns: (batch, N, (2k + 1)·c).
+        """
+        k, steps = self.local_context, values.shape[1]
+        # slices and concatenation only (no gather): the exact divergence of log p batches this
+        # function's double backward with vmap, which has no fast rule for advanced indexing
+        padded = torch.cat([values[:, :1].expand(-1, k, -1), values, values[:, -1:].expand(-1, k, -1)], dim=1)
+        return torch.cat([padded[:, j:j + steps] for j in range(2 * k + 1)], dim=-1)
 
     def forward(self, y: torch.Tensor, t: torch.Tensor,
                 condition: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
@@ -134,25 +164,29 @@ class WindowPotential(nn.Module):
             raise ShapeError(f"x: the window potential was built for windows of shape (N, d) = ({self.seq_len}, "
                              f"{self.in_dim}), got {tuple(y.shape[1:])}; sample that length, or train with "
                              "potential='chain' and skip='channel' to sample any length")
-        parts = [y.flatten(1)]
+        parts = [y]
         if self.conditional:
-            if condition is None:
-                zeros = y.new_zeros(y.shape[0], 2 * y[0].numel())
-                parts.append(zeros)
-            else:
-                parts += [condition[0].flatten(1), condition[1].flatten(1)]
+            parts += [torch.zeros_like(y)] * 2 if condition is None else [condition[0], condition[1]]
         elif condition is not None:
             raise ValueError("condition: this window potential was built without conditional=True")
-        inp = torch.cat([*parts, sinusoidal_time_embedding(t, self.get_buffer("time_freqs"))], dim=-1)
-        return self.readout(self.body(inp)).squeeze(-1)
+        gamma = sinusoidal_time_embedding(t, self.get_buffer("time_freqs"))
+        f = self.readout(self.body(torch.cat([*(p.flatten(1) for p in parts), gamma], dim=-1))).squeeze(-1)
+        if self.local is None or self.local_readout is None:
+            return f
+        near = self._neighbourhoods(torch.cat(parts, dim=-1))
+        local = self.local(torch.cat([near, gamma[:, None].expand(-1, self.seq_len, -1)], dim=-1))
+        return f + self.local_readout(local).squeeze(-1).sum(1)
 
     @torch.no_grad()
     def scale_(self, factor: float) -> None:
-        """Multiply f by ``factor`` (f is linear in the read-out)."""
+        """Multiply f by ``factor`` (f is linear in the two read-outs)."""
         self.readout.weight.mul_(factor)
+        if self.local_readout is not None:
+            self.local_readout.weight.mul_(factor)
 
     def extra_repr(self) -> str:
-        return f"seq_len={self.seq_len}, in_dim={self.in_dim}" + (", conditional=True" if self.conditional else "")
+        return (f"seq_len={self.seq_len}, in_dim={self.in_dim}, local_context={self.local_context}"
+                + (", conditional=True" if self.conditional else ""))
 
 
 def build_potential(config: FieldConfig, in_dim: int, seq_len: int, *, seed: int = 0,
@@ -164,12 +198,15 @@ def build_potential(config: FieldConfig, in_dim: int, seq_len: int, *, seed: int
     is untouched; the chain's spectral heads come from their own generator seeded alike.
     """
     depth, width = config.depth, config.width
-    assert depth is not None and width is not None  # FieldConfig fills them from the potential
+    local_context, local_width = config.local_context, config.local_width
+    # FieldConfig fills them from the potential
+    assert depth is not None and width is not None and local_context is not None and local_width is not None
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         if config.potential == "window":
             return WindowPotential(seq_len, in_dim, depth, width, config.time_features,
-                                   conditional=config.conditional, dtype=dtype)
+                                   conditional=config.conditional, local_context=local_context,
+                                   local_width=local_width, dtype=dtype)
         features = SpectralMLP(in_dim, depth, width, config.time_features, hidden_mult=config.hidden_mult,
                                max_frequency=CHAIN_MAX_FREQUENCY, input_gains=CHAIN_INPUT_GAINS, dtype=dtype)
     gen = torch.Generator().manual_seed(seed)

@@ -94,15 +94,16 @@ def test_user_csv_with_original_scale(tmp_path):
 
 
 @pytest.mark.slow
-def test_skip_and_target_flags_are_recorded_and_the_window_skip_fixes_the_sample_length(tmp_path):
+def test_skip_target_and_local_flags_are_recorded_and_the_window_skip_fixes_the_sample_length(tmp_path):
     t = np.arange(60)
     series = np.stack([np.sin(0.3 * t), np.cos(0.2 * t)], axis=1)
     np.save(tmp_path / "s.npy", series)
     proc = _run("fit", "--data", "s.npy", "--window", "6", "--steps", "3", "--skip", "window",
-                "--target", "conditional", "--out", "r", *TINY, cwd=tmp_path)
+                "--target", "conditional", "--local-context", "1", "--out", "r", *TINY, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     config = json.loads((tmp_path / "r" / "config.json").read_text())
     assert config["model"]["field"]["skip"] == "window" and config["train"]["target"] == "conditional"
+    assert config["model"]["field"]["local_context"] == 1
     proc = _run("sample", "r", "--num", "4", "--out", "f.npy", "--steps", "1", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert np.load(tmp_path / "f.npy").shape == (4, 6, 2)

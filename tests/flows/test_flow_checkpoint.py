@@ -170,6 +170,7 @@ def test_a_checkpoint_saved_by_the_earlier_layout_loads_samples_the_same_and_tra
     model = SpectralMeanFlow.load(FIXTURES / f"checkpoint_v2_{name}.pt")
     expected = torch.tensor(json.loads((FIXTURES / "checkpoint_v2_samples.json").read_text())[name])
     assert model.step == 3 and model.field_config.potential == name and model.prepared  # stored "calibration"
+    assert model.field_config.local_context == 0  # written before the local term: built without one
     torch.testing.assert_close(model.sample(3, seed=5, steps=2).flatten(), expected, rtol=0, atol=1e-6)
     model.fit(torch.rand(16, 4, 2, generator=torch.Generator().manual_seed(0)), steps=4, progress=False)
     assert model.step == 4 and all(torch.isfinite(p).all() for p in model.field.parameters())

@@ -69,7 +69,7 @@ def test_the_commands_read_their_defaults_from_the_configs():
     helps = {action.dest: action.help or "" for action in parser._actions}
     for name in ("steps", "batch_size", "lr", "warmup", "checkpoint_every", "stability_weight", "target"):
         assert f"default {getattr(train, name)}" in helps[name], name
-    for name in ("potential", "skip", "condition_rank"):
+    for name in ("potential", "skip", "condition_rank", "local_context"):
         assert f"default {getattr(field, name)}" in helps[name], name
     for potential, (depth, width) in POTENTIAL_SIZES.items():
         assert f"{potential} {depth}" in helps["depth"] and f"{potential} {width}" in helps["width"]

@@ -116,7 +116,11 @@ def test_a_second_fit_into_a_folder_in_use_is_refused_and_a_stale_lock_is_cleare
         first.send_signal(signal.SIGKILL)  # leaves its lock behind: stale
         first.communicate(timeout=60)
     assert json.loads((run / ".lock").read_text())["pid"] == first.pid
-    step = json.loads((run / "config.json").read_text())["step"]
+    # the checkpoint's step, not config.json's: config.json is rewritten just after each checkpoint,
+    # so a SIGKILL between the two writes leaves it one checkpoint behind
+    from kernelops.flows import SpectralMeanFlow
+
+    step = SpectralMeanFlow.load(run / "checkpoint.pt").step
     result = run_cli(capsys, "fit", "--resume", run, "--steps", step + 2, "--no-progress")
     assert result.rc == 0, result.err
     assert f"cleared a stale lock in {run} (pid {first.pid}" in result.err

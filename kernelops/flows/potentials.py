@@ -25,7 +25,7 @@ from torch import nn
 from kernelops.chains import identity_plus_chain_evaluate
 from kernelops.errors import ShapeError
 from kernelops.features.spectral_mlp import SpectralMLP, sinusoidal_time_embedding, time_frequencies
-from kernelops.flows.config import CHAIN_INPUT_GAINS, CHAIN_MAX_FREQUENCY, FieldConfig
+from kernelops.flows.config import CHAIN_INPUT_GAINS, CHAIN_MAX_FREQUENCY, LOCAL_WIDTH, FieldConfig
 from kernelops.flows.heads import SpectralHeads
 
 
@@ -109,7 +109,7 @@ class WindowPotential(nn.Module):
 
     def __init__(self, seq_len: int, in_dim: int, depth: int, width: int, time_features: int,
                  max_frequency: float = 64.0, conditional: bool = False, local_context: int = 0,
-                 local_width: int = 128, dtype: torch.dtype = torch.float32):
+                 local_width: int = LOCAL_WIDTH, dtype: torch.dtype = torch.float32):
         super().__init__()
         self.seq_len, self.in_dim = int(seq_len), int(in_dim)
         self.conditional = bool(conditional)
@@ -171,11 +171,25 @@ class WindowPotential(nn.Module):
             raise ValueError("condition: this window potential was built without conditional=True")
         gamma = sinusoidal_time_embedding(t, self.get_buffer("time_freqs"))
         f = self.readout(self.body(torch.cat([*(p.flatten(1) for p in parts), gamma], dim=-1))).squeeze(-1)
-        if self.local is None or self.local_readout is None:
+        if self.local is None:
             return f
-        near = self._neighbourhoods(torch.cat(parts, dim=-1))
-        local = self.local(torch.cat([near, gamma[:, None].expand(-1, self.seq_len, -1)], dim=-1))
-        return f + self.local_readout(local).squeeze(-1).sum(1)
+        return f + self.local_terms(torch.cat(parts, dim=-1), gamma).sum(1)
+
+    def local_terms(self, values: torch.Tensor, gamma: torch.Tensor) -> torch.Tensor:
+        """uᵀχ_t of every step's neighbourhood: the local term before its sum over steps.
+
+        Args:
+            values: the window, with the mask and observed values beside it for a conditional potential.
+            gamma: the time embedding γ(t).
+
+        Shape:
+            values: (batch, N, c), c = d or 3d. gamma: (batch, time_features). returns: (batch, N).
+        """
+        if self.local is None or self.local_readout is None:
+            raise ValueError("local_terms: this window potential was built without a local term (local_context=0)")
+        near = self._neighbourhoods(values)
+        hidden = self.local(torch.cat([near, gamma[:, None].expand(-1, values.shape[1], -1)], dim=-1))
+        return self.local_readout(hidden).squeeze(-1)
 
     @torch.no_grad()
     def scale_(self, factor: float) -> None:

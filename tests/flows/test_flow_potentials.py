@@ -115,8 +115,7 @@ def test_the_local_term_is_one_mlp_summed_over_every_steps_neighbourhood(conditi
 def _local_terms(net, y, t, condition=None):
     """uᵀχ(neighbourhood of n) of every step n, shape (batch, N)."""
     values = torch.cat([y] if condition is None else [y, *condition], dim=-1)
-    gamma = sinusoidal_time_embedding(t, net.time_freqs)[:, None].expand(-1, y.shape[1], -1)
-    return net.local_readout(net.local(torch.cat([net._neighbourhoods(values), gamma], dim=-1))).squeeze(-1)
+    return net.local_terms(values, sinusoidal_time_embedding(t, net.time_freqs))
 
 
 def test_both_read_outs_scale_and_start_at_zero():

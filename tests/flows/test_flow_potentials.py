@@ -38,10 +38,10 @@ def test_sizes_default_to_the_potentials_own_and_unknown_potentials_are_named():
     assert FieldConfig(potential="window", width=32).width == 32
     with pytest.raises(ValueError, match="potential: expected one of"):
         FieldConfig(potential="transformer").validate()
-    # and so do the sampler's default steps (the window field needs more near t = 1)
+    # the sampler's default steps: 16 for both (each field curves near t = 1)
     assert SpectralMeanFlow(potential="window").sample_steps == POTENTIAL_SAMPLE_STEPS["window"] == 16
     assert SpectralMeanFlow().sample_steps == POTENTIAL_SAMPLE_STEPS["window"]
-    assert SpectralMeanFlow(potential="chain").sample_steps == POTENTIAL_SAMPLE_STEPS["chain"] == 8
+    assert SpectralMeanFlow(potential="chain").sample_steps == POTENTIAL_SAMPLE_STEPS["chain"] == 16
     assert SpectralMeanFlow(potential="window", sample_steps=3).sample_steps == 3
 
 

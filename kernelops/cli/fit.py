@@ -93,7 +93,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--skip", choices=SKIPS,
                        help="closed-form start of the field: the posterior mean of a Gaussian with the windows' mean "
                             "and covariance (window: samples the training length only), or each feature's mean and "
-                            "variance (channel: any length), or none: v = −∇f learned directly, better for data far "
+                            "variance (channel: any length, independent steps), or each feature a stationary Gaussian "
+                            "process (stationary: any length, correlated steps), or none: v = −∇f learned directly, "
+                            "better for data far "
                             f"from Gaussian such as stock prices (any length); default {field.skip}")
     model.add_argument("--conditional", action="store_true", default=None,
                        help="train a mask-conditioned field (random masks per window), for `kernelops impute` and "

@@ -25,7 +25,7 @@ POTENTIAL_SAMPLE_STEPS = {"chain": DEFAULT_SAMPLE_STEPS, "window": DEFAULT_SAMPL
 #: regression targets of the flow-matching loss (see :mod:`kernelops.flows.loss`)
 TARGETS = ("posterior", "conditional")
 #: closed-form skip terms of the field (see :mod:`kernelops.flows.field`)
-SKIPS = ("window", "channel", "none")
+SKIPS = ("window", "channel", "stationary", "none")
 #: learned potentials of the field (see :mod:`kernelops.flows.potentials`)
 POTENTIALS = ("chain", "window")
 #: the potential network's (depth, width) when not given: the chain's feature network, the
@@ -141,8 +141,11 @@ class FieldConfig(_Config):
         hidden_mult: expansion of each residual block's inner layer. Chain only.
         skip: the closed-form start of the clean-window prediction, the posterior mean of a
             Gaussian fit to the training windows: "window" (mean and covariance of whole windows;
-            samples the training length only) or "channel" (each feature's mean and variance;
-            any length); "none": no skip and no preconditioning, v = −∇f learned directly with
+            samples the training length only), "channel" (each feature's mean and variance;
+            any length, independent steps) or "stationary" (each feature a stationary Gaussian
+            process: mean and autocovariance, continued by its autoregressive fit; any length,
+            correlated steps, :mod:`kernelops.flows.stationary_gaussian`); "none": no skip and no
+            preconditioning, v = −∇f learned directly with
             the plain flow-matching loss (:mod:`kernelops.flows.field`).
         conditional: a mask-conditioned field D_t(x | y, m) (:mod:`kernelops.flows.masked_field`),
             trained on random conditioning masks; it imputes and forecasts with

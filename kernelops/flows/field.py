@@ -36,6 +36,7 @@ from kernelops.errors import ShapeError
 from kernelops.flows.config import FieldConfig
 from kernelops.flows.gaussian import ChannelGaussian, WindowGaussian, observed_mask
 from kernelops.flows.potentials import build_potential
+from kernelops.flows.stationary_gaussian import StationaryGaussian
 from kernelops.paths import prediction_coefficients
 from kernelops.utils.validation import check_tensor
 
@@ -98,9 +99,10 @@ class SpectralVelocityField(nn.Module):
         # a buffer, so checkpoints and the EMA copy carry the value fit to the data
         self.register_buffer("sigma_data", torch.tensor(float(sigma_data), dtype=dtype))
         self.potential_net = build_potential(config, in_dim, seq_len, seed=seed, dtype=dtype)
-        self.skip: WindowGaussian | ChannelGaussian | None = (
+        self.skip: WindowGaussian | ChannelGaussian | StationaryGaussian | None = (
             WindowGaussian(seq_len, in_dim, dtype) if config.skip == "window"
-            else ChannelGaussian(in_dim, dtype) if config.skip == "channel" else None)
+            else ChannelGaussian(in_dim, dtype) if config.skip == "channel"
+            else StationaryGaussian(seq_len, in_dim, dtype) if config.skip == "stationary" else None)
 
     # -- coefficients ------------------------------------------------------------------------
     def _times(self, t: float | torch.Tensor, x: torch.Tensor) -> torch.Tensor:

@@ -304,7 +304,7 @@ class SpectralMeanFlow(nn.Module):
             n: number of windows (draws per observed window).
             steps, solver, solver_kwargs: solver steps (default ``sample_steps``; adaptive solvers
                 take rtol/atol in ``solver_kwargs`` instead), a registered solver name and its arguments.
-            seq_len: window length (default the training length; other lengths need skip "channel" or "none").
+            seq_len: window length (default the training length; other lengths need skip "stationary", "channel" or "none").
             batch_size: windows integrated together.
             seed: seeds the source noise (None: drawn from torch's global RNG); window i of a draw
                 depends on (seed, i) alone (:func:`~kernelops.flows.sample.ode.sample_field`).
@@ -324,7 +324,8 @@ class SpectralMeanFlow(nn.Module):
         for setting, fixed in (("potential", "window potential was built for"), ("skip", "skip was fit to")):
             if getattr(self.field_config, setting) == "window" and length != self.seq_len:
                 raise ValueError(f"seq_len: this model's {fixed} windows of {self.seq_len} steps, got seq_len={length}; "
-                                 "train with potential='chain' and skip='channel' or 'none' to sample other lengths")
+                                 "train with potential='chain' and skip='stationary', 'channel' or 'none' to sample other "
+                                 "lengths")
         if self.field_config.potential == "chain" and self.seq_len is not None and length > self.seq_len:
             warnings.warn(f"seq_len: {length} steps from a chain trained on {self.seq_len}-step windows: the chain's "
                           "potential grows with the window length and its samples can diverge beyond the training "

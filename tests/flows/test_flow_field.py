@@ -59,7 +59,7 @@ def test_the_potential_is_the_difference_of_the_two_identity_plus_chains():
 
 
 @pytest.mark.parametrize("path", ["ot", "vp", "ve"])
-@pytest.mark.parametrize("skip", ["window", "channel", "none"])
+@pytest.mark.parametrize("skip", ["window", "channel", "stationary", "none"])
 def test_the_field_is_minus_the_gradient_of_its_potential_and_curl_free(path, skip):
     field, _ = _field(path, skip)
     x = torch.randn(2, 4, 2, dtype=F64)

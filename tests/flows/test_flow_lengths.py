@@ -1,8 +1,10 @@
-"""A model trained on one window length samples others: with skip "channel" or "none", not "window".
+"""A model trained on one window length samples others: with skip "stationary", "channel" or "none",
+not "window".
 
-The channel skip is a per-feature Gaussian with no window shape, and the chain potential is
-defined for any N, so the field is a function of windows of any length; the window skip is a
-Gaussian over whole training windows and is refused at other lengths with a message.
+The channel skip is a per-feature Gaussian with no window shape, the stationary skip a per-feature
+Gaussian process defined at every length, and the chain potential is defined for any N, so the field
+is a function of windows of any length; the window skip is a Gaussian over whole training windows
+and is refused at other lengths with a message.
 """
 
 from __future__ import annotations
@@ -45,8 +47,29 @@ def test_channel_skip_samples_other_lengths_with_the_training_marginals(length):
     torch.testing.assert_close(fake[:, -1].mean(0), data.mean(0), atol=0.03, rtol=0)
 
 
+def test_stationary_skip_samples_longer_windows_with_the_fitted_process_correlations():
+    g = torch.Generator().manual_seed(4)
+    x = torch.empty(600, 6, 1, dtype=F64)  # AR(1) windows, φ = 0.8, in [0, 1]
+    x[:, 0] = torch.randn(600, 1, generator=g, dtype=F64) / 0.6
+    for n in range(1, 6):
+        x[:, n] = 0.8 * x[:, n - 1] + torch.randn(600, 1, generator=g, dtype=F64)
+    model = SpectralMeanFlow(path="ot", potential="chain", depth=1, width=4, time_features=2, dtype=F64,
+                             skip="stationary")
+    model.fit((0.5 + 0.05 * x).clamp(0, 1), steps=1, batch_size=16, warmup=0, progress=False)
+    for field in (model.field, model.ema.module):  # learned part off: the flow is the skip's exact transport
+        field.scale_learned(0.0)
+    with pytest.warns(KernelopsWarning, match="grows"):
+        fake = 2 * model.sample(3000, steps=8, solver="rk4", seq_len=40, seed=1)[..., 0] - 1  # model coordinates
+    gamma = model.field.skip.autocovariance_at(40)[:, 0]
+    centred = fake - fake.mean(0)
+    for lag in (0, 1, 5):  # at the far end of the window, well beyond the 6 training steps
+        measured = (centred[:, 30] * centred[:, 30 + lag]).mean()
+        assert float(measured) == pytest.approx(float(gamma[lag]), rel=0.1, abs=0.02 * float(gamma[0]))
+    assert float(gamma[1] / gamma[0]) == pytest.approx(0.8, abs=0.05)  # the steps are correlated, not white
+
+
 def test_trained_models_sample_other_lengths_or_refuse_by_name():
-    for skip in ("channel", "none"):
+    for skip in ("channel", "stationary", "none"):
         model = _trained(skip)
         with pytest.warns(KernelopsWarning, match=r"33 steps from a chain trained on 6-step windows.*grows"):
             fake = model.sample(8, steps=2, seq_len=33, seed=0)
@@ -56,7 +79,7 @@ def test_trained_models_sample_other_lengths_or_refuse_by_name():
             model.sample(2, steps=2, seq_len=4, seed=0)
     window = _trained("window")
     assert window.sample(4, steps=2, seed=0).shape == (4, 6, 2)
-    with pytest.raises(ValueError, match=r"fit to windows of 6 steps, got seq_len=33.*skip='channel' or 'none'"):
+    with pytest.raises(ValueError, match=r"fit to windows of 6 steps, got seq_len=33.*skip='stationary', 'channel' or 'none'"):
         window.sample(4, steps=2, seq_len=33)
 
 

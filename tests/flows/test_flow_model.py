@@ -90,7 +90,7 @@ def test_sample_shapes_lengths_nfe_and_determinism():
     out, nfe = model.sample(5, steps=3, solver="midpoint", batch_size=2, return_nfe=True, seed=4)
     assert out.shape == (5, 3, 2) and nfe == 6
     torch.testing.assert_close(model.sample(5, steps=3, solver="midpoint", batch_size=5, seed=4), out)
-    with pytest.raises(ValueError, match="skip='channel'"):
+    with pytest.raises(ValueError, match="skip='stationary', 'channel'"):
         model.sample(2, steps=2, seq_len=7)
     channel = _tiny("ot", skip="channel").fit(_data(), steps=1, batch_size=8, progress=False)
     assert channel.sample(2, steps=2, seq_len=7, seed=0).shape == (2, 7, 2)  # any length
@@ -173,7 +173,7 @@ def test_fit_with_either_target_trains_resumes_and_is_checked(tmp_path):
         _tiny("ot").fit(data, steps=1, target="marginal", progress=False)
 
 
-@pytest.mark.parametrize("skip", ["window", "channel", "none"])
+@pytest.mark.parametrize("skip", ["window", "channel", "stationary", "none"])
 def test_training_with_70_percent_missing_keeps_everything_finite(skip):
     x, full = _with_holes(256, 0.7)
     data = (x + 1) / 2  # [0, 1] with NaN

@@ -368,7 +368,7 @@ def observed_mask(x: torch.Tensor) -> torch.Tensor | None:
 
 
 @torch.no_grad()
-def fill_missing(x: torch.Tensor, mask: torch.Tensor, skip: WindowGaussian | ChannelGaussian | None) -> torch.Tensor:
+def fill_missing(x: torch.Tensor, mask: torch.Tensor, skip: nn.Module | None) -> torch.Tensor:
     """Windows with their missing entries filled; observed entries unchanged.
 
     The field reads whole windows, so a missing entry of x₁ still needs a value in the noised

@@ -16,11 +16,19 @@ from typing import Any
 from kernelops.utils.atomic import atomic_write
 
 
-def run_meta(script: str, args: list[str], **fields: Any) -> dict[str, Any]:
-    """The command that reproduces the run, the machine, its load average, the date, and ``fields``."""
-    return {"command": f"OMP_NUM_THREADS=1 python benchmarks/{script} " + " ".join(args),
+def run_meta(script: str, args: list[str], *, single_thread: bool = True, **fields: Any) -> dict[str, Any]:
+    """The command that reproduces the run, the machine, its load average, the date, and ``fields``.
+
+    ``single_thread``: the script is meant to run under ``OMP_NUM_THREADS=1`` (most are), so the
+    command carries that prefix; a script that sets or keeps torch's own thread count passes False.
+    The machine names the thread count torch actually uses.
+    """
+    import torch
+
+    prefix = "OMP_NUM_THREADS=1 " if single_thread else ""
+    return {"command": f"{prefix}python benchmarks/{script} " + " ".join(args),
             "machine": " ".join(filter(None, (platform.machine(), platform.processor(), f"{os.cpu_count()} cores,",
-                                              "torch threads 1"))),
+                                              f"torch threads {torch.get_num_threads()}"))),
             "load_average": [round(v, 2) for v in os.getloadavg()],
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), **fields}
 

@@ -58,11 +58,11 @@ def main(argv: list[str] | None = None) -> int:
         rows.append({"seq_len": seq_len, "features": features, "unconditional_ms": 1e3 * plain,
                      "conditional_ms": 1e3 * conditional, "ratio": conditional / plain})
         print(rows[-1], flush=True)
-    meta = run_meta("conditional_cost.py", argv or sys.argv[1:], threads=args.threads, steps=args.steps)
-    meta["command"] = meta["command"].replace("OMP_NUM_THREADS=1 ", "")
+    meta = run_meta("conditional_cost.py", argv or sys.argv[1:], single_thread=False, threads=args.threads,
+                    steps=args.steps)
     lines = ["# Training step of a mask-conditioned field", "",
-             f"Command: `{meta['command']}` on {meta['date']}; {meta['machine'].replace('torch threads 1', '')}"
-             f"torch threads {args.threads}; load {meta['load_average']}. Batch 128, default model, "
+             f"Command: `{meta['command']}` on {meta['date']}; {meta['machine']}; "
+             f"load {meta['load_average']}. Batch 128, default model, "
              f"mean over {args.steps} steps after 3 warm-up steps.", "",
              "| window N × d (values) | unconditional, ms/step | conditional, ms/step | ratio |", "|---|---|---|---|"]
     for r in rows:

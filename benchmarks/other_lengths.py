@@ -113,13 +113,10 @@ def main(argv: list[str] | None = None) -> int:
                "diverged": bool(diverged)}
         rows.append(row)
         print(row, flush=True)
-    meta = run_meta("other_lengths.py", sys.argv[1:] if argv is None else argv, run=str(run),
+    meta = run_meta("other_lengths.py", sys.argv[1:] if argv is None else argv, single_thread=False, run=str(run),
                     train_length=model.seq_len, length=args.length, num=args.num, runs=args.runs,
                     field=dataclasses.asdict(model.field_config),
                     sample_seconds=round(sample_seconds, 1))
-    # this script runs with torch's own thread count, not the single thread run_meta assumes
-    meta["command"] = meta["command"].removeprefix("OMP_NUM_THREADS=1 ")
-    meta["machine"] = meta["machine"].replace("torch threads 1", f"torch threads {torch.get_num_threads()}")
     lines = render(meta, rows)
     write_results(args.out, "other_lengths", meta, rows, lines)
     plot(Path(args.out) / "other_lengths.png", {"real": real, **sets}, args.length, model.seq_len)

@@ -95,8 +95,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                             "and covariance (window: samples the training length only), or each feature's mean and "
                             "variance (channel: any length, independent steps), or each feature a stationary Gaussian "
                             "process (stationary: any length, correlated steps), or none: v = −∇f learned directly, "
-                            "better for data far "
-                            f"from Gaussian such as stock prices (any length); default {field.skip}")
+                            f"better for data far from Gaussian such as stock prices (any length); default {field.skip}")
     model.add_argument("--conditional", action="store_true", default=None,
                        help="train a mask-conditioned field (random masks per window), for `kernelops impute` and "
                             "`kernelops forecast` with --method field; it still samples unconditionally. Window "

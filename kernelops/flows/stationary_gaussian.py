@@ -30,6 +30,7 @@ from torch import nn
 
 from kernelops.errors import ShapeError
 from kernelops.flows.config import VARIANCE_FLOOR
+from kernelops.flows.gaussian import _check_missing
 from kernelops.utils.validation import check_tensor
 
 
@@ -111,8 +112,7 @@ class StationaryGaussian(nn.Module):
         if tuple(x.shape[1:]) != (self.seq_len, self.in_dim):
             raise ShapeError(f"x: expected windows of shape ({self.seq_len}, {self.in_dim}), got {tuple(x.shape)}")
         data = x.double()
-        if bool(torch.isinf(data).any()):
-            raise ShapeError("x: contains infinite values (NaN marks a missing entry, infinity is not allowed)")
+        _check_missing(data)
         counts = (~torch.isnan(data)).sum(dim=(0, 1))
         if bool((counts < 2).any()):
             raise ShapeError(f"x: feature {int(torch.argmin(counts))} has fewer than 2 observed values")

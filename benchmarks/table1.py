@@ -288,7 +288,8 @@ def score_held_out(name: str, train: np.ndarray, fake: np.ndarray, held: np.ndar
       floor, which scores these two draws already);
     * ``gaussian``: windows from the Gaussian of the training windows' mean and covariance;
     * ``distribution``: :func:`kernelops.metrics.distribution_scores` of each of the three;
-    * ``copy_test``: :func:`kernelops.metrics.copy_test` (train, fake, held).
+    * ``copy_test``: :func:`copy_test_block` (against the held-out windows and within the
+      training period).
 
     ``reuse`` (:func:`reusable_held_out`) gives the floor's and the Gaussian's protocol scores of
     an earlier run instead of scoring them again; their distribution scores are always computed.
@@ -298,9 +299,7 @@ def score_held_out(name: str, train: np.ndarray, fake: np.ndarray, held: np.ndar
     Shape:
         train: (n_train, N, d), fake: (n_fake, N, d), held: (n_held, N, d).
     """
-    import torch
-
-    from kernelops.metrics import copy_test, distribution_scores, evaluate_all
+    from kernelops.metrics import distribution_scores, evaluate_all
 
     start = time.perf_counter()
     metrics = summary(evaluate_all(held, fake, metrics=METRICS, runs=args.runs, seed=args.seed,
@@ -319,9 +318,7 @@ def score_held_out(name: str, train: np.ndarray, fake: np.ndarray, held: np.ndar
     else:
         gaussian = summary(evaluate_all(held, gauss, metrics=METRICS, runs=args.floor_runs, seed=args.seed,
                                         fast=args.fast_metrics, device=device, progress=sys.stderr.isatty()))
-    on = torch.device(device)  # the copy test's distance blocks run where the metrics do
-    copies = copy_test(torch.as_tensor(train, device=on), torch.as_tensor(fake, device=on),
-                       torch.as_tensor(held, device=on))
+    copies = copy_test_block(name, train, fake, held, record, device)
     block = {
         **record, "metrics": metrics, "runs": args.runs, "floor": floor, "floor_method": floor_method,
         "floor_runs": args.floor_runs, "gaussian": gaussian,
@@ -476,13 +473,64 @@ def _num(value: Any, spec: str = ".3f") -> str:
     return "–" if value is None else format(value, spec)
 
 
+def copy_test_block(name: str, train: np.ndarray, fake: np.ndarray, held: np.ndarray, record: dict[str, Any],
+                    device: str) -> dict[str, Any]:
+    """:func:`kernelops.metrics.copy_test` of ``fake`` against ``train``, with both references.
+
+    The held-out windows, and the training period itself (``gap``): each of as many training
+    windows as there are generated ones against its nearest training window that shares no time
+    step with it (gap = seq_len − 1 for real data, whose windows are in time order; 0 for Sines,
+    independent draws). The second reference is the one a drifting series cannot fool: its
+    held-out windows lie far from every training window, so the first reads small for any generator
+    that stays in the training period's range. A subsampled training part (``--smoke``) is no longer
+    in time order: it gets the held-out reference only.
+    """
+    import torch
+
+    from kernelops.metrics import copy_test
+
+    gap = 0 if name == "sines" else train.shape[1] - 1
+    in_order = len(train) == record.get("train_windows") and "drawn at random" not in record.get("method", "")
+    on = torch.device(device)  # the distance blocks run where the metrics do
+    return copy_test(torch.as_tensor(train, device=on), torch.as_tensor(fake, device=on),
+                     torch.as_tensor(held, device=on), gap=gap if in_order and len(train) > 2 * gap + 1 else None)
+
+
+def rescore_copies(table: dict[str, Any], samples_dir: Path, args: argparse.Namespace) -> list[str]:
+    """Redo the copy test of every row with a held-out block from its saved samples (nothing trained).
+
+    The training and held-out windows are rebuilt from the row's recorded split; a row whose split
+    no longer gives the recorded counts, or whose samples are gone, is left as it was (and named).
+    Returns the names of the rows rescored.
+    """
+    done = []
+    for name, row in table.items():
+        held_block, path = row.get("held_out"), samples_dir / f"{name}.npy"
+        if not held_block or not path.is_file():
+            continue
+        max_windows = SMOKE["max_windows"] if row.get("smoke") else None
+        train, held, _source, record = held_out_parts(name, held_block["fraction"], max_windows, args.seed)
+        if (record["train_windows"], record["windows"]) != (held_block.get("train_windows"), held_block.get("windows")):
+            print(f"[{name}] split gives {record['train_windows']} / {record['windows']} windows, the row recorded "
+                  f"{held_block.get('train_windows')} / {held_block.get('windows')}: copy test left as it was",
+                  file=sys.stderr)
+            continue
+        fake = np.load(path)
+        held_block["copy_test"] = finite_or_none(copy_test_block(name, train, fake, held, record, args.device))
+        done.append(name)
+    return done
+
+
 def format_held_out(row: dict[str, Any]) -> str:
     """One line on a row's held-out block: Context-FID and discriminative beside floor and Gaussian, the copy test."""
     held = row["held_out"]
     parts = [f"{m} {_mean(held['metrics'].get(m))} (floor {_mean(held['floor'].get(m))}, "
              f"Gaussian {_mean(held['gaussian'].get(m))})" for m in ("context_fid", "discriminative")]
     copies = held["copy_test"]
-    return ", ".join(parts) + f"; copy ratio {_num(copies.get('ratio'))}, share below {_num(copies.get('share_below'))}"
+    within = copies.get("within") or {}
+    return ", ".join(parts) + (f"; copy ratio {_num(copies.get('ratio'))}, share below {_num(copies.get('share_below'))}"
+                               f" (within the training period {_num(within.get('ratio'))}, "
+                               f"{_num(within.get('share_below'))})")
 
 
 def render_held_out(table: dict[str, Any]) -> list[str]:
@@ -502,9 +550,13 @@ def render_held_out(table: dict[str, Any]) -> list[str]:
         "Each cell is Context-FID / discriminative. *copy ratio*: median distance of generated windows to",
         "their nearest training window over that of held-out windows (about 1: new windows, ≪ 1: copies);",
         "*share below*: share of generated windows nearer to the training set than the held-out windows'",
-        "1st percentile (about 0.01 for new windows, 1 for copies).",
+        "1st percentile (about 0.01 for new windows, 1 for copies). *within*: the same two figures against",
+        "training windows' distance to the nearest training window that shares no time step with them: real",
+        "windows of the training period, a reference that a drift of the series after it cannot move (on a",
+        "drifting series the held-out figures call any generator that stays in the training range a copier).",
         "",
-        "| dataset | in-sample CFID / disc | held-out CFID / disc | held-out floor | Gaussian | copy ratio | share below |",
+        "| dataset | in-sample CFID / disc | held-out CFID / disc | held-out floor | Gaussian "
+        "| copy ratio / share below | within: ratio / share below |",
         "|---|---|---|---|---|---|---|",
     ]
 
@@ -513,8 +565,10 @@ def render_held_out(table: dict[str, Any]) -> list[str]:
 
     for name, row in rows.items():
         held, copies = row["held_out"], row["held_out"]["copy_test"]
+        within = copies.get("within") or {}
         lines.append(f"| {name} | {pair(row)} | **{pair(held['metrics'])}** | {pair(held['floor'])} | "
-                     f"{pair(held['gaussian'])} | {_num(copies.get('ratio'))} | {_num(copies.get('share_below'))} |")
+                     f"{pair(held['gaussian'])} | {_num(copies.get('ratio'))} / {_num(copies.get('share_below'))} | "
+                     f"**{_num(within.get('ratio'))} / {_num(within.get('share_below'))}** |")
     lines += [
         "",
         "Distribution scores (`kernelops.metrics.distribution_scores`, exact on all windows; lower is better):",
@@ -558,7 +612,15 @@ def render_held_out_row(row: dict[str, Any]) -> list[str]:
               f"windows, {_num(copies.get('median_held_out'), '.4g')} for the {counts.get('held_out', '?')} held-out "
               f"ones (ratio {_num(copies.get('ratio'))}); {_num(copies.get('share_below'))} of the generated "
               f"windows lie nearer than the held-out {_num(copies.get('quantile'), 'g')} quantile "
-              f"{_num(copies.get('held_out_quantile'), '.4g')}.", ""]
+              f"{_num(copies.get('held_out_quantile'), '.4g')}."]
+    within = copies.get("within")
+    if within:
+        lines[-1] += (f" Within the training period (each of {within.get('windows', '?')} training windows to its "
+                      f"nearest training window more than {within.get('gap', '?')} windows away): median "
+                      f"{_num(within.get('median'), '.4g')}, ratio {_num(within.get('ratio'))}; "
+                      f"{_num(within.get('share_below'))} of the generated windows lie nearer than its "
+                      f"{_num(copies.get('quantile'), 'g')} quantile {_num(within.get('quantile_value'), '.4g')}.")
+    lines.append("")
     return lines
 
 
@@ -690,6 +752,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="score windows drawn from the Gaussian of the real windows' mean and covariance "
                              "(--floor-runs runs), add them to the datasets' rows and stop; nothing is trained "
                              "(a row that has them is skipped unless --force)")
+    parser.add_argument("--rescore-copies", action="store_true",
+                        help="redo the copy test of every row with a held-out block from its saved samples, "
+                             "rewrite table1.json and table1.md and stop (nothing is trained)")
     parser.add_argument("--render-only", action="store_true",
                         help="rewrite table1.md from table1.json and stop (nothing is trained or scored)")
     parser.add_argument("--smoke", action="store_true",
@@ -742,6 +807,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {md_path} from {json_path}")
         return 0
     device = resolve_device(args.device)
+    if args.rescore_copies:
+        args.device = device
+        done = rescore_copies(table, samples_dir, args)
+        write_json(json_path, table)
+        write_markdown(md_path, table)
+        print(f"rescored the copy test of {', '.join(done) or 'no row'}; wrote {json_path} and {md_path}")
+        return 0
     if args.gaussian_baseline:
         for name in args.datasets:
             previous = table.get(name, {})

@@ -367,12 +367,51 @@ def format_loglik(loglik: dict[str, Any]) -> str:
 
 
 def format_copy_test(result: dict[str, Any]) -> str:
-    """One line that says what the copy test found."""
-    return (f"copy test: nearest-training-window distance, median of generated {result['median_fake']:.4g} vs "
+    """What the copy test found: a line per reference (held-out windows; the training period itself)."""
+    lines = []
+    if "ratio" in result:
+        lines.append(
+            f"copy test: nearest-training-window distance, median of generated {result['median_fake']:.4g} vs "
             f"held-out real {result['median_held_out']:.4g}: ratio {result['ratio']:.3g} (about 1: new windows; "
             f"near 0: copies); {100 * result['share_below']:.1f} % of generated windows lie closer than the "
             f"held-out windows' {100 * result['quantile']:g}st percentile (about {100 * result['quantile']:g} % "
             f"for new windows)")
+    if "within" in result:
+        within = result["within"]
+        lines.append(
+            f"copy test within the training period: median of generated {result['median_fake']:.4g} vs training "
+            f"windows to the nearest one {within['gap'] + 1}+ windows away {within['median']:.4g}: ratio "
+            f"{within['ratio']:.3g}; {100 * within['share_below']:.1f} % of generated windows lie closer than "
+            f"their {100 * result['quantile']:g}st percentile (a drift after the training period cannot move "
+            "this reference)")
+    return "\n".join(lines)
+
+
+def run_copy_test(args: argparse.Namespace, run_dir: Path | None, real: np.ndarray, real_desc: str,
+                  fake: np.ndarray, fake_desc: str, held: np.ndarray | None) -> dict[str, Any] | None:
+    """The copy test against the training windows, or None when they are unknown.
+
+    The training windows are the run's own (whatever ``--real`` scores against); without a run
+    folder, ``--real`` stands in for them only when held-out windows are given (the held-out
+    reference). With a run folder, the within-training-period reference is added (training windows
+    in time order, leaving out the seq_len − 1 neighbours on each side that share a time step).
+    """
+    from kernelops.metrics import copy_test
+
+    if run_dir is None:
+        if held is None:
+            return None
+        return copy_test(real, fake, held) | {"train_source": real_desc}
+    if args.real is not None or args.real_dataset is not None:
+        train, train_desc, _ = real_from_run(run_dir)
+    else:
+        train, train_desc = real, real_desc
+    train = complete_windows(train)
+    check_compatible(train, fake, f"training windows ({train_desc})", f"fake ({fake_desc})")
+    gap = train.shape[1] - 1
+    if len(train) <= 2 * gap + 1:  # too few windows for a neighbour out of reach
+        return None if held is None else copy_test(train, fake, held) | {"train_source": train_desc}
+    return copy_test(train, fake, held, gap=gap) | {"train_source": train_desc}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -459,27 +498,21 @@ def run(args: argparse.Namespace) -> int:
         fake_desc += f", saved to {out / 'fake_scaled.npy'}"
 
     # torch is imported only once the inputs are known good
-    from kernelops.metrics import copy_test, distribution_scores, evaluate_all
+    from kernelops.metrics import distribution_scores, evaluate_all
 
     start = time.perf_counter()
     results = evaluate_all(real, fake, metrics=args.metrics, runs=args.runs, seed=args.seed, fast=args.fast,
                            device=device, progress=sys.stderr.isatty())
     distribution = distribution_scores(real, fake)
+    copies = run_copy_test(args, run_dir, real, real_desc, fake, fake_desc, held)
     held_report: dict[str, Any] | None = None
     if held is not None:
-        # the copy test's training windows: the run's own, whatever --real scores against
-        if run_dir is not None and (args.real is not None or args.real_dataset is not None):
-            train, train_desc, _ = real_from_run(run_dir)
-        else:
-            train, train_desc = real, real_desc
-        train = complete_windows(train)
-        check_compatible(train, fake, f"training windows ({train_desc})", f"fake ({fake_desc})")
         held_report = {
             "source": held_desc, "shape": list(held.shape),
             "metrics": evaluate_all(held, fake, metrics=args.metrics, runs=args.runs, seed=args.seed,
                                     fast=args.fast, device=device, progress=sys.stderr.isatty()),
             "distribution": distribution_scores(held, fake),
-            "copy_test": copy_test(train, fake, held) | {"train_source": train_desc},
+            "copy_test": copies,
             "loglik": None,  # filled in below when the run has a checkpoint and --loglik > 0
         }
     seconds = time.perf_counter() - start
@@ -509,6 +542,7 @@ def run(args: argparse.Namespace) -> int:
                     "their mean, value_range_share the share of generated values outside the real per-channel "
                     "[min, max]; lower is better (docs/metrics.md)"},
         "held_out": held_report,
+        "copy_test": copies,
         "real": {"source": real_desc, "shape": list(real.shape)},
         "fake": {"source": fake_desc, "shape": list(fake.shape)},
         "runs": args.runs, "seed": args.seed, "fast": bool(args.fast), "device": device,
@@ -524,7 +558,8 @@ def run(args: argparse.Namespace) -> int:
     if held_report is not None:
         print(f"\nagainst held-out windows: {held_report['source']} {tuple(held_report['shape'])}")
         print(format_table(held_report["metrics"], held_report["distribution"]))
-        print(format_copy_test(held_report["copy_test"]))
+    if copies is not None:
+        print(format_copy_test(copies))
     for ll in (loglik, held_report.get("loglik") if held_report is not None else None):
         if ll is not None:
             print(format_loglik(ll))

@@ -11,8 +11,8 @@ none asks whether a sample is new. These four do; nothing is trained and each is
   spectra along time (power at the wrong frequencies: wandering amplitude, missing periods, noise);
 * :func:`value_range_share`: the share of generated values outside the real per-channel range;
 * :func:`copy_test`: the nearest-training-window distance of generated windows beside that of
-  held-out real windows (a memorising model copies; a generalising one is as far from the training
-  set as new real data are).
+  held-out real windows, or of training windows to the rest of the training period (a memorising
+  model copies; a generalising one is as far from the training set as new real data are).
 
 :func:`distribution_scores` bundles the first three. Inputs are windows (n, seq_len, features) as
 numpy arrays or tensors on the [0, 1] scale of the metrics; everything is computed in float64.
@@ -173,49 +173,112 @@ def nearest_distances(queries: torch.Tensor, reference: torch.Tensor, *,
     return out
 
 
-def copy_test(train: object, fake: object, held_out: object, *,
+def within_training_distances(train: torch.Tensor, gap: int, queries: int, *,
+                              block_entries: int = COPY_BLOCK_ENTRIES) -> torch.Tensor:
+    """Distance of training windows to the nearest training window that shares no time step with them.
+
+    ``queries`` windows evenly spaced through ``train`` (in time order) are the queries; window i's
+    neighbours j with |i − j| ≤ ``gap`` (for sliding windows of N steps at stride 1, gap = N − 1)
+    are left out of its search, itself included. The result is how far real windows of the training
+    period lie from the rest of it: a reference for :func:`copy_test` that a drift of the series
+    after the training period cannot inflate.
+
+    Shape:
+        train: (n, seq_len, features) in time order, n > 2·gap + 1. returns: (queries,), float64.
+    """
+    n = train.shape[0]
+    flat = train.double().reshape(n, -1)
+    idx = torch.from_numpy(np.unique(np.linspace(0, n - 1, min(queries, n)).round().astype(np.int64))).to(flat.device)
+    positions = torch.arange(n, device=flat.device)
+    rows = max(1, int(block_entries) // max(n, 1))
+    out = torch.empty(idx.shape[0], dtype=torch.float64, device=flat.device)
+    for start in range(0, idx.shape[0], rows):
+        block_idx = idx[start:start + rows]
+        block = flat[block_idx]
+        dist = torch.cdist(block, flat)
+        dist[(positions[None, :] - block_idx[:, None]).abs() <= gap] = math.inf
+        nearest = dist.argmin(dim=1)
+        out[start:start + rows] = (block - flat[nearest]).norm(dim=1)
+    return out
+
+
+def _against(d_fake: np.ndarray, d_ref: np.ndarray) -> dict[str, float]:
+    """Median ratio and share of generated distances below the reference's 1st percentile."""
+    med_fake, med_ref = float(np.median(d_fake)), float(np.median(d_ref))
+    if med_ref > 0:
+        ratio = med_fake / med_ref
+    else:
+        ratio = math.inf if med_fake > 0 else math.nan
+    threshold = float(np.quantile(d_ref, COPY_QUANTILE))
+    return {"median_ref": med_ref, "ratio": ratio, "share_below": float((d_fake < threshold).mean()),
+            "quantile_value": threshold}
+
+
+def copy_test(train: object, fake: object, held_out: object | None = None, *, gap: int | None = None,
               block_entries: int = COPY_BLOCK_ENTRIES) -> dict[str, Any]:
-    """Are generated windows copies of training windows? Compare with held-out real windows.
+    """Are generated windows copies of training windows? Compare with real windows the model did not copy.
 
-    For each generated and each held-out real window, the Euclidean distance (windows flattened)
-    to its nearest training window. New real data sit at some typical distance from the training
-    set; a generator that memorises sits much closer. Reported:
+    For each generated window, the Euclidean distance (windows flattened) to its nearest training
+    window, against the same distance of real windows. New real data sit at some typical distance
+    from the training set; a generator that memorises sits much closer. Two references:
 
-    - ``median_fake``, ``median_held_out``: the median nearest-training distance of each set;
-    - ``ratio`` = median_fake / median_held_out: about 1 for windows as new as held-out data,
-      ≪ 1 for copies (0 for exact copies), > 1 for windows farther from the data than real ones;
-    - ``share_below``: the share of generated windows closer to the training set than the 1st
-      percentile of the held-out distances (about 0.01 for new windows, 1 for copies);
-    - ``held_out_quantile``: that percentile; ``windows``: the three counts.
+    * ``held_out`` (held-out real windows): their distance to the nearest training window. Reported
+      at the top level: ``median_fake``, ``median_held_out``, ``ratio`` = median_fake /
+      median_held_out (about 1 for windows as new as held-out data, ≪ 1 for copies, 0 for exact
+      copies, > 1 for windows farther from the data than real ones), ``share_below`` (the share of
+      generated windows closer than the 1st percentile of the held-out distances: about 0.01 for new
+      windows, 1 for copies) and ``held_out_quantile`` (that percentile). On a series that drifts
+      after the training period, held-out windows lie far from every training window and the ratio
+      reads small for any generator that stays in the training period's range.
+    * ``gap`` (``train`` in time order): training windows' distance to the nearest training window
+      that shares no time step with them (:func:`within_training_distances`; gap = seq_len − 1 for
+      windows at stride 1, 0 for independent draws), as many as there are generated windows. Reported
+      under ``within``: ``gap``, ``windows``, ``median`` (of those distances), ``ratio``,
+      ``share_below`` and ``quantile_value``, read as above: the reference is real windows of the
+      training period itself, which drift after it cannot move.
+
+    ``median_fake``, ``quantile`` and ``windows`` (the counts) are always reported.
 
     Raises:
         ShapeError: bad inputs or shapes that differ, naming the argument.
+        ValueError: neither ``held_out`` nor ``gap`` given, a negative ``gap``, or too few training
+            windows to leave any out of reach of ``gap``.
 
     Shape:
         train: (n_train, seq_len, features), fake: (n_fake, ...), held_out: (n_held, ...).
     """
     tr = as_windows(train, "train")
     f = as_windows(fake, "fake")
-    h = as_windows(held_out, "held_out")
+    h = None if held_out is None else as_windows(held_out, "held_out")
     for name, x in (("fake", f), ("held_out", h)):
-        if x.shape[1:] != tr.shape[1:]:
+        if x is not None and x.shape[1:] != tr.shape[1:]:
             raise ShapeError(f"{name}: expected (seq_len, features) = {tuple(tr.shape[1:])} to match train "
                              f"{tuple(tr.shape)}, got {tuple(x.shape)}")
     if int(block_entries) < 1:
         raise ValueError(f"block_entries: expected a positive integer, got {block_entries!r}")
+    if h is None and gap is None:
+        raise ValueError("copy_test: expected held-out windows, a gap for the within-training reference, or both")
+    if gap is not None and (isinstance(gap, bool) or not isinstance(gap, int) or gap < 0):
+        raise ValueError(f"gap: expected a non-negative integer (seq_len − 1 for sliding windows), got {gap!r}")
+    if gap is not None and tr.shape[0] <= 2 * gap + 1:
+        raise ValueError(f"gap: {tr.shape[0]} training windows leave none more than {gap} windows away from "
+                         f"the middle one; expected more than {2 * gap + 1}")
     d_fake = nearest_distances(f.to(tr.device), tr, block_entries=block_entries).cpu().numpy()
-    d_held = nearest_distances(h.to(tr.device), tr, block_entries=block_entries).cpu().numpy()
-    med_fake, med_held = float(np.median(d_fake)), float(np.median(d_held))
-    if med_held > 0:
-        ratio = med_fake / med_held
-    else:
-        ratio = math.inf if med_fake > 0 else math.nan
-    threshold = float(np.quantile(d_held, COPY_QUANTILE))
-    return {"median_fake": med_fake, "median_held_out": med_held, "ratio": ratio,
-            "share_below": float((d_fake < threshold).mean()), "held_out_quantile": threshold,
-            "quantile": COPY_QUANTILE,
-            "windows": {"train": int(tr.shape[0]), "fake": int(f.shape[0]), "held_out": int(h.shape[0])}}
+    out: dict[str, Any] = {"median_fake": float(np.median(d_fake)), "quantile": COPY_QUANTILE,
+                           "windows": {"train": int(tr.shape[0]), "fake": int(f.shape[0])}}
+    if h is not None:
+        d_held = nearest_distances(h.to(tr.device), tr, block_entries=block_entries).cpu().numpy()
+        held = _against(d_fake, d_held)
+        out |= {"median_held_out": held["median_ref"], "ratio": held["ratio"], "share_below": held["share_below"],
+                "held_out_quantile": held["quantile_value"]}
+        out["windows"]["held_out"] = int(h.shape[0])
+    if gap is not None:
+        d_within = within_training_distances(tr, gap, int(f.shape[0]), block_entries=block_entries).cpu().numpy()
+        within = _against(d_fake, d_within)
+        out["within"] = {"gap": gap, "windows": int(d_within.shape[0]), "median": within.pop("median_ref"), **within}
+    return out
 
 
 __all__ = ["COPY_BLOCK_ENTRIES", "COPY_QUANTILE", "copy_test", "distribution_scores", "marginal_wasserstein",
-           "mean_power_spectrum", "nearest_distances", "spectral_distance", "value_range_share"]
+           "mean_power_spectrum", "nearest_distances", "spectral_distance", "value_range_share",
+           "within_training_distances"]

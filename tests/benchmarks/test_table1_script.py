@@ -143,7 +143,9 @@ def _held_out_block(fid: float) -> dict:
             "distribution": {"model": scores, "floor": scores, "gaussian": scores}, "runs": 1, "floor_runs": 1,
             "copy_test": {"median_fake": 0.5, "median_held_out": 0.25, "ratio": 2.0, "share_below": 0.0,
                           "quantile": 0.01, "held_out_quantile": 0.125,
-                          "windows": {"train": 100, "fake": 100, "held_out": 30}}}
+                          "windows": {"train": 100, "fake": 100, "held_out": 30},
+                          "within": {"gap": 7, "windows": 100, "median": 0.625, "ratio": 0.8, "share_below": 0.03,
+                                     "quantile_value": 0.375}}}
 
 
 def test_markdown_gains_the_held_out_summary_only_for_rows_that_have_one(table1):
@@ -151,15 +153,17 @@ def test_markdown_gains_the_held_out_summary_only_for_rows_that_have_one(table1)
     row["held_out"] = _held_out_block(2.25)
     md = table1.render_markdown({"etth": row, "stocks": _row(0.75, 0.5)})
     held = md[md.index("## Held-out windows"):md.index("## etth")]
-    assert "| dataset | in-sample CFID / disc | held-out CFID / disc | held-out floor | Gaussian | copy ratio | " \
-           "share below |" in held
-    assert "| etth | 0.750 / 0.500 | **2.250 / 0.125** | 1.500 / 0.250 | 3.000 / 0.375 | 2.000 | 0.000 |" in held
+    assert "| dataset | in-sample CFID / disc | held-out CFID / disc | held-out floor | Gaussian | copy ratio / " \
+           "share below | within: ratio / share below |" in held
+    assert "| etth | 0.750 / 0.500 | **2.250 / 0.125** | 1.500 / 0.250 | 3.000 / 0.375 | 2.000 / 0.000 | " \
+           "**0.800 / 0.030** |" in held
     assert "| stocks |" not in held  # a protocol row has no held-out cells
     assert "| etth | – / 0.0200 / 0.0200 / 0.0200 | – / 0.2500 / 0.2500 / 0.2500 | – / 0.0625 / 0.0625 / 0.0625 |" \
         in held  # no in-sample distribution block in this row: a dash, not a number
     section = md[md.index("## etth"):]  # stocks comes first (CONFIGS order)
     assert "| context_fid | 0.750 ± 0.000 | 2.250 ± 0.000 | 1.500 ± 0.000 | 3.000 ± 0.000 |" in section
     assert "(ratio 2.000); 0.000 of the generated windows" in section
+    assert "more than 7 windows away): median 0.625, ratio 0.800; 0.030 of the generated" in section
     assert "Held out" not in md[md.index("## stocks"):md.index("## etth")]
     assert "## Held-out windows" not in table1.render_markdown({"stocks": _row(0.75, 0.5)})
 
@@ -211,6 +215,10 @@ def test_a_tiny_hold_out_run_writes_held_out_scores_and_the_copy_test(table1, tm
     assert copies["windows"] == {"train": n_train, "fake": n_train, "held_out": n_held}
     assert copies["ratio"] > 0 and 0.0 <= copies["share_below"] <= 1.0
     assert copies["ratio"] == pytest.approx(copies["median_fake"] / copies["median_held_out"])
+    # the within-period reference: as many training windows as generated ones, seq_len − 1 neighbours left out
+    within = copies["within"]
+    assert within["gap"] == 7 and within["windows"] == n_train and within["ratio"] > 0
+    assert within["ratio"] == pytest.approx(copies["median_fake"] / within["median"])
     for scores in (*held["distribution"].values(), *row["distribution"].values()):
         assert 0.0 <= scores["value_range_share"] <= 1.0 and scores["marginal_wasserstein"]["mean"] >= 0.0
         assert 0.0 <= scores["spectral_distance"]["mean"] <= 1.0
@@ -220,7 +228,15 @@ def test_a_tiny_hold_out_run_writes_held_out_scores_and_the_copy_test(table1, tm
     assert held["distribution"]["floor"]["value_range_share"] == pytest.approx(outside)
     md = (out / "table1.md").read_text()
     assert "## Held-out windows (`--hold-out`)" in md
-    assert f"| {copies['ratio']:.3f} | {copies['share_below']:.3f} |" in md
+    assert f"| {copies['ratio']:.3f} / {copies['share_below']:.3f} | **{within['ratio']:.3f} / " \
+           f"{within['share_below']:.3f}** |" in md
+    # --rescore-copies redoes the copy test from the saved samples: the same numbers, nothing trained
+    table = json.loads((out / "table1.json").read_text())
+    del table["etth"]["held_out"]["copy_test"]["within"]
+    (out / "table1.json").write_text(json.dumps(table))
+    assert table1.main(["--rescore-copies", "--threads", "1", "--out", str(out)]) == 0
+    again = json.loads((out / "table1.json").read_text())["etth"]["held_out"]["copy_test"]
+    assert again["within"] == pytest.approx(within) and again["ratio"] == pytest.approx(copies["ratio"])
     # the row is not taken for a protocol row: skipped with a note, and its samples are refused
     assert table1.main(args) == 0 and "held_out" in json.loads((out / "table1.json").read_text())["etth"]
     (out / "table1.json").unlink()

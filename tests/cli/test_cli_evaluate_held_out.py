@@ -131,3 +131,20 @@ def test_a_run_with_a_checkpoint_also_scores_the_log_likelihood_of_held_out_wind
     assert ll["mean_nats_per_window"] == pytest.approx(float(direct.mean()), rel=1e-6)
     assert report["loglik"]["source"].startswith("real (sines")  # the training windows' score is unchanged
     assert "log-likelihood of 3 windows of held-out" in capsys.readouterr().out
+
+
+def test_run_folder_without_held_out_windows_runs_the_copy_test_within_the_training_period(tmp_path, capsys):
+    train = ko.dataset("sines").windows
+    run = _sines_run(tmp_path, train[::40].copy())  # 250 copies of training windows
+    assert _evaluate(str(run), *FAST) == 0
+    report = json.loads((run / "metrics.json").read_text())
+    assert report["held_out"] is None
+    copy = report["copy_test"]
+    assert "ratio" not in copy and copy["windows"] == {"train": len(train), "fake": 250}
+    assert copy["within"]["gap"] == 23 and copy["within"]["ratio"] == 0.0 and copy["within"]["share_below"] == 1.0
+    assert "copy test within the training period" in capsys.readouterr().out
+    # new windows of the same law: an independent draw sits as far from the training set as its own windows
+    np.save(run / "fake_scaled.npy", make_sines(250, seed=3))
+    assert _evaluate(str(run), *FAST) == 0
+    within = json.loads((run / "metrics.json").read_text())["copy_test"]["within"]
+    assert within["ratio"] == pytest.approx(1.0, abs=0.1) and within["share_below"] < 0.05

@@ -15,7 +15,7 @@ from kernelops.metrics import (
     spectral_distance,
     value_range_share,
 )
-from kernelops.metrics.distribution import mean_power_spectrum, nearest_distances
+from kernelops.metrics.distribution import mean_power_spectrum, nearest_distances, within_training_distances
 
 
 def _sines(n: int, seq_len: int, features: int, seed: int) -> np.ndarray:
@@ -145,6 +145,48 @@ def test_nearest_distances_match_a_dense_reference_in_blocks():
         np.testing.assert_allclose(nearest_distances(q, ref, block_entries=block).numpy(), dense.numpy(), rtol=1e-12)
 
 
+def test_within_training_distances_leave_out_the_overlapping_band():
+    gen = np.random.default_rng(4)
+    train = torch.from_numpy(gen.uniform(size=(40, 5, 2)))
+    flat = train.reshape(40, -1)
+    dense = torch.cdist(flat, flat)
+    band = (torch.arange(40)[:, None] - torch.arange(40)[None, :]).abs() <= 3
+    expected = dense.masked_fill(band, float("inf")).min(dim=1).values
+    for block in (1, 70, 10**6):  # one row, a few rows and every row per block
+        got = within_training_distances(train, 3, 40, block_entries=block)
+        np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-12)
+    # fewer queries: evenly spaced windows, first and last included
+    np.testing.assert_allclose(within_training_distances(train, 3, 4).numpy(), expected[[0, 13, 26, 39]].numpy(),
+                               rtol=1e-12)
+    # gap 0 leaves out only the window itself: a duplicated window is at distance 0
+    twice = torch.cat([train[:1], train])
+    assert within_training_distances(twice, 0, 41)[0] == 0.0
+
+
+def _drifting_windows(seed: int, steps: int = 3000, seq_len: int = 12) -> np.ndarray:
+    """Sliding windows of a linear trend plus AR(1) noise: a series whose level drifts."""
+    gen = np.random.default_rng(seed)
+    noise = np.zeros((steps, 2))
+    for t in range(1, steps):
+        noise[t] = 0.9 * noise[t - 1] + 0.05 * gen.standard_normal(2)
+    x = 0.001 * np.arange(steps)[:, None] + noise
+    return np.stack([x[i:i + seq_len] for i in range(steps - seq_len + 1)])
+
+
+def test_within_reference_tells_new_windows_from_copies_where_drift_fools_the_held_out_one():
+    series, other = _drifting_windows(0), _drifting_windows(100)
+    train, held = series[:2000], series[-500:]
+    # new windows of the training period: a second realisation of the same process over it
+    fresh = other[:2000][np.random.default_rng(0).choice(2000, 500, replace=False)]
+    got = copy_test(train, fresh, held, gap=11)
+    assert got["ratio"] < 0.2 and got["share_below"] > 0.9  # drift: the held-out reference calls them copies
+    assert got["within"]["ratio"] == pytest.approx(1.0, abs=0.1) and got["within"]["share_below"] < 0.05
+    assert got["within"]["gap"] == 11 and got["within"]["windows"] == 500
+    copies = copy_test(train, train[::4], gap=11)  # no held-out set needed
+    assert copies["within"]["ratio"] == 0.0 and copies["within"]["share_below"] == 1.0
+    assert "ratio" not in copies and copies["windows"] == {"train": 2000, "fake": 500}
+
+
 def test_inputs_are_checked_naming_the_argument():
     w = np.zeros((4, 8, 2))
     with pytest.raises(ShapeError, match="held_out"):
@@ -157,3 +199,9 @@ def test_inputs_are_checked_naming_the_argument():
         marginal_wasserstein(w, np.full((4, 8, 2), np.nan))
     with pytest.raises(ValueError, match="block_entries"):
         copy_test(w, w, w, block_entries=0)
+    with pytest.raises(ValueError, match="held-out windows, a gap"):
+        copy_test(w, w)
+    with pytest.raises(ValueError, match="gap: expected a non-negative integer"):
+        copy_test(w, w, gap=-1)
+    with pytest.raises(ValueError, match="4 training windows leave none"):
+        copy_test(w, w, gap=2)

@@ -66,3 +66,13 @@ def test_tests_mirror_the_package():
         for test in (ROOT / "tests" / folder).glob("test_*.py"):
             prefix = {"flows": "flow"}.get(folder, folder)
             assert test.name.startswith(f"test_{prefix}"), f"tests/{folder}/{test.name}: expected test_{prefix}_*.py"
+
+
+def test_every_flows_module_has_its_api_page_entry():
+    """docs/api/flows.md lists kernelops.flows module by module: a new module must be added there."""
+    import re
+
+    listed = set(re.findall(r"^::: ([\w.]+)$", (ROOT / "docs/api/flows.md").read_text(), re.M))
+    modules = {".".join(p.relative_to(ROOT).with_suffix("").parts) for p in (ROOT / "kernelops/flows").rglob("*.py")
+               if not p.name.startswith("_")}
+    assert modules - listed == set(), f"modules missing from docs/api/flows.md: {sorted(modules - listed)}"

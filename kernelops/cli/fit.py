@@ -43,10 +43,10 @@ HELP = "train a spectral mean flow on a dataset or a file and write a run folder
 #: run-level settings of `kernelops fit`; the model's and the training's come from FieldConfig and
 #: TrainConfig (kernelops.flows.config, which imports no torch), the same defaults Python uses
 RUN_DEFAULTS: dict[str, Any] = {"path": DEFAULT_PATH, "solver": DEFAULT_SOLVER, "seed": 0, "device": "auto",
-                                "sample_steps": None, "plot_samples": 256}
+                                "sample_steps": None, "plot_samples": 256, "discrete": "auto"}
 _FIELD_FLAGS = ("potential", "depth", "width", "rank", "skip", "conditional", "condition_rank", "local_context")
 _TRAIN_FLAGS = ("steps", "batch_size", "lr", "warmup", "target", "stability_weight", "checkpoint_every")
-_MODEL_FLAGS = ("path", "seed", "sample_steps", "solver", *_FIELD_FLAGS)
+_MODEL_FLAGS = ("path", "seed", "sample_steps", "solver", "discrete", *_FIELD_FLAGS)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -114,6 +114,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--device", choices=("cpu", "cuda", "auto"), help="where to train (default auto)")
     steps = ", ".join(f"{name} {n}" for name, n in POTENTIAL_SAMPLE_STEPS.items())
     model.add_argument("--sample-steps", type=int, help=f"solver steps for samples.png and `kernelops sample` (default {steps})")
+    model.add_argument("--discrete", choices=("auto", "none"),
+                       help="auto: a channel whose training values are a few evenly spaced levels (counts, ratings, "
+                            "on/off; at most 32) gets generated values rounded to those levels; none: every channel "
+                            "continuous (default auto; docs/spectral_mean_flow.md, 'Discrete channels')")
 
 
 def _check_positive(name: str, value: int | float | None, *, allow_zero: bool = False) -> None:
@@ -330,7 +334,7 @@ def _run(args: argparse.Namespace, device: Any, locks: contextlib.ExitStack) -> 
             f"{ds.name}-{time.strftime('%Y%m%d-%H%M%S')}")
         field = {f: getattr(args, f) for f in _FIELD_FLAGS if getattr(args, f) is not None}
         model = SpectralMeanFlow(path=opt["path"], solver=opt["solver"], seed=opt["seed"], device=device,
-                                 sample_steps=opt["sample_steps"], **field)
+                                 sample_steps=opt["sample_steps"], discrete=opt["discrete"], **field)
         if main:
             from kernelops.cli.outputs import check_writable
 

@@ -5,7 +5,8 @@ A checkpoint is a ``torch.save`` dict of tensors and primitives only, so it load
 
 * ``format``, ``format_version``: :data:`CHECKPOINT_FORMAT`, :data:`CHECKPOINT_VERSION`;
 * ``config``: the JSON settings that rebuild the model (path, solver, :class:`FieldConfig`, seed,
-  dtype, window shape, σ_d, whether the model was prepared for its data, the plugins it needs);
+  dtype, window shape, σ_d, whether the model was prepared for its data, the plugins it needs, and
+  ``discrete`` with the ``lattices`` found in the training data, :mod:`kernelops.flows.lattice`);
 * ``train_config``: the :class:`TrainConfig`; ``field``, ``trainer``: the state dicts of the
   field and of the trainer (EMA, AdamW, step, random streams); ``rng``: torch's CPU generator;
 * ``plugins``, ``scaler``, ``data_fingerprint``, ``extra``: plugin versions, the data scaler of a
@@ -143,6 +144,7 @@ def model_config(model: Any) -> dict[str, Any]:
         "solver": model.solver_name, "solver_kwargs": jsonable(model.solver_kwargs),
         "field": model.field_config.to_dict(), "seed": model.seed, "dtype": dtype_name(model.dtype),
         "sample_steps": model.sample_steps, "in_dim": model.in_dim, "seq_len": model.seq_len,
+        "discrete": model.discrete, "lattices": model.lattices,
         "sigma_data": None if model.field is None else float(model.field.sigma_data), "prepared": model.prepared,
         "data_transform": "x = 2*data - 1",
         "plugins_needed": [plugin_entry("paths", model.path_name), plugin_entry("solvers", model.solver_name)],
@@ -179,7 +181,7 @@ def restore(cls: Any, path: str | Path, device: torch.device) -> Any:
         field = FieldConfig.from_dict({"local_context": 0, **cfg["field"]}, where=f"{path} field config")
         model = cls(path=cfg["path"], solver=cfg["solver"], seed=cfg["seed"], device=device,
                     dtype=DTYPES[cfg["dtype"]], sample_steps=cfg["sample_steps"], path_kwargs=cfg["path_kwargs"],
-                    solver_kwargs=cfg["solver_kwargs"], field=field)
+                    solver_kwargs=cfg["solver_kwargs"], field=field, discrete=cfg.get("discrete", "none"))
         model.train_config = TrainConfig.from_dict(state["train_config"], where=f"{path} train config")
         if state["field"] is not None:
             model.build(int(cfg["in_dim"]), int(cfg["seq_len"]))
@@ -190,6 +192,7 @@ def restore(cls: Any, path: str | Path, device: torch.device) -> Any:
         torch.set_rng_state(state["rng"]["torch_cpu"])
     except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as exc:
         raise CheckpointError(f"{path}: corrupt or incompatible checkpoint ({type(exc).__name__}: {exc})") from exc
+    model.lattices = cfg.get("lattices")  # files written before lattice channels hold none
     model.scaler_state = state.get("scaler")
     model.data_fingerprint = state.get("data_fingerprint")
     model.extra = dict(state.get("extra") or {})

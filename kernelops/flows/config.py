@@ -35,6 +35,13 @@ POTENTIAL_SIZES = {"chain": (4, 64), "window": (3, 512)}
 #: layers of at most this many units (never wider than the window MLP's), when not told
 #: (docs/spectral_mean_flow.md, "Data far from Gaussian"); the chain has no local term
 LOCAL_CONTEXT, LOCAL_WIDTH = 2, 128
+#: a channel whose training values are at most this many distinct levels, evenly spaced, is a lattice
+#: channel: generated values are rounded to its levels (:mod:`kernelops.flows.lattice`; "Discrete
+#: channels" in docs/spectral_mean_flow.md). 32 keeps counts, ratings and on/off channels and leaves
+#: every channel of the six Table 1 datasets continuous but Energy's "lights" (8 levels)
+LATTICE_MAX_LEVELS = 32
+#: what SpectralMeanFlow(discrete=...) accepts: find lattice channels in the training data, or never
+DISCRETE = ("auto", "none")
 #: the chain potential's transfer gain g (W̃(y) = I + g·Lᵀdiag(h)R, :mod:`kernelops.chains.identity_plus`),
 #: the gains of its feature network's input layer on (yⁿ, γ(t)), and the highest angular frequency of
 #: its time embedding over π: a wide per-step kernel and transfers near the identity keep the chain's

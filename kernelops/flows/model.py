@@ -27,6 +27,7 @@ from kernelops.flows import windows
 from kernelops.flows.config import (
     DEFAULT_PATH,
     DEFAULT_SOLVER,
+    DISCRETE,
     POTENTIAL_SAMPLE_STEPS,
     FieldConfig,
     SampleConfig,
@@ -34,6 +35,7 @@ from kernelops.flows.config import (
 )
 from kernelops.flows.field import SpectralVelocityField
 from kernelops.flows.gaussian import fill_missing, observed_mask
+from kernelops.flows.lattice import detect_lattices, snap_to_lattice
 from kernelops.flows.loss import FlowMatchingObjective
 from kernelops.flows.masked_field import build_field
 from kernelops.flows.model_likelihood import window_encode, window_log_prob
@@ -67,13 +69,17 @@ class SpectralMeanFlow(nn.Module):
         path_kwargs, solver_kwargs: keyword arguments for ``ko.path`` / ``ko.solver``.
         field: the field's form and size, a :class:`FieldConfig`; its settings may instead be
             given one by one (``depth=2, potential="chain"``, ...), which override it.
+        discrete: "auto" (default): channels whose training values are a few evenly spaced levels
+            (counts, ratings, on/off; :mod:`kernelops.flows.lattice`) are found when the model is
+            prepared, and :meth:`sample` rounds their generated values to those levels; "none":
+            every channel is continuous.
     """
 
     def __init__(self, path: str | Any = DEFAULT_PATH, solver: str = DEFAULT_SOLVER, *, seed: int = 0,
                  device: str | torch.device | None = None, dtype: torch.dtype = torch.float32,
                  sample_steps: int | None = None, in_dim: int | None = None, seq_len: int | None = None,
                  path_kwargs: dict[str, Any] | None = None, solver_kwargs: dict[str, Any] | None = None,
-                 field: FieldConfig | None = None, **field_settings: Any):
+                 field: FieldConfig | None = None, discrete: str = "auto", **field_settings: Any):
         super().__init__()
         import kernelops as ko
 
@@ -89,6 +95,11 @@ class SpectralMeanFlow(nn.Module):
             sample_steps = POTENTIAL_SAMPLE_STEPS[self.field_config.potential]
         if isinstance(sample_steps, bool) or not isinstance(sample_steps, int) or sample_steps < 1:
             raise ValueError(f"sample_steps: expected a positive integer, got {sample_steps!r}")
+        if discrete not in DISCRETE:
+            raise ValueError(f"discrete: expected one of {list(DISCRETE)}, got {discrete!r}")
+        self.discrete = discrete
+        #: per channel, the levels generated values are rounded to (None: continuous); found by prepare
+        self.lattices: list[dict[str, Any] | None] | None = None
         self._dtype_name = ckpt.dtype_name(dtype)
         self.path_kwargs = dict(path_kwargs or {})
         self.path = ko.path(path, **self.path_kwargs) if isinstance(path, str) else path
@@ -214,6 +225,8 @@ class SpectralMeanFlow(nn.Module):
             with torch.no_grad():
                 self.field.fit_data(x)
                 self.ema.copy_from(self.field)
+            found = detect_lattices(data) if self.discrete == "auto" else []
+            self.lattices = found if any(lat is not None for lat in found) else None
             self.prepared = True
         mask = observed_mask(x)
         return (x, None) if mask is None else (fill_missing(x, mask, self.field.skip), mask)
@@ -337,7 +350,8 @@ class SpectralMeanFlow(nn.Module):
         if observed is None and mask is None:
             x, nfe = sample_field(field, self.path, ode, n, (length, field.in_dim), steps=steps, seed=seed,
                                   start=start, batch_size=batch_size, device=self.device, dtype=self.dtype)
-            return (self.from_model(x), nfe) if return_nfe else self.from_model(x)
+            out = snap_to_lattice(self.from_model(x), self.lattices)
+            return (out, nfe) if return_nfe else out
         if start:
             raise ValueError("start: only for unconditional sampling (observed given)")
         y, m = windows.as_observations(observed, mask, (length, field.in_dim))
@@ -347,7 +361,8 @@ class SpectralMeanFlow(nn.Module):
                                     guidance_scale=guidance_scale, batch_size=batch_size, device=self.device,
                                     dtype=self.dtype)
         # the observed entries are returned as given, not through the coordinate round trip
-        samples = torch.where((m if m.dtype == torch.bool else m != 0)[:, None], y[:, None], self.from_model(x))
+        generated = snap_to_lattice(self.from_model(x), self.lattices)
+        samples = torch.where((m if m.dtype == torch.bool else m != 0)[:, None], y[:, None], generated)
         return (samples, nfe) if return_nfe else samples
 
     # -- likelihood ---------------------------------------------------------------------------

@@ -12,7 +12,8 @@ spectrum and read-out heads (docs/theory.md, "The neural spectral mean flow"):
   per block, β̃(x) = b₀ + g·hB, W̃(x) = I + g·Lᵀ diag(h) R, η̃(x) = e₀ + g·hH, with the constant
   start b₀ and end e₀ ∈ C^{r_b} and the gain g = exp(log_gain) > 0.
 
-Initialisation: |λ| uniform in area on a ring ε_low ≤ |λ| ≤ ε_high, θ uniform in [0, 2π); complex
+Initialisation: |λ| uniform in area on a ring ε_low ≤ |λ| ≤ ε_high, θ uniform in [−a, a] for an
+angle a ≤ π (a = π: the whole circle); complex
 Gaussian heads with E|entry|² = 1/r_b for L and 1/k for B, R (the per-block fan-in), so that with
 unit-rms features g·Lᵀdiag(h)R moves the running row vector by about g times its norm; b₀ complex
 Gaussian with E|entry|² = 1/r_b. The end, e₀ and H, starts at zero: the witness is zero and the
@@ -61,6 +62,7 @@ class SpectralHeads(nn.Module):
         block_dim: complex features per block k (width/2).
         block_rank: chain modes per block r_b (total rank r = num_blocks·r_b).
         ring: (ε_low, ε_high) radii of the initial eigenvalue ring, 0 < ε_low < ε_high < 1.
+        angle: initial arguments θ uniform in [−angle, angle], 0 < angle ≤ π.
         gain: initial transfer gain g > 0 of the identity-plus chain.
         dtype: real dtype; heads are the matching complex dtype.
         generator: torch.Generator for the initial draw (reproducible initialisation).
@@ -71,7 +73,8 @@ class SpectralHeads(nn.Module):
     """
 
     def __init__(self, num_blocks: int, block_dim: int, block_rank: int,
-                 ring: tuple[float, float] = (0.05, 0.95), gain: float = CHAIN_TRANSFER_GAIN,
+                 ring: tuple[float, float] = (0.05, 0.95), angle: float = math.pi,
+                 gain: float = CHAIN_TRANSFER_GAIN,
                  dtype: torch.dtype = torch.float32, generator: torch.Generator | None = None):
         super().__init__()
         for name, value in (("num_blocks", num_blocks), ("block_dim", block_dim), ("block_rank", block_rank)):
@@ -80,15 +83,18 @@ class SpectralHeads(nn.Module):
         lo, hi = (float(v) for v in ring)
         if not 0.0 < lo < hi < 1.0:
             raise ValueError(f"ring: expected 0 < low < high < 1, got {ring!r}")
+        if not (isinstance(angle, (int, float)) and 0.0 < angle <= math.pi):
+            raise ValueError(f"angle: expected a number in (0, π], got {angle!r}")
         if not (isinstance(gain, (int, float)) and math.isfinite(gain) and gain > 0):
             raise ValueError(f"gain: expected a positive finite number, got {gain!r}")
-        self.ring = (lo, hi)
+        self.ring, self.angle = (lo, hi), float(angle)
         self.num_blocks, self.block_dim, self.block_rank = num_blocks, block_dim, block_rank
         shape = (num_blocks, block_rank)
         radii = ring_radii(shape, self.ring, generator, torch.float64)
         # |λ| = exp(−exp(ν))  ⇔  ν = log(−log|λ|)
         self.nu = nn.Parameter(torch.log(-torch.log(radii)).to(dtype))
-        self.theta = nn.Parameter((2 * math.pi * torch.rand(shape, generator=generator, dtype=torch.float64)).to(dtype))
+        unit = 2 * torch.rand(shape, generator=generator, dtype=torch.float64) - 1
+        self.theta = nn.Parameter((self.angle * unit).to(dtype))
         k, r = block_dim, block_rank
         full = (num_blocks, k, r)
         self.B = nn.Parameter(complex_gaussian(full, 1.0 / k, dtype, generator))
@@ -123,10 +129,11 @@ class SpectralHeads(nn.Module):
 
     def config(self) -> dict:
         return {"num_blocks": self.num_blocks, "block_dim": self.block_dim, "block_rank": self.block_rank,
-                "ring": list(self.ring)}
+                "ring": list(self.ring), "angle": self.angle}
 
     def extra_repr(self) -> str:
-        return (f"blocks={self.num_blocks}, k={self.block_dim}, r_b={self.block_rank}, ring={self.ring}")
+        return (f"blocks={self.num_blocks}, k={self.block_dim}, r_b={self.block_rank}, ring={self.ring}, "
+                f"angle={self.angle:.3g}")
 
 
 __all__ = ["SpectralHeads", "complex_gaussian", "ring_radii"]

@@ -25,7 +25,14 @@ from torch import nn
 from kernelops.chains import identity_plus_chain_evaluate
 from kernelops.errors import ShapeError
 from kernelops.features.spectral_mlp import SpectralMLP, sinusoidal_time_embedding, time_frequencies
-from kernelops.flows.config import CHAIN_INPUT_GAINS, CHAIN_MAX_FREQUENCY, LOCAL_WIDTH, FieldConfig
+from kernelops.flows.config import (
+    CHAIN_EIGEN_ANGLE,
+    CHAIN_EIGEN_RING,
+    CHAIN_INPUT_GAINS,
+    CHAIN_MAX_FREQUENCY,
+    LOCAL_WIDTH,
+    FieldConfig,
+)
 from kernelops.flows.heads import SpectralHeads
 
 
@@ -224,8 +231,8 @@ def build_potential(config: FieldConfig, in_dim: int, seq_len: int, *, seed: int
         features = SpectralMLP(in_dim, depth, width, config.time_features, hidden_mult=config.hidden_mult,
                                max_frequency=CHAIN_MAX_FREQUENCY, input_gains=CHAIN_INPUT_GAINS, dtype=dtype)
     gen = torch.Generator().manual_seed(seed)
-    heads = [SpectralHeads(depth, width // 2, config.chain_rank // depth, dtype=dtype, generator=gen)
-             for _ in range(2)]
+    heads = [SpectralHeads(depth, width // 2, config.chain_rank // depth, ring=CHAIN_EIGEN_RING,
+                           angle=CHAIN_EIGEN_ANGLE, dtype=dtype, generator=gen) for _ in range(2)]
     return ChainPotential(features, *heads)
 
 

@@ -51,3 +51,33 @@ def test_head_scaling_preserves_the_norm_of_a_transfer_step():
 def test_complex_gaussian_has_the_requested_variance():
     z = complex_gaussian((20000,), 0.25, F64, torch.Generator().manual_seed(0))
     assert abs(float(z.abs().square().mean()) - 0.25) < 0.01
+
+
+def test_arguments_are_uniform_in_the_requested_band_and_checked():
+    import math
+
+    import pytest
+
+    heads = SpectralHeads(8, 4, 500, ring=(0.9, 0.995), angle=0.1, generator=torch.Generator().manual_seed(0),
+                          dtype=F64)
+    theta = heads.theta.detach()
+    assert theta.abs().max() <= 0.1 and theta.min() < -0.09 and theta.max() > 0.09
+    # uniform on [−0.1, 0.1]: mean 0, variance 0.2²/12
+    assert abs(float(theta.mean())) < 0.003 and abs(float(theta.var()) - 0.04 / 12) < 2e-4
+    assert heads.config()["angle"] == 0.1 and "angle=0.1" in repr(heads)
+    full = SpectralHeads(8, 4, 500, generator=torch.Generator().manual_seed(0), dtype=F64).theta.detach()
+    assert abs(float(full.var()) - math.pi**2 / 3) < 0.05  # the whole circle by default
+    for bad in (0.0, -0.1, 4.0):
+        with pytest.raises(ValueError, match="angle: expected a number in"):
+            SpectralHeads(1, 2, 2, angle=bad)
+
+
+def test_the_chain_potential_starts_with_slow_long_lived_modes():
+    from kernelops.flows.config import CHAIN_EIGEN_ANGLE, CHAIN_EIGEN_RING, FieldConfig
+    from kernelops.flows.potentials import build_potential
+
+    pot = build_potential(FieldConfig(potential="chain"), in_dim=3, seq_len=8, dtype=F64)
+    for heads in (pot.heads_s, pot.heads_o):
+        lam = heads.eigvals().detach()
+        assert (lam.abs() >= CHAIN_EIGEN_RING[0] - 1e-12).all() and (lam.abs() <= CHAIN_EIGEN_RING[1] + 1e-12).all()
+        assert (lam.angle().abs() <= CHAIN_EIGEN_ANGLE + 1e-12).all()

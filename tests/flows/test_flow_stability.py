@@ -127,4 +127,6 @@ def test_training_with_the_regulariser_pulls_the_moduli_towards_one():
         moduli[weight] = chain_eigenvalues(model.field).abs().mean().item()
     start = chain_eigenvalues(SpectralMeanFlow(potential="chain", depth=1, width=8, seed=0, in_dim=2, seq_len=5)
                               .field).abs().mean().item()
-    assert moduli[50.0] > start + 0.05 and moduli[50.0] > moduli[0.0] + 0.05
+    # the chain starts with |λ| near 1 (0.9…0.995): the regulariser closes a good part of the rest of the gap
+    gap = {weight: 1.0 - value for weight, value in moduli.items()}
+    assert gap[50.0] < 0.85 * (1.0 - start) and gap[50.0] < 0.85 * gap[0.0]

@@ -398,19 +398,17 @@ def run_copy_test(args: argparse.Namespace, run_dir: Path | None, real: np.ndarr
     """
     from kernelops.metrics import copy_test
 
-    if run_dir is None:
-        if held is None:
-            return None
-        return copy_test(real, fake, held) | {"train_source": real_desc}
-    if args.real is not None or args.real_dataset is not None:
+    if run_dir is not None and (args.real is not None or args.real_dataset is not None):
         train, train_desc, _ = real_from_run(run_dir)
     else:
         train, train_desc = real, real_desc
     train = complete_windows(train)
+    reach = train.shape[1] - 1  # windows sharing a time step with a window lie within this many of it
+    # the within-period reference needs the run's windows in time order and a neighbour out of reach
+    gap = reach if run_dir is not None and len(train) > 2 * reach + 1 else None
+    if held is None and gap is None:
+        return None
     check_compatible(train, fake, f"training windows ({train_desc})", f"fake ({fake_desc})")
-    gap = train.shape[1] - 1
-    if len(train) <= 2 * gap + 1:  # too few windows for a neighbour out of reach
-        return None if held is None else copy_test(train, fake, held) | {"train_source": train_desc}
     return copy_test(train, fake, held, gap=gap) | {"train_source": train_desc}
 
 
